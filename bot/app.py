@@ -1,0 +1,28 @@
+"""create_dispatcher: routers, middlewares and services wired together. No I/O: tests use it too."""
+
+from __future__ import annotations
+
+from aiogram import Dispatcher
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.utils.i18n import I18n
+
+from bot.i18n import LocaleMiddleware
+from bot.middlewares import ViewerMiddleware
+from bot.routers import common, errors, grades, settings, start
+from bot.services import Services
+
+
+def create_dispatcher(services: Services, i18n: I18n, storage: BaseStorage) -> Dispatcher:
+    dp = Dispatcher(storage=storage, **services.workflow_data())
+    dp.update.outer_middleware(ViewerMiddleware(services.access))
+    LocaleMiddleware(i18n).setup(dp)
+    dp.include_routers(
+        errors.create_router(),
+        common.create_group_guard(),
+        common.create_router(),
+        settings.create_router(),
+        grades.create_router(),
+        start.create_router(),
+        common.create_fallback(),
+    )
+    return dp

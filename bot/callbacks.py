@@ -1,0 +1,21 @@
+"""Every CallbackData class, with short unique prefixes. Carry ids, never names (64 bytes max)."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class SettingsCb(CallbackData, prefix="st"):
+    action: str  # home, lang, unlink, unlink_yes
+    value: str = ""
+
+
+class GradesCb(CallbackData, prefix="g"):
+    """``a``: overview, subject or child list; ``c``: child id (checked on every use);
+    ``p``: period index in the year's list (-1: current); ``s``: subject key; ``pg``: page."""
+
+    a: str
+    c: int = 0
+    p: int = -1
+    s: str = ""
+    pg: int = 0

@@ -1,0 +1,337 @@
+"""The `diary` command line. Exit 0 on success, 2 on bad input (nothing half-written)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from pydantic import ValidationError
+
+from bot.config import Settings
+from bot.i18n import create_i18n
+from bot.jobs import housekeeping
+from bot.runtime import create_bot, create_worker, open_services, run_bot
+from core.errors import InputInvalid, PhoneInvalid, PhoneNotFound, Problem, UnknownStudent
+from core.identity import format_code
+from core.importers.journal import parse_journal
+from core.importers.roster import Roster, read_roster
+from core.storage.db import Database, upgrade
+
+JOBS = ("deliver", "housekeeping")
+EXIT_OK = 0
+EXIT_INPUT = 2
+
+NO_TOKEN = """\
+BOT_TOKEN is not set, so the bot cannot start.
+
+Get a token from @BotFather in Telegram (send /newbot and follow the steps), then put it
+into the .env file next to the Makefile:
+
+    BOT_TOKEN=123456789:AA...
+
+(.env.example lists every setting.) Or set BOT_TOKEN in the environment.
+"""
+
+
+class InputError(Exception):
+    """Bad input on the command line: printed, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="diary", description="School diary bot")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", help="start the bot: polling, delivery worker, scheduler")
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="create or migrate the database (idempotent)")
+
+    roster = sub.add_parser("roster", help="the school roster")
+    roster_sub = roster.add_subparsers(dest="roster_command", required=True)
+    imp = roster_sub.add_parser("import", help="import the roster CSV (all or nothing)")
+    imp.add_argument("file")
+    imp.add_argument("--dry-run", action="store_true", help="validate and report, change nothing")
+
+    journal = sub.add_parser("journal", help="journal events")
+    journal_sub = journal.add_subparsers(dest="journal_command", required=True)
+    jimp = journal_sub.add_parser("import", help="import journal events (JSONL; '-' for stdin)")
+    jimp.add_argument("file")
+    jimp.add_argument("--skip-invalid", action="store_true",
+                      help="import the valid lines, reject the others")
+    jimp.add_argument("--rejects", help="write rejected lines with reasons here (JSONL)")
+    jimp.add_argument("--no-notify", action="store_true",
+                      help="store without pushes (back-filling history)")
+
+    jobs = sub.add_parser("jobs", help="run one scheduled job now and exit")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
+    jrun = jobs_sub.add_parser("run", help="run a job: " + ", ".join(JOBS))
+    jrun.add_argument("name", choices=JOBS)
+
+    codes = sub.add_parser("codes", help="one-time link codes")
+    codes_sub = codes.add_subparsers(dest="codes_command", required=True)
+    issue = codes_sub.add_parser("issue", help="issue codes for guardians and students")
+    issue.add_argument("--class", dest="class_name")
+    issue.add_argument("--student-id")
+    issue.add_argument("--out", help="write the CSV here instead of standard output")
+    issue.add_argument("--bot-username", help="for the links; asked from Telegram if omitted")
+
+    link = sub.add_parser("link", help="support desk: link a Telegram account by phone")
+    link.add_argument("--telegram-id", type=int, required=True)
+    link.add_argument("--phone", required=True)
+
+    sub.add_parser("status", help="counts, queue depth, last import")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "?"
+            print(f"setting {name}: {err['msg']}", file=sys.stderr)
+        return EXIT_INPUT
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "run":
+        if settings.bot_token is None or not settings.bot_token.get_secret_value():
+            print(NO_TOKEN, file=sys.stderr)
+            return EXIT_INPUT
+        try:
+            asyncio.run(run_bot(settings))
+        except KeyboardInterrupt:
+            pass
+        return EXIT_OK
+    try:
+        return asyncio.run(_dispatch(args, settings))
+    except InputInvalid as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s); nothing was changed.", file=sys.stderr)
+        return EXIT_INPUT
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "db":
+        async with Database(settings.database_path) as db:
+            done = await upgrade(db)
+        print("applied: " + ", ".join(done) if done else "the database is up to date")
+        return EXIT_OK
+    if args.command == "roster":
+        return await _roster_import(args, settings)
+    if args.command == "journal":
+        return await _journal_import(args, settings)
+    if args.command == "jobs":
+        return await _run_job(args, settings)
+    if args.command == "codes":
+        return await _codes_issue(args, settings)
+    if args.command == "link":
+        return await _link(args, settings)
+    if args.command == "status":
+        return await _status(settings)
+    raise AssertionError(args.command)
+
+
+def _read_roster(path: str) -> Roster:
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file")
+    return read_roster(path)
+
+
+async def _roster_import(args: argparse.Namespace, settings: Settings) -> int:
+    roster = await asyncio.to_thread(_read_roster, args.file)
+    async with open_services(settings) as services:
+        summary = await services.roster.apply(roster, args.file, dry_run=args.dry_run)
+    head = "dry run, nothing changed" if summary.dry_run else "roster imported"
+    print(
+        f"{head}: {summary.students} students, {summary.guardians} guardians,"
+        f" {summary.classes} classes, {summary.links} student–guardian links\n"
+        f"students: +{summary.students_added} added, {summary.students_updated} updated,"
+        f" {summary.students_moved} moved to another class,"
+        f" {summary.students_deactivated} no longer listed (deactivated)\n"
+        f"guardians: +{summary.guardians_added} added, {summary.guardians_updated} updated,"
+        f" {summary.guardians_removed} removed\n"
+        f"links: +{summary.links_added} added, {summary.links_removed} removed"
+    )
+    return EXIT_OK
+
+
+def _read_journal(path: str) -> list[str]:
+    if path == "-":
+        return sys.stdin.read().splitlines()
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file")
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            return fh.read().splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputInvalid([Problem(path, 0, "", "the file is not UTF-8 text")]) from exc
+
+
+def _progress(label: str) -> Callable[[int, int], None] | None:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        end = "\n" if done == total else ""
+        print(f"\r{label}: {done}/{total} ({done * 100 // max(total, 1)}%)", end=end,
+              file=sys.stderr, flush=True)
+
+    return show
+
+
+def _write_rejects(path: str, checked_problems: list[Problem], raw: dict[int, str],
+                   lines: set[int]) -> None:
+    by_line: dict[int, list[str]] = {}
+    for p in checked_problems:
+        by_line.setdefault(p.line, []).append(f"{p.field}: {p.message}" if p.field else p.message)
+    with open(path, "w", encoding="utf-8") as fh:
+        for line in sorted(lines):
+            record = {"line": line, "problems": by_line.get(line, []), "raw": raw.get(line, "")}
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+async def _journal_import(args: argparse.Namespace, settings: Settings) -> int:
+    name = "<stdin>" if args.file == "-" else args.file
+    lines = await asyncio.to_thread(_read_journal, args.file)
+    raw = {n: text for n, text in enumerate(lines, 1)}
+    parsed = parse_journal(lines, name)
+    async with open_services(settings) as services:
+        try:
+            summary, checked = await services.journal.import_journal(
+                parsed, name, raw, notify=not args.no_notify, skip_invalid=args.skip_invalid,
+                progress=_progress("importing"),
+            )
+        except InputInvalid as exc:
+            if args.rejects:
+                lines_bad = {p.line for p in exc.problems}
+                await asyncio.to_thread(_write_rejects, args.rejects, exc.problems, raw, lines_bad)
+            raise
+    if args.rejects and checked.rejected_lines:
+        await asyncio.to_thread(_write_rejects, args.rejects, checked.problems, raw,
+                                set(checked.rejected_lines))
+    for problem in checked.problems:
+        print(f"rejected: {problem}", file=sys.stderr)
+    applied = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.applied.items())) or "nothing"
+    print(
+        f"journal imported: {summary.lines} lines, applied {summary.applied_total} ({applied});"
+        f" {summary.already_imported} already imported, {summary.duplicates_in_file} repeated"
+        f" in the file, {summary.rejected} rejected; {summary.pushes} pushes queued"
+        + ("" if summary.notify else " (--no-notify)")
+    )
+    return EXIT_OK
+
+
+async def _run_job(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_services(settings) as services:
+        if args.name == "deliver":
+            if settings.bot_token is None:
+                raise InputError("delivering needs BOT_TOKEN")
+            bot = create_bot(settings)
+            try:
+                worker = create_worker(bot, services, create_i18n(settings.default_locale),
+                                       settings)
+                stats = await worker.run_until_empty()
+            finally:
+                await bot.session.close()
+            held = await services.outbox.pending()
+            print(f"delivered {stats.rows} pushes in {stats.messages} messages;"
+                  f" {stats.retries} retried, {stats.rate_limited} rate-limited,"
+                  f" {stats.unreachable} recipients unreachable; {held} still waiting")
+        elif args.name == "housekeeping":
+            print(await housekeeping(services))
+    return EXIT_OK
+
+
+async def _bot_username(args: argparse.Namespace, settings: Settings) -> str:
+    if args.bot_username:
+        return args.bot_username.lstrip("@")
+    if settings.bot_token is None:
+        raise InputError("the links need the bot's username: set BOT_TOKEN or pass --bot-username")
+    bot = create_bot(settings)
+    try:
+        me = await bot.me()
+    finally:
+        await bot.session.close()
+    return me.username or ""
+
+
+async def _codes_issue(args: argparse.Namespace, settings: Settings) -> int:
+    username = await _bot_username(args, settings)
+    async with open_services(settings) as services:
+        try:
+            codes = await services.linking.issue_codes(
+                class_name=args.class_name, student_external_id=args.student_id
+            )
+        except UnknownStudent as exc:
+            raise InputError(f"--student-id: no active student {args.student_id!r}") from exc
+    if not codes:
+        raise InputError("no active students match: nothing issued")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["class", "student_id", "student", "recipient_role", "recipient", "relation", "code",
+         "link", "expires"]
+    )
+    for c in codes:
+        writer.writerow(
+            [c.class_name, c.student_external_id, c.student_name.full, c.recipient.value,
+             c.recipient_name.full, c.relation, format_code(c.code),
+             f"https://t.me/{username}?start={c.code}", c.expires_at.date().isoformat()]
+        )
+    if args.out:
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(out.getvalue())
+        print(f"{len(codes)} codes written to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(out.getvalue())
+    return EXIT_OK
+
+
+async def _link(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_services(settings) as services:
+        try:
+            result = await services.linking.support_link(args.telegram_id, args.phone)
+        except PhoneInvalid as exc:
+            raise InputError("--phone: not a Russian phone number") from exc
+        except PhoneNotFound as exc:
+            raise InputError("--phone: no guardian or student has this number") from exc
+    names = ", ".join(f"{c.name.full} ({c.class_name})" for c in result.children)
+    print(f"linked Telegram account {args.telegram_id} to: {names}")
+    return EXIT_OK
+
+
+async def _status(settings: Settings) -> int:
+    async with open_services(settings) as services:
+        st = await services.status.status()
+    print(f"schema version:      {st.schema_version}")
+    print(f"students (active):   {st.students}")
+    print(f"guardians:           {st.guardians}")
+    print(f"classes:             {st.classes}")
+    print(f"accounts:            {st.accounts} ({st.linked_accounts} linked,"
+          f" {st.unreachable_accounts} unreachable)")
+    print(f"queue depth:         {st.queue_depth}")
+    oldest = st.oldest_undelivered.isoformat() if st.oldest_undelivered else "-"
+    print(f"oldest undelivered:  {oldest}")
+    if st.last_import:
+        print(f"last import:         {st.last_import['kind']} {st.last_import['source']}"
+              f" at {st.last_import['finished_at']}")
+    else:
+        print("last import:         -")
+    return EXIT_OK
+
+

@@ -1,0 +1,29 @@
+"""The command menu, per language (setMyCommands)."""
+
+from __future__ import annotations
+
+from aiogram import Bot
+from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.config import LOCALES
+
+
+def menu() -> list[BotCommand]:
+    return [
+        BotCommand(command="start", description=_("Link your account")),
+        BotCommand(command="grades", description=_("Grades and averages")),
+        BotCommand(command="settings", description=_("Settings")),
+        BotCommand(command="help", description=_("What I can do")),
+        BotCommand(command="cancel", description=_("Cancel the current action")),
+    ]
+
+
+async def set_commands(bot: Bot, i18n: I18n) -> None:
+    scope = BotCommandScopeAllPrivateChats()
+    for locale in LOCALES:
+        with i18n.context(), i18n.use_locale(locale):
+            await bot.set_my_commands(menu(), scope=scope, language_code=locale)
+    with i18n.context(), i18n.use_locale(i18n.default_locale):
+        await bot.set_my_commands(menu(), scope=scope)

@@ -1,0 +1,99 @@
+"""Settings from the environment and ``.env`` (pydantic-settings)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCALES = ("ru", "en")
+
+
+def parse_hhmm(text: str) -> time:
+    hours, _, minutes = text.strip().partition(":")
+    return time(int(hours), int(minutes))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = None
+    telegram_api_url: str | None = None
+    database_path: Path = Path("data/diary.sqlite3")
+    secret_key: SecretStr | None = None
+    timezone: str = "Europe/Moscow"
+    default_locale: str = "ru"
+    digest_time: str = "19:00"
+    quiet_hours: str = "22:00-08:00"
+    send_rate: float = Field(default=25, gt=0)
+    send_rate_per_chat: float = Field(default=1, gt=0)
+    relevance_days: int = Field(default=3, ge=0)
+    rounding_threshold: float = Field(default=0.5, gt=0, lt=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("default_locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        if value not in LOCALES:
+            raise ValueError(f"must be one of {', '.join(LOCALES)}")
+        return value
+
+    @field_validator("digest_time")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        try:
+            parse_hhmm(value)
+        except ValueError as exc:
+            raise ValueError("must be HH:MM") from exc
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str) -> str:
+        if value.strip():
+            start, sep, end = value.partition("-")
+            try:
+                if not sep:
+                    raise ValueError
+                parse_hhmm(start)
+                parse_hhmm(end)
+            except ValueError as exc:
+                raise ValueError("must be HH:MM-HH:MM or empty") from exc
+        return value.strip()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def secret(self) -> bytes:
+        """The hashing key: SECRET_KEY, or one generated once beside the database."""
+        if self.secret_key is not None and self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value().encode()
+        path = self.database_path.parent / "secret.key"
+        if not path.exists():
+            # Written aside and hard-linked into place: two processes starting at once agree.
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".secret.key.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_text().strip().encode()

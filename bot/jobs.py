@@ -1,0 +1,57 @@
+"""Scheduled jobs (APScheduler): thin wrappers over core services, runnable one-off from the CLI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.config import Settings
+from bot.services import Services
+from core.clock import to_db
+
+log = logging.getLogger(__name__)
+
+SENT_RETENTION = timedelta(days=30)
+
+
+async def housekeeping(services: Services) -> dict[str, int]:
+    """Forget what is no longer needed: delivered pushes after 30 days, old code failures,
+    expired or used link codes."""
+    now = services.clock.now()
+    async with services.db.transaction() as tx:
+        sent = await tx.execute(
+            "DELETE FROM outbox WHERE (sent_at IS NOT NULL AND sent_at < ?)"
+            " OR (dropped_at IS NOT NULL AND dropped_at < ?)",
+            (to_db(now - SENT_RETENTION), to_db(now - SENT_RETENTION)),
+        )
+        failures = await tx.execute(
+            "DELETE FROM code_failures WHERE at < ?", (to_db(now - timedelta(days=1)),)
+        )
+        codes = await tx.execute(
+            "DELETE FROM link_codes WHERE expires_at < ? OR used_at < ?",
+            (to_db(now - timedelta(days=1)), to_db(now - SENT_RETENTION)),
+        )
+    return {"outbox": sent.rowcount, "code_failures": failures.rowcount, "codes": codes.rowcount}
+
+
+def _logged(name: str, job: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        try:
+            result = await job()
+            log.info("job %s done: %s", name, result)
+        except Exception:
+            log.exception("job %s failed", name)
+
+    return run
+
+
+def create_scheduler(services: Services, settings: Settings) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone=settings.tz)
+    scheduler.add_job(
+        _logged("housekeeping", lambda: housekeeping(services)),
+        "cron", hour=3, minute=30, id="housekeeping", coalesce=True, misfire_grace_time=3600,
+    )
+    return scheduler

@@ -1,0 +1,29 @@
+"""Per-update context: who is asking, as the core sees them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, User
+
+from core.services.access import AccessService
+
+
+class ViewerMiddleware(BaseMiddleware):
+    """Loads the Viewer (account and visible children) for the user behind the update."""
+
+    def __init__(self, access: AccessService) -> None:
+        self.access = access
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        user: User | None = data.get("event_from_user")
+        if user is not None and not user.is_bot:
+            data["viewer"] = await self.access.viewer(user.id)
+        return await handler(event, data)

@@ -1,0 +1,126 @@
+"""Rendering outbox rows into messages, in the recipient's language, at send time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from aiogram.utils.i18n import gettext as _
+from babel.numbers import format_decimal
+
+from bot import render
+from core.services.outbox import OutboxItem
+
+TELEGRAM_LIMIT = 4096
+
+
+def average(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return format_decimal(round(value, 2), format="0.00", locale=render.locale())
+
+
+def _average_change(p: dict[str, Any]) -> str | None:
+    before, after = p.get("avg_before"), p.get("avg_after")
+    if before is None and after is None:
+        return None
+    return _("Average: {before} → {after}").format(before=average(before), after=average(after))
+
+
+def _details(p: dict[str, Any]) -> str:
+    parts = [p["child"], render.day(date.fromisoformat(p["date"]))]
+    parts.append(_("weight {weight}").format(weight=p["weight"]))
+    if p.get("work"):
+        parts.append(p["work"])
+    return " · ".join(parts)
+
+
+def grade_new(p: dict[str, Any]) -> str:
+    head = (
+        _("🔔 Grade {value} from a dot · {subject}")
+        if p.get("from_dot")
+        else _("🔔 New grade {value} · {subject}")
+    ).format(value=p["value"], subject=p["subject"])
+    lines = [head, _details(p)]
+    if p.get("comment"):
+        lines.append(_("Comment: «{comment}»").format(comment=p["comment"]))
+    if p.get("teacher"):
+        lines.append(_("Teacher: {teacher}").format(teacher=p["teacher"]))
+    change = _average_change(p)
+    if change:
+        lines.append(change)
+    return "\n".join(lines)
+
+
+def grade_changed(p: dict[str, Any]) -> str:
+    if p.get("old_value") is not None and p["old_value"] != p["value"]:
+        head = _("✏️ Grade corrected {old} → {value} · {subject}").format(
+            old=p["old_value"], value=p["value"], subject=p["subject"]
+        )
+    else:
+        head = _("✏️ Grade {value} updated · {subject}").format(
+            value=p["value"], subject=p["subject"]
+        )
+    lines = [head, _details(p)]
+    if p.get("comment"):
+        lines.append(_("Comment: «{comment}»").format(comment=p["comment"]))
+    change = _average_change(p)
+    if change:
+        lines.append(change)
+    return "\n".join(lines)
+
+
+def grade_deleted(p: dict[str, Any]) -> str:
+    lines = [
+        _("🗑 Grade {value} removed · {subject}").format(value=p["value"], subject=p["subject"]),
+        _details(p),
+    ]
+    change = _average_change(p)
+    if change:
+        lines.append(change)
+    return "\n".join(lines)
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "grade_new": grade_new,
+    "grade_changed": grade_changed,
+    "grade_deleted": grade_deleted,
+}
+
+
+def render_items(items: tuple[OutboxItem, ...]) -> tuple[str, list[int]]:
+    """One message for a recipient's pending pushes, and the ids that could not be rendered."""
+    blocks: list[str] = []
+    unknown: list[int] = []
+    for item in items:
+        renderer = RENDERERS.get(item.kind)
+        if renderer is None:
+            unknown.append(item.id)
+            continue
+        blocks.append(renderer(item.payload))
+    return "\n\n".join(blocks), unknown
+
+
+def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
+    """Split at blank lines, then lines, then hard, so every part fits Telegram's limit."""
+    if len(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    current = ""
+    for block in text.split("\n"):
+        while len(block) > limit:
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(block[:limit])
+            block = block[limit:]
+        candidate = f"{current}\n{block}" if current else block
+        if len(candidate) > limit:
+            parts.append(current)
+            current = block
+        else:
+            current = candidate
+    if current:
+        parts.append(current)
+    return parts

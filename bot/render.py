@@ -1,0 +1,39 @@
+"""Formatting helpers: names, dates and numbers through Babel, in the current locale."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from babel.dates import format_date as babel_date
+from babel.dates import format_datetime as babel_datetime
+
+from core.models import Child
+
+
+def locale() -> str:
+    try:
+        return I18n.get_current().current_locale
+    except LookupError:
+        return "ru"
+
+
+def day(d: date, fmt: str = "d MMMM") -> str:
+    return babel_date(d, fmt, locale=locale())
+
+
+def moment(m: datetime, tz: ZoneInfo, fmt: str = "d MMMM, HH:mm") -> str:
+    return babel_datetime(m, fmt, tzinfo=tz, locale=locale())
+
+
+def child_line(child: Child) -> str:
+    if child.class_name:
+        return _("{name}, {class_name} class").format(name=child.name.short,
+                                                      class_name=child.class_name)
+    return child.name.short
+
+
+def children_list(children: tuple[Child, ...]) -> str:
+    return "\n".join(f"• {child_line(c)}" for c in children)

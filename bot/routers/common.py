@@ -1,0 +1,100 @@
+"""Chat-type guard, /help and /cancel."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.utils.i18n import gettext as _
+
+from bot import keyboards as kb
+from core.models import Viewer
+
+
+def create_group_guard() -> Router:
+    """In groups the bot shows no personal data: it only points to the private chat."""
+    router = Router(name="group_guard")
+    not_private = F.chat.type != ChatType.PRIVATE
+    router.message.filter(not_private)
+    router.message.register(on_group_command, F.text.startswith("/"))
+    router.message.register(ignore)
+    router.callback_query.filter(F.message.chat.type != ChatType.PRIVATE)
+    router.callback_query.register(on_group_callback)
+    return router
+
+
+async def on_group_command(message: Message, bot: Bot) -> None:
+    me = await bot.me()
+    await message.answer(
+        _("I work only in a private chat, so that children's data stays within the family."),
+        reply_markup=kb.open_private_chat(me.username or ""),
+    )
+
+
+async def ignore(message: Message) -> None:
+    return None
+
+
+async def on_group_callback(callback: CallbackQuery) -> None:
+    await callback.answer(_("I work only in a private chat."), show_alert=True)
+
+
+def create_router() -> Router:
+    router = Router(name="common")
+    router.message.register(cmd_help, Command("help"))
+    router.message.register(cmd_cancel, Command("cancel"))
+    cancel_words = F.text.casefold().in_({"отмена", "cancel"})
+    router.message.register(cmd_cancel, StateFilter("*"), cancel_words)
+    return router
+
+
+def help_text(viewer: Viewer | None) -> str:
+    lines = [_("I am the family's window into the school e-diary.")]
+    if viewer is None or not viewer.is_linked:
+        lines.append(
+            _(
+                "To begin, send /start and share your phone number (the one the school has"
+                " on record) or enter the code the school gave you."
+            )
+        )
+    lines.append("")
+    lines.append(_("/start — link your account or see who is linked"))
+    lines.append(_("/grades — grades and weighted averages"))
+    lines.append(_("/settings — language, unlinking"))
+    lines.append(_("/cancel — stop what you are doing"))
+    lines.append(_("/help — this message"))
+    return "\n".join(lines)
+
+
+async def cmd_help(message: Message, viewer: Viewer) -> None:
+    await message.answer(help_text(viewer))
+
+
+async def cmd_cancel(message: Message, state: FSMContext) -> None:
+    had_state = await state.get_state() is not None
+    await state.clear()
+    text = _("Cancelled.") if had_state else _("Nothing to cancel.")
+    await message.answer(text, reply_markup=ReplyKeyboardRemove())
+
+
+def create_fallback() -> Router:
+    """Last in line: a message nobody handled gets a hint rather than silence."""
+    router = Router(name="fallback")
+    router.message.register(on_unknown)
+    router.callback_query.register(on_stale_callback)
+    return router
+
+
+async def on_unknown(message: Message, viewer: Viewer) -> None:
+    if not viewer.is_linked:
+        await message.answer(
+            _("I don't know this command yet. Send /start to link your account, /help for more.")
+        )
+    else:
+        await message.answer(_("I don't know this command. /help lists what I can do."))
+
+
+async def on_stale_callback(callback: CallbackQuery) -> None:
+    await callback.answer(_("This button is out of date."), show_alert=False)

@@ -1,0 +1,247 @@
+"""/grades: per-subject weighted averages for a period, and a subject's detail."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.types import (
+    CallbackQuery,
+    InaccessibleMessage,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
+
+from bot import render
+from bot.callbacks import GradesCb
+from bot.notify import average
+from core.clock import Clock
+from core.errors import NotLinked
+from core.models import Child, Scope, Viewer
+from core.services.grades import GradesService, Mark, Overview, Period, SubjectDetail
+
+PAGE = 10
+
+
+def create_router() -> Router:
+    router = Router(name="grades")
+    router.message.register(cmd_grades, Command("grades"))
+    router.callback_query.register(on_children, GradesCb.filter(F.a == "kids"))
+    router.callback_query.register(on_overview, GradesCb.filter(F.a == "ov"))
+    router.callback_query.register(on_subject, GradesCb.filter(F.a == "sub"))
+    return router
+
+
+def _today(clock: Clock, tz) -> date:
+    return clock.now().astimezone(tz).date()
+
+
+def period_title(period: Period) -> str:
+    span = f"{render.day(period.start, 'd MMM')} – {render.day(period.end, 'd MMM')}"
+    if period.is_school_year:
+        name = _("School year {start}/{end}").format(
+            start=period.start.year, end=str(period.end.year)[-2:]
+        )
+    else:
+        name = period.name
+    return f"{name} ({span})"
+
+
+def mark_text(mark: Mark) -> str:
+    return f"{mark.value}×{mark.weight}" if mark.weight > 1 else str(mark.value)
+
+
+def marks_count(n: int) -> str:
+    return ngettext("{n} mark", "{n} marks", n).format(n=n)
+
+
+def overview_text(ov: Overview) -> str:
+    lines = [
+        _("📊 {child} — {period}").format(child=_html(render.child_line(ov.child)),
+                                         period=_html(period_title(ov.period))),
+        "",
+    ]
+    if not ov.subjects:
+        lines.append(_("No grades in this period yet."))
+    weighted = False
+    for s in ov.subjects:
+        head = f"<b>{_html(s.subject)}</b>"
+        if s.average is not None:
+            head += " — " + _("{average} ({count})").format(
+                average=average(s.average), count=marks_count(s.count))
+        if s.open_dots:
+            head += " " + _("· open dots: {n}").format(n=s.open_dots)
+        lines.append(head)
+        if s.marks:
+            lines.append(" ".join(mark_text(m) for m in s.marks))
+            weighted = weighted or any(m.weight > 1 for m in s.marks)
+    if weighted:
+        lines += ["", _("5×2 — a mark of weight 2. The average is weighted.")]
+    return "\n".join(lines)
+
+
+def _html(text: str | None) -> str:
+    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def overview_keyboard(ov: Overview, period_index: int, several: bool) -> InlineKeyboardMarkup:
+    rows: list[list[InlineKeyboardButton]] = []
+    buttons = [
+        InlineKeyboardButton(
+            text=s.subject[:40],
+            callback_data=GradesCb(a="sub", c=ov.child.id, p=period_index, s=s.key).pack(),
+        )
+        for s in ov.subjects
+    ]
+    rows += [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    if ov.periods:
+        current = ov.periods.index(ov.period) if ov.period in ov.periods else -1
+        nav = []
+        if current > 0:
+            nav.append(InlineKeyboardButton(
+                text="« " + ov.periods[current - 1].name,
+                callback_data=GradesCb(a="ov", c=ov.child.id, p=current - 1).pack()))
+        if 0 <= current < len(ov.periods) - 1:
+            nav.append(InlineKeyboardButton(
+                text=ov.periods[current + 1].name + " »",
+                callback_data=GradesCb(a="ov", c=ov.child.id, p=current + 1).pack()))
+        if nav:
+            rows.append(nav)
+    if several:
+        rows.append([InlineKeyboardButton(text=_("👥 Another child"),
+                                          callback_data=GradesCb(a="kids").pack())])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def detail_text(d: SubjectDetail, page: int) -> str:
+    s = d.summary
+    lines = [
+        _("📘 {subject} — {child}").format(subject=f"<b>{_html(s.subject)}</b>",
+                                          child=_html(d.child.name.short)),
+        _html(period_title(d.period)),
+    ]
+    if s.average is not None:
+        lines.append(_("Average: {average} ({count})").format(
+            average=average(s.average), count=marks_count(s.count)))
+    if s.open_dots:
+        lines.append(_("Open dots: {n} — see /dots").format(n=s.open_dots))
+    lines.append("")
+    marks = list(reversed(s.marks))  # newest first
+    for m in marks[page * PAGE : (page + 1) * PAGE]:
+        parts = [render.day(m.date), _("weight {weight}").format(weight=m.weight)]
+        if m.work:
+            parts.append(_html(m.work))
+        line = f"<b>{m.value}</b> — " + ", ".join(parts)
+        if m.from_dot:
+            line += " " + _("(from a dot)")
+        if m.comment:
+            line += f"\n    «{_html(m.comment)}»"
+        if m.teacher:
+            line += f"\n    {_html(m.teacher)}"
+        lines.append(line)
+    if d.target is not None and d.needs:
+        options = [
+            ngettext("{count} more 5 of weight {weight}", "{count} more 5s of weight {weight}",
+                     n.count).format(count=n.count, weight=n.weight)
+            for n in d.needs
+        ]
+        lines += ["", _("To reach {target}: {options}.").format(
+            target=average(d.target), options=_(" or ").join(options))]
+    elif s.average is not None and d.target is None:
+        lines += ["", _("The average already rounds to 5.")]
+    return "\n".join(lines)
+
+
+def detail_keyboard(d: SubjectDetail, period_index: int, page: int) -> InlineKeyboardMarkup:
+    rows = []
+    pages = max(1, -(-d.summary.count // PAGE))
+    nav = []
+    if page > 0:
+        nav.append(InlineKeyboardButton(text="‹", callback_data=GradesCb(
+            a="sub", c=d.child.id, p=period_index, s=d.summary.key, pg=page - 1).pack()))
+    if pages > 1:
+        nav.append(InlineKeyboardButton(text=f"{page + 1}/{pages}", callback_data=GradesCb(
+            a="sub", c=d.child.id, p=period_index, s=d.summary.key, pg=page).pack()))
+    if page < pages - 1:
+        nav.append(InlineKeyboardButton(text="›", callback_data=GradesCb(
+            a="sub", c=d.child.id, p=period_index, s=d.summary.key, pg=page + 1).pack()))
+    if nav:
+        rows.append(nav)
+    rows.append([InlineKeyboardButton(
+        text=_("« All subjects"),
+        callback_data=GradesCb(a="ov", c=d.child.id, p=period_index).pack())])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def children_keyboard(children: list[Child]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(text=render.child_line(c),
+                              callback_data=GradesCb(a="ov", c=c.id).pack())]
+        for c in children
+    ])
+
+
+def _visible(viewer: Viewer) -> list[Child]:
+    children = [c for c in viewer.children if Scope.GRADES in c.scopes]
+    if not children:
+        raise NotLinked()
+    return children
+
+
+async def _overview(viewer: Viewer, grades: GradesService, clock: Clock, tz, child_id: int,
+                    period_index: int) -> tuple[str, InlineKeyboardMarkup]:
+    today = _today(clock, tz)
+    period_key = None
+    if period_index >= 0:
+        periods = (await grades.overview(viewer, child_id, today)).periods
+        if period_index < len(periods):
+            period_key = periods[period_index].key
+    ov = await grades.overview(viewer, child_id, today, period_key)
+    index = ov.periods.index(ov.period) if ov.period in ov.periods else -1
+    return overview_text(ov), overview_keyboard(ov, index, len(_visible(viewer)) > 1)
+
+
+async def cmd_grades(message: Message, viewer: Viewer, grades: GradesService, clock: Clock,
+                     tz) -> None:
+    children = _visible(viewer)
+    if len(children) > 1:
+        await message.answer(_("Whose grades?"), reply_markup=children_keyboard(children))
+        return
+    text, markup = await _overview(viewer, grades, clock, tz, children[0].id, -1)
+    await message.answer(text, reply_markup=markup, parse_mode="HTML")
+
+
+async def _edit(callback: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
+    if callback.message is not None and not isinstance(callback.message, InaccessibleMessage):
+        if callback.message.text != text or callback.message.reply_markup != markup:
+            await callback.message.edit_text(text, reply_markup=markup, parse_mode="HTML")
+    await callback.answer()
+
+
+async def on_children(callback: CallbackQuery, viewer: Viewer) -> None:
+    children = _visible(viewer)
+    await _edit(callback, _("Whose grades?"), children_keyboard(children))
+
+
+async def on_overview(callback: CallbackQuery, callback_data: GradesCb, viewer: Viewer,
+                      grades: GradesService, clock: Clock, tz) -> None:
+    text, markup = await _overview(viewer, grades, clock, tz, callback_data.c, callback_data.p)
+    await _edit(callback, text, markup)
+
+
+async def on_subject(callback: CallbackQuery, callback_data: GradesCb, viewer: Viewer,
+                     grades: GradesService, clock: Clock, tz) -> None:
+    today = _today(clock, tz)
+    period_key = None
+    if callback_data.p >= 0:
+        periods = (await grades.overview(viewer, callback_data.c, today)).periods
+        if callback_data.p < len(periods):
+            period_key = periods[callback_data.p].key
+    detail = await grades.subject(viewer, callback_data.c, callback_data.s, today, period_key)
+    pages = max(1, -(-detail.summary.count // PAGE))
+    page = min(max(0, callback_data.pg), pages - 1)
+    await _edit(callback, detail_text(detail, page), detail_keyboard(detail, callback_data.p, page))

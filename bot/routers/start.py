@@ -1,0 +1,127 @@
+"""/start and linking: a shared contact, a deep-link code, or a typed code."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import CommandObject, CommandStart, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import Message, ReplyKeyboardRemove
+from aiogram.utils.i18n import gettext as _
+
+from bot import keyboards as kb
+from bot import render
+from bot.states import LinkStates
+from core.identity import normalize_code
+from core.models import LinkResult, Viewer
+from core.services.linking import LinkingService
+
+
+def create_router() -> Router:
+    router = Router(name="start")
+    router.message.register(cmd_start_code, CommandStart(deep_link=True))
+    router.message.register(cmd_start, CommandStart())
+    router.message.register(on_contact, F.contact)
+    router.message.register(ask_code, F.text == kb.HAVE_CODE)
+    router.message.register(on_code, StateFilter(LinkStates.code), F.text)
+    router.message.register(on_code_not_text, StateFilter(LinkStates.code))
+    # A code typed without pressing the button works too.
+    router.message.register(
+        on_code, StateFilter(None), F.text.func(lambda t: normalize_code(t) is not None)
+    )
+    return router
+
+
+def linked_text(result: LinkResult) -> str:
+    parts = []
+    if result.new_links:
+        parts.append(_("Done! Your account is linked."))
+    else:
+        parts.append(_("Your account was already linked."))
+    parts.append(_("Children you can follow:"))
+    parts.append(render.children_list(result.children))
+    parts.append("")
+    parts.append(_("New grades will come here. /help lists what I can do."))
+    return "\n".join(parts)
+
+
+async def cmd_start(
+    message: Message, viewer: Viewer, linking: LinkingService, state: FSMContext
+) -> None:
+    user = message.from_user
+    assert user is not None
+    await state.clear()
+    await linking.touch(user.id, message.chat.id, user.language_code)
+    if viewer.is_linked:
+        await message.answer(
+            "\n".join(
+                [
+                    _("Hello, {name}!").format(name=user.first_name),
+                    _("Children you can follow:"),
+                    render.children_list(viewer.children),
+                    "",
+                    _("/help lists what I can do."),
+                ]
+            ),
+            reply_markup=ReplyKeyboardRemove(),
+        )
+        return
+    await message.answer(
+        "\n".join(
+            [
+                _("Hello, {name}! I bring the school e-diary to Telegram.").format(
+                    name=user.first_name
+                ),
+                "",
+                _(
+                    "To link you to your children, share your phone number with the button"
+                    " below — it must be the number the school has on record. Telegram confirms"
+                    " that the number is yours."
+                ),
+                _("If the school gave you a code, press «I have a code»."),
+            ]
+        ),
+        reply_markup=kb.link_options(),
+    )
+
+
+async def cmd_start_code(
+    message: Message, command: CommandObject, linking: LinkingService, state: FSMContext
+) -> None:
+    await state.clear()
+    await _redeem(message, command.args or "", linking)
+
+
+async def on_contact(message: Message, linking: LinkingService, state: FSMContext) -> None:
+    user = message.from_user
+    contact = message.contact
+    assert user is not None and contact is not None
+    await state.clear()
+    result = await linking.link_contact(
+        user.id, message.chat.id, contact.user_id, contact.phone_number, user.language_code
+    )
+    await message.answer(linked_text(result), reply_markup=ReplyKeyboardRemove())
+
+
+async def ask_code(message: Message, state: FSMContext) -> None:
+    await state.set_state(LinkStates.code)
+    await message.answer(
+        _("Send the code from the school's letter, for example ABCD-EFGH-JKMN. /cancel to stop."),
+        reply_markup=ReplyKeyboardRemove(),
+    )
+
+
+async def on_code(message: Message, linking: LinkingService, state: FSMContext) -> None:
+    await _redeem(message, message.text or "", linking)
+    await state.clear()
+
+
+async def on_code_not_text(message: Message) -> None:
+    await message.answer(_("Please send the code as text, or /cancel."))
+
+
+async def _redeem(message: Message, raw: str, linking: LinkingService) -> None:
+    user = message.from_user
+    assert user is not None
+    result = await linking.redeem_code(user.id, message.chat.id, raw, user.language_code)
+    await message.answer(linked_text(result), reply_markup=ReplyKeyboardRemove())
+

@@ -1,0 +1,91 @@
+"""The composition root: Settings → database → services → Dispatcher → polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.utils.i18n import I18n
+
+from bot.app import create_dispatcher
+from bot.commands import set_commands
+from bot.config import Settings
+from bot.delivery import DeliveryWorker
+from bot.fsm import SQLiteStorage
+from bot.i18n import create_i18n
+from bot.jobs import create_scheduler
+from bot.services import Services, Tuning, build_services
+from core.storage.db import Database, upgrade
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    """Connect, migrate, build the services; close the database at the end."""
+    db = await Database(settings.database_path).connect()
+    try:
+        await upgrade(db)
+        tuning = Tuning(
+            quiet_hours=settings.quiet_hours,
+            relevance_days=settings.relevance_days,
+            rounding_threshold=settings.rounding_threshold,
+        )
+        yield build_services(db, settings.secret(), settings.tz, tuning=tuning)
+    finally:
+        await db.close()
+
+
+def create_bot(settings: Settings) -> Bot:
+    assert settings.bot_token is not None
+    session = None
+    if settings.telegram_api_url:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(
+        token=settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(link_preview_is_disabled=True),
+    )
+
+
+async def run_bot(settings: Settings) -> None:
+    async with open_services(settings) as services:
+        i18n = create_i18n(settings.default_locale)
+        dp = create_dispatcher(services, i18n, SQLiteStorage(services.db))
+        bot = create_bot(settings)
+        worker = create_worker(bot, services, i18n, settings)
+        services.journal.on_queued = worker.wake
+        scheduler = create_scheduler(services, settings)
+        delivery: asyncio.Task[None] | None = None
+        try:
+            me = await bot.me()
+            log.info("starting as @%s", me.username)
+            await set_commands(bot, i18n)
+            delivery = asyncio.create_task(worker.run(), name="delivery")
+            scheduler.start()
+            await dp.start_polling(bot, handle_signals=True, close_bot_session=False)
+        finally:
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+            if delivery is not None:
+                delivery.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await delivery
+            await bot.session.close()
+
+
+def create_worker(bot: Bot, services: Services, i18n: I18n, settings: Settings) -> DeliveryWorker:
+    return DeliveryWorker(
+        bot,
+        services.outbox,
+        i18n,
+        rate=settings.send_rate,
+        per_chat_rate=settings.send_rate_per_chat,
+    )

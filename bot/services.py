@@ -1,0 +1,77 @@
+"""The core services one process uses, built once by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from core.clock import Clock, SystemClock
+from core.identity import Hasher
+from core.quiet import QuietHours
+from core.services.access import AccessService
+from core.services.grades import GradesService
+from core.services.journal import JournalService
+from core.services.linking import LinkingService
+from core.services.outbox import Outbox
+from core.services.roster import RosterService
+from core.services.status import StatusService
+from core.storage.db import Database
+
+
+@dataclass
+class Services:
+    db: Database
+    clock: Clock
+    tz: ZoneInfo
+    access: AccessService
+    linking: LinkingService
+    roster: RosterService
+    status: StatusService
+    grades: GradesService
+    journal: JournalService
+    outbox: Outbox
+
+    def workflow_data(self) -> dict[str, Any]:
+        """What handlers receive as parameters, by name."""
+        return {
+            "tz": self.tz,
+            "clock": self.clock,
+            "access": self.access,
+            "linking": self.linking,
+            "grades": self.grades,
+        }
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Service settings that come from Settings; the defaults are the documented ones."""
+
+    quiet_hours: str = "22:00-08:00"
+    relevance_days: int = 3
+    rounding_threshold: float = 0.5
+
+
+def build_services(
+    db: Database,
+    secret: bytes,
+    tz: ZoneInfo,
+    clock: Clock | None = None,
+    tuning: Tuning | None = None,
+) -> Services:
+    clock = clock or SystemClock()
+    tuning = tuning or Tuning()
+    hasher = Hasher(secret)
+    access = AccessService(db)
+    return Services(
+        db=db,
+        clock=clock,
+        tz=tz,
+        access=access,
+        linking=LinkingService(db, hasher, clock),
+        roster=RosterService(db, hasher, clock),
+        status=StatusService(db),
+        grades=GradesService(db, tuning.rounding_threshold),
+        journal=JournalService(db, clock, tz, access, tuning.relevance_days),
+        outbox=Outbox(db, clock, tz, QuietHours.parse(tuning.quiet_hours)),
+    )

@@ -1,0 +1,316 @@
+"""Roster CSV: parsing and validation, with every problem reported at once.
+
+Pure: no database. Phones, e-mails and SNILS are normalised here and never echoed in a message.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+
+from core.errors import InputInvalid, Problem
+from core.identity import normalize_email, normalize_phone, snils_digits, snils_is_valid
+
+COLUMNS = (
+    "school", "class", "student_id", "student_last_name", "student_first_name",
+    "student_middle_name", "student_phone", "student_email", "student_snils",
+    "guardian_last_name", "guardian_first_name", "guardian_middle_name", "guardian_phone",
+    "guardian_email", "guardian_snils", "guardian_relation",
+)
+REQUIRED_COLUMNS = ("class", "student_id", "student_last_name", "student_first_name",
+                    "guardian_last_name", "guardian_first_name", "guardian_phone")
+GUARDIAN_COLUMNS = tuple(c for c in COLUMNS if c.startswith("guardian_"))
+RELATIONS = {"mother", "father", "guardian"}
+_CLASS_RE = re.compile(r"^(\d{1,2})\s*-?\s*([А-ЯЁA-Z]?)(?:\s*-?\s*(\d))?$", re.IGNORECASE)
+_LETTER_RE = re.compile(r"[^\W\d_]")
+MAX_NAME = 100
+
+
+@dataclass(frozen=True)
+class Ids:
+    phone: str | None
+    email: str | None
+    snils: str | None
+
+
+@dataclass(frozen=True)
+class RosterStudent:
+    school: str
+    class_name: str
+    student_id: str
+    last_name: str
+    first_name: str
+    middle_name: str
+    ids: Ids
+    line: int
+
+
+@dataclass(frozen=True)
+class RosterGuardian:
+    key: int
+    last_name: str
+    first_name: str
+    middle_name: str
+    ids: Ids
+    line: int
+
+
+@dataclass(frozen=True)
+class RosterLink:
+    student_id: str
+    guardian_key: int
+    relation: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Roster:
+    students: list[RosterStudent]
+    guardians: list[RosterGuardian]
+    links: list[RosterLink]
+    rows: int
+
+
+def normalize_class(raw: str) -> str | None:
+    m = _CLASS_RE.match(raw.strip())
+    if not m or not 1 <= int(m.group(1)) <= 11:
+        return None
+    number, letter, sub = m.group(1), m.group(2).upper(), m.group(3)
+    return f"{int(number)}{letter}" + (f"-{sub}" if sub else "")
+
+
+def _name(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _same_name(a: str, b: str) -> bool:
+    return a.casefold().replace("ё", "е") == b.casefold().replace("ё", "е")
+
+
+class _Parser:
+    def __init__(self, filename: str) -> None:
+        self.file = filename
+        self.problems: list[Problem] = []
+
+    def problem(self, line: int, field: str, message: str) -> None:
+        self.problems.append(Problem(self.file, line, field, message))
+
+    def name(self, row: dict[str, str], field: str, line: int, required: bool) -> str:
+        value = _name(row.get(field, ""))
+        if not value:
+            if required:
+                self.problem(line, field, "required")
+            return ""
+        if len(value) > MAX_NAME:
+            self.problem(line, field, f"longer than {MAX_NAME} characters")
+        elif not _LETTER_RE.search(value):
+            self.problem(line, field, "must contain letters")
+        return value
+
+    def ids(self, row: dict[str, str], prefix: str, line: int) -> Ids:
+        phone = email = snils = None
+        raw_phone = row.get(f"{prefix}_phone", "").strip()
+        if raw_phone:
+            phone = normalize_phone(raw_phone)
+            if phone is None:
+                self.problem(line, f"{prefix}_phone",
+                             "not a Russian phone number: must look like +7 900 123-45-67")
+        raw_email = row.get(f"{prefix}_email", "").strip()
+        if raw_email:
+            email = normalize_email(raw_email)
+            if email is None:
+                self.problem(line, f"{prefix}_email", "not a valid e-mail address")
+        raw_snils = row.get(f"{prefix}_snils", "").strip()
+        if raw_snils:
+            digits = snils_digits(raw_snils)
+            if digits is None:
+                self.problem(line, f"{prefix}_snils", "SNILS must be 11 digits: 123-456-789 01")
+            elif not snils_is_valid(digits):
+                self.problem(line, f"{prefix}_snils", "SNILS control number does not match")
+            else:
+                snils = digits
+        return Ids(phone, email, snils)
+
+
+def _rows(text: str, filename: str, parser: _Parser):
+    """Yield (line, fields) for each non-blank record, ``line`` being where the record starts."""
+    lines = text.splitlines(keepends=True)
+    header_line = lines[0] if lines else ""
+    delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
+    reader = csv.reader(lines, delimiter=delimiter)
+    start = 1
+    for fields in reader:
+        line = start
+        start = reader.line_num + 1
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        yield line, fields
+
+
+def parse_roster(text: str, filename: str) -> Roster:
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    p = _Parser(filename)
+    records = _rows(text, filename, p)
+    try:
+        header_line, header = next(records)
+    except StopIteration:
+        raise InputInvalid([Problem(filename, 1, "", "no data rows")]) from None
+    columns = [h.strip().lower() for h in header]
+    for col in columns:
+        if col not in COLUMNS:
+            p.problem(header_line, col, "unknown column")
+    for col in REQUIRED_COLUMNS:
+        if col not in columns:
+            p.problem(header_line, col, "required column is missing")
+    if p.problems:
+        raise InputInvalid(p.problems)
+
+    students: dict[str, RosterStudent] = {}
+    student_phones: dict[str, tuple[str, int]] = {}
+    guardian_rows: list[tuple[int, str, str, str, Ids, str, str]] = []
+    rows = 0
+    for line, fields in records:
+        rows += 1
+        if len(fields) != len(columns):
+            p.problem(line, "", f"expected {len(columns)} fields, found {len(fields)}")
+            continue
+        row = dict(zip(columns, fields, strict=True))
+        before = len(p.problems)
+        school = _name(row.get("school", ""))
+        raw_class = row.get("class", "").strip()
+        class_name = normalize_class(raw_class) if raw_class else None
+        if not raw_class:
+            p.problem(line, "class", "required")
+        elif class_name is None:
+            p.problem(line, "class", f"not a class like 7Б: {raw_class!r}")
+        sid = row.get("student_id", "").strip()
+        if not sid:
+            p.problem(line, "student_id", "required")
+        elif len(sid) > 64 or any(ch.isspace() for ch in sid):
+            p.problem(line, "student_id", "must be at most 64 characters without spaces")
+        s_last = p.name(row, "student_last_name", line, True)
+        s_first = p.name(row, "student_first_name", line, True)
+        s_middle = p.name(row, "student_middle_name", line, False)
+        s_ids = p.ids(row, "student", line)
+
+        g_filled = any(row.get(c, "").strip() for c in GUARDIAN_COLUMNS)
+        g = None
+        if g_filled:
+            g_last = p.name(row, "guardian_last_name", line, True)
+            g_first = p.name(row, "guardian_first_name", line, True)
+            g_middle = p.name(row, "guardian_middle_name", line, False)
+            g_ids = p.ids(row, "guardian", line)
+            if not any(row.get(f"guardian_{k}", "").strip() for k in ("phone", "email", "snils")):
+                p.problem(line, "guardian_phone",
+                          "a guardian needs a phone, e-mail or SNILS to be recognised")
+            relation = _name(row.get("guardian_relation", ""))
+            if relation.lower() in RELATIONS:
+                relation = relation.lower()
+            g = (line, g_last, g_first, g_middle, g_ids, relation, sid)
+        if len(p.problems) != before or class_name is None:
+            continue
+
+        student = RosterStudent(school, class_name, sid, s_last, s_first, s_middle, s_ids, line)
+        first = students.get(sid)
+        if first is None:
+            students[sid] = student
+            if s_ids.phone:
+                other = student_phones.get(s_ids.phone)
+                if other is not None and other[0] != sid:
+                    p.problem(line, "student_phone",
+                              f"the same phone is given for student {other[0]} on line {other[1]}")
+                else:
+                    student_phones[s_ids.phone] = (sid, line)
+        else:
+            for fld, a, b in (
+                ("school", first.school, school), ("class", first.class_name, class_name),
+                ("student_last_name", first.last_name, s_last),
+                ("student_first_name", first.first_name, s_first),
+                ("student_middle_name", first.middle_name, s_middle),
+            ):
+                if not _same_name(a, b):
+                    p.problem(line, fld, f"student {sid} has {a!r} on line {first.line}")
+            for kind in ("phone", "email", "snils"):
+                if getattr(first.ids, kind) != getattr(s_ids, kind):
+                    p.problem(line, f"student_{kind}",
+                              f"student {sid} has a different {kind} on line {first.line}")
+        if g is not None:
+            guardian_rows.append(g)
+
+    guardians, links = _group_guardians(guardian_rows, p)
+    if p.problems:
+        raise InputInvalid(sorted(p.problems, key=lambda x: (x.line, x.field)))
+    return Roster(list(students.values()), guardians, links, rows)
+
+
+def _group_guardians(rows, p: _Parser) -> tuple[list[RosterGuardian], list[RosterLink]]:
+    """Rows sharing a phone, e-mail or SNILS are one guardian (union-find over identifiers)."""
+    parent = list(range(len(rows)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    seen: dict[tuple[str, str], int] = {}
+    for i, (_line, _l, _f, _m, ids, _rel, _sid) in enumerate(rows):
+        for kind in ("phone", "email", "snils"):
+            value = getattr(ids, kind)
+            if value is None:
+                continue
+            j = seen.setdefault((kind, value), i)
+            if j != i:
+                parent[find(i)] = find(j)
+
+    groups: dict[int, list[int]] = {}
+    for i in range(len(rows)):
+        groups.setdefault(find(i), []).append(i)
+
+    guardians: list[RosterGuardian] = []
+    links: list[RosterLink] = []
+    for members in sorted(groups.values(), key=lambda m: rows[m[0]][0]):
+        first = rows[members[0]]
+        key = len(guardians)
+        merged = {kind: getattr(first[4], kind) for kind in ("phone", "email", "snils")}
+        pairs: dict[str, int] = {}
+        for i in members:
+            line, last, first_name, middle, ids, relation, sid = rows[i]
+            if i != members[0]:
+                for fld, a, b in (("guardian_last_name", first[1], last),
+                                  ("guardian_first_name", first[2], first_name),
+                                  ("guardian_middle_name", first[3], middle)):
+                    if a and b and not _same_name(a, b):
+                        p.problem(line, fld, f"the same guardian has a different name on line"
+                                             f" {first[0]}")
+                for kind in ("phone", "email", "snils"):
+                    value = getattr(ids, kind)
+                    if value is None:
+                        continue
+                    if merged[kind] is None:
+                        merged[kind] = value
+                    elif merged[kind] != value:
+                        p.problem(line, f"guardian_{kind}",
+                                  f"the same guardian has a different {kind} on line {first[0]}")
+            if sid in pairs:
+                p.problem(line, "", f"duplicate row: this guardian is already linked to student"
+                                    f" {sid} on line {pairs[sid]}")
+                continue
+            pairs[sid] = line
+            links.append(RosterLink(sid, key, relation, line))
+        middle = next((rows[i][3] for i in members if rows[i][3]), "")
+        guardians.append(RosterGuardian(key, first[1], first[2], middle,
+                                        Ids(merged["phone"], merged["email"], merged["snils"]),
+                                        first[0]))
+    return guardians, links
+
+
+def read_roster(path: str) -> Roster:
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            text = fh.read()
+    except UnicodeDecodeError:
+        raise InputInvalid([Problem(path, 0, "", "the file is not UTF-8 text")]) from None
+    return parse_roster(text, path)

@@ -1,0 +1,130 @@
+"""The diary's domain objects: frozen dataclasses and enums. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import NewType
+
+StudentId = NewType("StudentId", int)
+GuardianId = NewType("GuardianId", int)
+TelegramId = NewType("TelegramId", int)
+
+
+class Role(StrEnum):
+    GUARDIAN = "guardian"
+    STUDENT = "student"
+    TRUSTED = "trusted"
+
+
+class Scope(StrEnum):
+    """What a viewer may see of a child. Guardians and the student themself see everything."""
+
+    GRADES = "grades"  # grades and dots
+    ATTENDANCE = "attendance"
+    HOMEWORK = "homework"  # homework and the timetable
+    DIGEST = "digest"
+
+
+ALL_SCOPES: frozenset[Scope] = frozenset(Scope)
+
+
+@dataclass(frozen=True)
+class PersonName:
+    last: str
+    first: str
+    middle: str = ""
+
+    @property
+    def short(self) -> str:
+        """First name and surname, as a family would say it: «Иван Петров»."""
+        return f"{self.first} {self.last}".strip()
+
+    @property
+    def full(self) -> str:
+        return " ".join(p for p in (self.last, self.first, self.middle) if p)
+
+
+@dataclass(frozen=True)
+class Child:
+    """A student as seen by one viewer, with the viewer's role and scopes for them."""
+
+    id: StudentId
+    name: PersonName
+    class_name: str
+    school: str
+    role: Role
+    scopes: frozenset[Scope] = ALL_SCOPES
+
+
+@dataclass(frozen=True)
+class Account:
+    telegram_id: TelegramId
+    chat_id: int
+    locale: str | None
+    language_code: str | None
+    unreachable: bool
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking: the account (if any) and every child it may see."""
+
+    telegram_id: TelegramId
+    account: Account | None
+    children: tuple[Child, ...] = ()
+
+    @property
+    def is_linked(self) -> bool:
+        return bool(self.children)
+
+    @property
+    def locale(self) -> str | None:
+        return self.account.locale if self.account else None
+
+    def child(self, student_id: int) -> Child | None:
+        for child in self.children:
+            if child.id == student_id:
+                return child
+        return None
+
+    def roles(self) -> set[Role]:
+        return {c.role for c in self.children}
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """What a successful link did: the children now visible and whether anything was new."""
+
+    children: tuple[Child, ...]
+    new_links: int
+    as_guardian: bool = False
+    as_student: bool = False
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    code: str  # in clear: shown once, to be handed over; only its hash is stored
+    recipient: Role  # GUARDIAN or STUDENT
+    recipient_name: PersonName
+    student_external_id: str
+    student_name: PersonName
+    class_name: str
+    relation: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Status:
+    students: int
+    guardians: int
+    classes: int
+    accounts: int
+    linked_accounts: int
+    unreachable_accounts: int
+    queue_depth: int
+    oldest_undelivered: datetime | None
+    last_import: dict[str, str] | None
+    schema_version: int
+    extra: dict[str, int] = field(default_factory=dict)

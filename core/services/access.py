@@ -1,0 +1,131 @@
+"""Who may see which child. Every view and every push asks here; nothing else decides access.
+
+Access is computed from the roster on every call, never cached in an account: when the roster drops
+a guardian from a child, the guardian's account loses that child on its very next update.
+"""
+
+from __future__ import annotations
+
+from core.errors import AccessDenied
+from core.models import (
+    ALL_SCOPES,
+    Account,
+    Child,
+    PersonName,
+    Role,
+    Scope,
+    StudentId,
+    TelegramId,
+    Viewer,
+)
+from core.storage.db import Database, Tx
+
+# One row per (child, role) an account can see. Guardians see their children through the roster's
+# guardianships, students see themselves.
+_CHILDREN_SQL = """
+SELECT s.id, s.last_name, s.first_name, s.middle_name, COALESCE(c.name, '') AS class_name,
+       sc.name AS school, 'guardian' AS role
+FROM account_links l
+JOIN guardianships g ON g.guardian_id = l.guardian_id
+JOIN students s ON s.id = g.student_id AND s.active = 1
+JOIN schools sc ON sc.id = s.school_id
+LEFT JOIN classes c ON c.id = s.class_id
+WHERE l.telegram_id = :tg
+UNION
+SELECT s.id, s.last_name, s.first_name, s.middle_name, COALESCE(c.name, '') AS class_name,
+       sc.name AS school, 'student' AS role
+FROM account_links l
+JOIN students s ON s.id = l.student_id AND s.active = 1
+JOIN schools sc ON sc.id = s.school_id
+LEFT JOIN classes c ON c.id = s.class_id
+WHERE l.telegram_id = :tg
+"""
+
+# Role precedence when one account sees a child in two ways (a guardian who is also the student's
+# own account is unusual, but a guardian always wins over a trusted person).
+_RANK = {Role.GUARDIAN: 0, Role.STUDENT: 1, Role.TRUSTED: 2}
+
+
+def _account(row) -> Account:
+    return Account(
+        telegram_id=TelegramId(row["telegram_id"]),
+        chat_id=row["chat_id"],
+        locale=row["locale"],
+        language_code=row["language_code"],
+        unreachable=row["unreachable_at"] is not None,
+    )
+
+
+async def load_children(tx: Tx | Database, telegram_id: int) -> tuple[Child, ...]:
+    rows = await tx.fetchall(_CHILDREN_SQL, {"tg": telegram_id})
+    best: dict[int, Child] = {}
+    for row in rows:
+        child = Child(
+            id=StudentId(row["id"]),
+            name=PersonName(row["last_name"], row["first_name"], row["middle_name"]),
+            class_name=row["class_name"],
+            school=row["school"],
+            role=Role(row["role"]),
+            scopes=ALL_SCOPES,
+        )
+        current = best.get(child.id)
+        if current is None or _RANK[child.role] < _RANK[current.role]:
+            best[child.id] = child
+    return tuple(sorted(best.values(), key=lambda c: (c.name.first, c.name.last, c.id)))
+
+
+class AccessService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def viewer(self, telegram_id: int) -> Viewer:
+        async with self.db.read() as tx:
+            row = await tx.fetchone("SELECT * FROM accounts WHERE telegram_id = ?", (telegram_id,))
+            account = _account(row) if row else None
+            children = await load_children(tx, telegram_id) if account else ()
+        return Viewer(TelegramId(telegram_id), account, children)
+
+    @staticmethod
+    def require(viewer: Viewer, student_id: int, scope: Scope | None = None) -> Child:
+        """The child if the viewer may see it (in that scope); AccessDenied otherwise.
+
+        A child id arriving in a callback is data from the network: callers pass it here on every
+        use. The error does not say whether the child exists.
+        """
+        child = viewer.child(student_id)
+        if child is None or (scope is not None and scope not in child.scopes):
+            raise AccessDenied(student_id=student_id)
+        return child
+
+    @staticmethod
+    def require_guardian(viewer: Viewer, student_id: int) -> Child:
+        child = AccessService.require(viewer, student_id)
+        if child.role is not Role.GUARDIAN:
+            raise AccessDenied(student_id=student_id)
+        return child
+
+    async def audience(self, tx: Tx, student_id: int, scope: Scope) -> list[tuple[int, Role]]:
+        """Reachable accounts to notify about a child in a scope: (telegram_id, role).
+
+        Guardians and the student see every scope.
+        """
+        rows = await tx.fetchall(
+            """
+            SELECT l.telegram_id, 'guardian' AS role FROM guardianships g
+            JOIN account_links l ON l.guardian_id = g.guardian_id
+            JOIN accounts a ON a.telegram_id = l.telegram_id AND a.unreachable_at IS NULL
+            WHERE g.student_id = :s
+            UNION
+            SELECT l.telegram_id, 'student' AS role FROM account_links l
+            JOIN accounts a ON a.telegram_id = l.telegram_id AND a.unreachable_at IS NULL
+            JOIN students s ON s.id = l.student_id AND s.active = 1
+            WHERE l.student_id = :s
+            """,
+            {"s": student_id},
+        )
+        seen: dict[int, Role] = {}
+        for row in rows:
+            role = Role(row["role"])
+            if row["telegram_id"] not in seen or _RANK[role] < _RANK[seen[row["telegram_id"]]]:
+                seen[row["telegram_id"]] = role
+        return sorted(seen.items())

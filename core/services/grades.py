@@ -1,0 +1,240 @@
+"""Grades: weighted averages per subject and period, subject detail, and what the next mark needs.
+
+The weighted average is Σ(mark × weight) / Σweight over the period's grades that are not deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from datetime import date
+
+from core.errors import AccessDenied
+from core.models import Child, Scope, Viewer
+from core.services.access import AccessService
+from core.storage.db import Database, Tx
+
+
+@dataclass(frozen=True)
+class Period:
+    key: str  # the journal's period_id, or 'year-2026' for a school year without periods
+    name: str  # '' for a school year
+    start: date
+    end: date
+
+    @property
+    def is_school_year(self) -> bool:
+        return self.key.startswith("year-")
+
+
+@dataclass(frozen=True)
+class Mark:
+    value: int
+    weight: int
+    date: date
+    work: str | None = None
+    comment: str | None = None
+    teacher: str | None = None
+    from_dot: bool = False
+
+
+@dataclass(frozen=True)
+class Need:
+    """``count`` more fives of ``weight`` lift the average to ``target``."""
+
+    count: int
+    weight: int
+
+
+@dataclass(frozen=True)
+class SubjectSummary:
+    subject: str
+    key: str  # a short stable id of the subject for buttons
+    marks: tuple[Mark, ...]
+    average: float | None
+    open_dots: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.marks)
+
+
+@dataclass(frozen=True)
+class Overview:
+    child: Child
+    period: Period
+    periods: tuple[Period, ...]
+    subjects: tuple[SubjectSummary, ...]
+
+
+@dataclass(frozen=True)
+class SubjectDetail:
+    child: Child
+    period: Period
+    summary: SubjectSummary
+    target: float | None  # the next average that rounds up, None at the top
+    needs: tuple[Need, ...]
+
+
+def subject_key(subject: str) -> str:
+    return hashlib.blake2s(subject.encode(), digest_size=5).hexdigest()
+
+
+def weighted_average(marks: list[tuple[int, int]] | tuple[Mark, ...]) -> float | None:
+    total = weights = 0
+    for mark in marks:
+        value, weight = (mark.value, mark.weight) if isinstance(mark, Mark) else mark
+        total += value * weight
+        weights += weight
+    return total / weights if weights else None
+
+
+def next_target(average: float, threshold: float = 0.5) -> float | None:
+    """The average at which the mark rounds up to the next grade: 4.38 → 4.5; 4.6 → None."""
+    base = math.floor(average)
+    target = base + threshold if average - base < threshold else base + 1 + threshold
+    return target if target < 5 else None
+
+
+def fives_needed(total: int, weights: int, target: float, weight: int) -> int:
+    """How many fives of one weight bring Σ(v·w)/Σw to ``target`` or above."""
+    # (total + 5wk) / (weights + wk) >= target
+    #   <=>  k >= (target·weights − total) / (w·(5 − target))
+    missing = target * weights - total
+    if missing <= 0:
+        return 0
+    return math.ceil(round(missing / (weight * (5 - target)), 9))
+
+
+def needs_for(marks: tuple[Mark, ...], target: float, limit: int = 10) -> tuple[Need, ...]:
+    total = sum(m.value * m.weight for m in marks)
+    weights = sum(m.weight for m in marks)
+    options = sorted({m.weight for m in marks} | {1}, reverse=True)[:3]
+    needs = []
+    for weight in options:
+        count = fives_needed(total, weights, target, weight)
+        if 0 < count <= limit:
+            needs.append(Need(count, weight))
+    return tuple(sorted(needs, key=lambda n: (n.count, n.weight)))
+
+
+def school_year(day: date) -> Period:
+    start_year = day.year if day.month >= 9 else day.year - 1
+    return Period(f"year-{start_year}", "", date(start_year, 9, 1), date(start_year + 1, 8, 31))
+
+
+async def periods_around(tx: Tx | Database, day: date) -> tuple[tuple[Period, ...], Period]:
+    """The periods of the school year of ``day`` and the one containing it (or the year)."""
+    year = school_year(day)
+    rows = await tx.fetchall(
+        "SELECT external_id, name, start_date, end_date FROM periods"
+        " WHERE end_date >= ? AND start_date <= ? ORDER BY start_date",
+        (year.start.isoformat(), year.end.isoformat()),
+    )
+    periods = tuple(
+        Period(r["external_id"], r["name"], date.fromisoformat(r["start_date"]),
+               date.fromisoformat(r["end_date"]))
+        for r in rows
+    )
+    current = next((p for p in periods if p.start <= day <= p.end), None)
+    if current is None:
+        # Between periods (holidays): the last one that ended, else the first one, else the year.
+        ended = [p for p in periods if p.end < day]
+        current = ended[-1] if ended else (periods[0] if periods else year)
+    return periods, current
+
+
+async def period_of(tx: Tx | Database, day: date) -> Period:
+    row = await tx.fetchone(
+        "SELECT external_id, name, start_date, end_date FROM periods"
+        " WHERE start_date <= ? AND end_date >= ? ORDER BY start_date DESC LIMIT 1",
+        (day.isoformat(), day.isoformat()),
+    )
+    if row is None:
+        return school_year(day)
+    return Period(row["external_id"], row["name"], date.fromisoformat(row["start_date"]),
+                  date.fromisoformat(row["end_date"]))
+
+
+async def subject_sums(
+    tx: Tx, student_id: int, subject: str, period: Period
+) -> tuple[int, int]:
+    """Σ(value·weight) and Σweight of a subject's live grades in a period."""
+    row = await tx.fetchone(
+        "SELECT COALESCE(SUM(value * weight), 0), COALESCE(SUM(weight), 0) FROM grades"
+        " WHERE student_id = ? AND subject = ? AND date BETWEEN ? AND ? AND deleted_at IS NULL",
+        (student_id, subject, period.start.isoformat(), period.end.isoformat()),
+    )
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+class GradesService:
+    def __init__(self, db: Database, threshold: float = 0.5) -> None:
+        self.db = db
+        self.threshold = threshold
+
+    async def overview(
+        self, viewer: Viewer, child_id: int, today: date, period_key: str | None = None
+    ) -> Overview:
+        child = AccessService.require(viewer, child_id, Scope.GRADES)
+        async with self.db.read() as tx:
+            periods, current = await periods_around(tx, today)
+            period = current
+            if period_key is not None:
+                chosen = next((p for p in periods if p.key == period_key), None)
+                if chosen is None and period_key != current.key:
+                    raise AccessDenied(period=period_key)
+                period = chosen or current
+            subjects = await self._subjects(tx, child.id, period)
+        return Overview(child, period, periods, subjects)
+
+    async def _subjects(
+        self, tx: Tx, student_id: int, period: Period
+    ) -> tuple[SubjectSummary, ...]:
+        rows = await tx.fetchall(
+            "SELECT subject, value, weight, date, work, comment, teacher, dot_id FROM grades"
+            " WHERE student_id = ? AND date BETWEEN ? AND ? AND deleted_at IS NULL"
+            " ORDER BY subject, date, id",
+            (student_id, period.start.isoformat(), period.end.isoformat()),
+        )
+        by_subject: dict[str, list[Mark]] = {}
+        for r in rows:
+            by_subject.setdefault(r["subject"], []).append(
+                Mark(r["value"], r["weight"], date.fromisoformat(r["date"]), r["work"],
+                     r["comment"], r["teacher"], r["dot_id"] is not None)
+            )
+        dots = {
+            r[0]: r[1]
+            for r in await tx.fetchall(
+                "SELECT subject, COUNT(*) FROM dots WHERE student_id = ? AND status = 'open'"
+                " GROUP BY subject",
+                (student_id,),
+            )
+        }
+        names = sorted(set(by_subject) | set(dots), key=str.casefold)
+        return tuple(
+            SubjectSummary(
+                subject=name,
+                key=subject_key(name),
+                marks=tuple(by_subject.get(name, ())),
+                average=weighted_average(tuple(by_subject.get(name, ()))),
+                open_dots=dots.get(name, 0),
+            )
+            for name in names
+        )
+
+    async def subject(
+        self, viewer: Viewer, child_id: int, key: str, today: date, period_key: str | None = None
+    ) -> SubjectDetail:
+        overview = await self.overview(viewer, child_id, today, period_key)
+        summary = next((s for s in overview.subjects if s.key == key), None)
+        if summary is None:
+            raise AccessDenied(subject=key)
+        target = needs = None
+        if summary.average is not None:
+            target = next_target(summary.average, self.threshold)
+            if target is not None:
+                needs = needs_for(summary.marks, target)
+        return SubjectDetail(overview.child, overview.period, summary, target, needs or ())

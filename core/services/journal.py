@@ -1,0 +1,486 @@
+"""Applying journal events: idempotent by event id, all or nothing, pushes in the same transaction.
+
+Validation happens in two passes: the parser checks each line on its own, then ``check`` looks the
+references up in the database (students, classes, grades and dots named by earlier events). Only
+then is anything written, in one transaction, together with the outbox rows that announce it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from core.clock import Clock, to_db
+from core.errors import InputInvalid, Problem
+from core.importers.journal import (
+    AttendanceEvent,
+    DotClosedEvent,
+    DotEvent,
+    Event,
+    GradeChangedEvent,
+    GradeDeletedEvent,
+    GradeEvent,
+    HomeworkEvent,
+    LessonEvent,
+    ParsedJournal,
+    PeriodEvent,
+)
+from core.models import Scope
+from core.services.access import AccessService
+from core.services.grades import Period, period_of, subject_sums
+from core.services.outbox import enqueue
+from core.storage.db import Database, Tx
+
+CHUNK = 500
+FLUSH_EVERY = 2000
+
+
+@dataclass
+class JournalSummary:
+    lines: int = 0
+    applied: dict[str, int] = field(default_factory=dict)
+    already_imported: int = 0
+    duplicates_in_file: int = 0
+    rejected: int = 0
+    pushes: int = 0
+    notify: bool = True
+
+    @property
+    def applied_total(self) -> int:
+        return sum(self.applied.values())
+
+
+@dataclass
+class Checked:
+    """The outcome of validation: what to apply and what was rejected."""
+
+    events: list[Event]
+    problems: list[Problem]
+    rejected_lines: dict[int, str]
+    already_imported: int
+    students: dict[str, tuple[int, str, bool]]  # external id -> (id, first name, active)
+    classes: dict[str, int]
+    existing_grades: set[str]  # grade ids already in the database
+
+
+def _chunks(items: list[str], size: int = CHUNK) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class JournalService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        tz: ZoneInfo,
+        access: AccessService,
+        relevance_days: int = 3,
+        on_queued: Callable[[], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.tz = tz
+        self.access = access
+        self.relevance = timedelta(days=relevance_days)
+        self.on_queued = on_queued
+
+    # -- validation against the database -------------------------------------------------
+
+    async def check(self, parsed: ParsedJournal, filename: str, raw: dict[int, str]) -> Checked:
+        """``raw`` maps line numbers to their text, for the rejects file."""
+        problems = list(parsed.problems)
+        rejected = dict(parsed.rejected_lines)
+        ids = [e.id for e in parsed.events]
+        student_ext = sorted({e.student_id for e in parsed.events if hasattr(e, "student_id")})
+        grade_refs = sorted({e.grade_id for e in parsed.events
+                             if isinstance(e, GradeChangedEvent | GradeDeletedEvent | GradeEvent)})
+        dot_refs = sorted({e.dot_id for e in parsed.events
+                           if isinstance(e, DotClosedEvent | DotEvent)})
+        class_names = sorted({e.class_name for e in parsed.events
+                              if isinstance(e, HomeworkEvent | LessonEvent)})
+        async with self.db.read() as tx:
+            done: set[str] = set()
+            for part in _chunks(ids):
+                rows = await tx.fetchall(
+                    f"SELECT event_id FROM journal_events WHERE event_id IN"
+                    f" ({','.join('?' * len(part))})", part)
+                done.update(r[0] for r in rows)
+            students: dict[str, tuple[int, str, bool]] = {}
+            for part in _chunks(student_ext):
+                rows = await tx.fetchall(
+                    f"SELECT id, external_id, first_name, active FROM students WHERE external_id"
+                    f" IN ({','.join('?' * len(part))})", part)
+                students.update({r["external_id"]: (r["id"], r["first_name"], bool(r["active"]))
+                                 for r in rows})
+            in_db: set[str] = set()
+            for part in _chunks(grade_refs):
+                rows = await tx.fetchall(
+                    f"SELECT external_id FROM grades WHERE external_id IN"
+                    f" ({','.join('?' * len(part))})", part)
+                in_db.update(r[0] for r in rows)
+            grades = set(in_db)
+            dots: set[str] = set()
+            for part in _chunks(dot_refs):
+                rows = await tx.fetchall(
+                    f"SELECT external_id FROM dots WHERE external_id IN"
+                    f" ({','.join('?' * len(part))})", part)
+                dots.update(r[0] for r in rows)
+            classes: dict[str, list[int]] = {}
+            for name in class_names:
+                rows = await tx.fetchall("SELECT id FROM classes WHERE name = ?", (name,))
+                classes[name] = [r[0] for r in rows]
+
+        valid: list[Event] = []
+        already = 0
+
+        def reject(event: Event, fld: str, message: str) -> None:
+            problems.append(Problem(filename, event.line, fld, message))
+            rejected[event.line] = raw.get(event.line, "")
+
+        for event in parsed.events:
+            if event.id in done:
+                already += 1
+                continue
+            sid = getattr(event, "student_id", None)
+            if sid is not None and sid not in students:
+                reject(event, "student_id", f"unknown student {sid!r} (not on the roster)")
+                continue
+            if isinstance(event, HomeworkEvent | LessonEvent):
+                found = classes.get(event.class_name, [])
+                if not found:
+                    reject(event, "class", f"unknown class {event.class_name!r}")
+                    continue
+                if len(found) > 1:
+                    reject(event, "class", f"class {event.class_name!r} exists in several schools")
+                    continue
+            if isinstance(event, GradeChangedEvent | GradeDeletedEvent):
+                if event.grade_id not in grades:
+                    reject(event, "grade_id", f"unknown grade {event.grade_id!r}")
+                    continue
+            if isinstance(event, DotClosedEvent) and event.dot_id not in dots:
+                reject(event, "dot_id", f"unknown dot {event.dot_id!r}")
+                continue
+            if isinstance(event, GradeEvent):
+                grades.add(event.grade_id)
+            if isinstance(event, DotEvent):
+                dots.add(event.dot_id)
+            valid.append(event)
+        problems.sort(key=lambda p: (p.line, p.field))
+        single_classes = {name: found[0] for name, found in classes.items() if len(found) == 1}
+        return Checked(valid, problems, rejected, already, students, single_classes, in_db)
+
+    # -- applying ---------------------------------------------------------------------------
+
+    async def import_journal(
+        self,
+        parsed: ParsedJournal,
+        filename: str,
+        raw: dict[int, str] | None = None,
+        *,
+        notify: bool = True,
+        skip_invalid: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[JournalSummary, Checked]:
+        checked = await self.check(parsed, filename, raw or {})
+        if checked.problems and not skip_invalid:
+            raise InputInvalid(checked.problems)
+        summary = JournalSummary(
+            lines=parsed.lines,
+            already_imported=checked.already_imported,
+            duplicates_in_file=parsed.duplicates,
+            rejected=len(checked.rejected_lines),
+            notify=notify,
+        )
+        async with self.db.transaction() as tx:
+            applier = _Applier(self, tx, checked, summary, notify)
+            total = len(checked.events)
+            for n, event in enumerate(checked.events, 1):
+                await applier.apply(event)
+                if progress is not None and (n % 1000 == 0 or n == total):
+                    progress(n, total)
+            await applier.flush()
+            await tx.execute(
+                "INSERT INTO imports (kind, source, finished_at, summary) VALUES (?, ?, ?, ?)",
+                ("journal", filename, to_db(self.clock.now()), json.dumps(asdict(summary))),
+            )
+        if summary.pushes and self.on_queued is not None:
+            self.on_queued()
+        return summary, checked
+
+
+class _Applier:
+    def __init__(
+        self, svc: JournalService, tx: Tx, checked: Checked, summary: JournalSummary, notify: bool
+    ) -> None:
+        self.svc = svc
+        self.tx = tx
+        self.checked = checked
+        self.summary = summary
+        self.notify = notify
+        self.now = svc.clock.now()
+        self.stamp = to_db(self.now)
+        self.today = self.now.astimezone(svc.tz).date()
+        self.pending_grades: list[tuple[Any, ...]] = []
+        self.ledger: list[tuple[str, str, str]] = []
+        self.audiences: dict[int, list[tuple[int, Any]]] = {}
+        self.periods: dict[date, Period] = {}
+        self.known_grades = set(checked.existing_grades)
+
+    def _count(self, kind: str) -> None:
+        self.summary.applied[kind] = self.summary.applied.get(kind, 0) + 1
+
+    def student(self, external_id: str) -> tuple[int, str, bool]:
+        return self.checked.students[external_id]
+
+    async def flush(self) -> None:
+        if self.pending_grades:
+            await self.tx.executemany(
+                "INSERT INTO grades (external_id, student_id, subject, date, value, weight, work,"
+                " comment, teacher, set_at, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self.pending_grades,
+            )
+            self.pending_grades.clear()
+        if self.ledger:
+            await self.tx.executemany(
+                "INSERT INTO journal_events (event_id, type, applied_at) VALUES (?, ?, ?)",
+                self.ledger,
+            )
+            self.ledger.clear()
+
+    async def apply(self, event: Event) -> None:
+        kind = type(event).__name__
+        handler = getattr(self, f"_{kind}")
+        await handler(event)
+        self.ledger.append((event.id, _TYPE_NAMES[type(event)], self.stamp))
+        self._count(_TYPE_NAMES[type(event)])
+        if len(self.pending_grades) >= FLUSH_EVERY or len(self.ledger) >= FLUSH_EVERY:
+            await self.flush()
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def relevant(self, day: date, set_at: datetime | None) -> bool:
+        if not self.notify:
+            return False
+        if set_at is not None:
+            return self.now - self.svc.relevance <= set_at <= self.now + timedelta(days=1)
+        return 0 <= (self.today - day).days <= self.svc.relevance.days
+
+    async def period(self, day: date) -> Period:
+        if day not in self.periods:
+            self.periods[day] = await period_of(self.tx, day)
+        return self.periods[day]
+
+    async def audience(self, student_id: int) -> list[tuple[int, Any]]:
+        if student_id not in self.audiences:
+            self.audiences[student_id] = await self.svc.access.audience(
+                self.tx, student_id, Scope.GRADES
+            )
+        return self.audiences[student_id]
+
+    async def push(self, student_id: int, kind: str, key: str, payload: dict[str, Any]) -> None:
+        for telegram_id, _role in await self.audience(student_id):
+            if await enqueue(self.tx, telegram_id, kind, payload, f"{key}:{telegram_id}",
+                             self.now, student_id):
+                self.summary.pushes += 1
+
+    async def averages(self, student_id: int, subject: str, day: date) -> tuple[int, int]:
+        return await subject_sums(self.tx, student_id, subject, await self.period(day))
+
+    # -- one method per event type ----------------------------------------------------------
+
+    async def _GradeEvent(self, e: GradeEvent) -> None:
+        sid, first_name, active = self.student(e.student_id)
+        if e.grade_id in self.known_grades:
+            # The journal sent the same grade again under a new event id: a correction.
+            await self._change(e.grade_id, {"value": e.value, "weight": e.weight, "work": e.work,
+                                            "comment": e.comment}, e.id)
+            return
+        self.known_grades.add(e.grade_id)
+        row = (e.grade_id, sid, e.subject, e.date.isoformat(), e.value, e.weight, e.work,
+               e.comment, e.teacher, to_db(e.set_at) if e.set_at else None, self.stamp,
+               self.stamp)
+        if not (active and self.relevant(e.date, e.set_at)):
+            self.pending_grades.append(row)
+            return
+        await self.flush()
+        total, weights = await self.averages(sid, e.subject, e.date)
+        self.pending_grades.append(row)
+        await self.flush()
+        after_total, after_weights = total + e.value * e.weight, weights + e.weight
+        await self.push(sid, "grade_new", f"grade:{e.grade_id}:new", {
+            "child": first_name, "subject": e.subject, "value": e.value, "weight": e.weight,
+            "work": e.work, "comment": e.comment, "teacher": e.teacher,
+            "date": e.date.isoformat(),
+            "avg_before": total / weights if weights else None,
+            "avg_after": after_total / after_weights,
+        })
+
+    async def _GradeChangedEvent(self, e: GradeChangedEvent) -> None:
+        changes = {name: getattr(e, name) for name in e.fields}
+        await self._change(e.grade_id, changes, e.id)
+
+    async def _change(self, grade_id: str, changes: dict[str, Any], event_id: str) -> None:
+        await self.flush()
+        row = await self.tx.fetchone(
+            "SELECT g.*, s.first_name, s.active FROM grades g"
+            " JOIN students s ON s.id = g.student_id WHERE g.external_id = ?", (grade_id,))
+        assert row is not None  # checked before
+        day = date.fromisoformat(row["date"])
+        before = await self.averages(row["student_id"], row["subject"], day)
+        new = {k: row[k] for k in ("value", "weight", "work", "comment")}
+        new.update({k: v for k, v in changes.items() if k in new and
+                    (v is not None or k in ("work", "comment"))})
+        await self.tx.execute(
+            "UPDATE grades SET value = ?, weight = ?, work = ?, comment = ?, deleted_at = NULL,"
+            " updated_at = ? WHERE id = ?",
+            (new["value"], new["weight"], new["work"], new["comment"], self.stamp, row["id"]),
+        )
+        if not (self.notify and row["active"]):
+            return
+        if all(new[k] == row[k] for k in new) and row["deleted_at"] is None:
+            return  # nothing a family would notice
+        after = await self.averages(row["student_id"], row["subject"], day)
+        await self.push(row["student_id"], "grade_changed", f"grade:{grade_id}:chg:{event_id}", {
+            "child": row["first_name"], "subject": row["subject"], "value": new["value"],
+            "old_value": row["value"], "weight": new["weight"], "work": new["work"],
+            "comment": new["comment"], "date": row["date"],
+            "avg_before": before[0] / before[1] if before[1] else None,
+            "avg_after": after[0] / after[1] if after[1] else None,
+        })
+
+    async def _GradeDeletedEvent(self, e: GradeDeletedEvent) -> None:
+        await self.flush()
+        row = await self.tx.fetchone(
+            "SELECT g.*, s.first_name, s.active FROM grades g"
+            " JOIN students s ON s.id = g.student_id WHERE g.external_id = ?", (e.grade_id,))
+        assert row is not None
+        if row["deleted_at"] is not None:
+            return
+        day = date.fromisoformat(row["date"])
+        before = await self.averages(row["student_id"], row["subject"], day)
+        await self.tx.execute(
+            "UPDATE grades SET deleted_at = ?, updated_at = ? WHERE id = ?",
+            (self.stamp, self.stamp, row["id"]),
+        )
+        if not (self.notify and row["active"]):
+            return
+        after = await self.averages(row["student_id"], row["subject"], day)
+        await self.push(row["student_id"], "grade_deleted", f"grade:{e.grade_id}:del", {
+            "child": row["first_name"], "subject": row["subject"], "value": row["value"],
+            "weight": row["weight"], "work": row["work"], "date": row["date"],
+            "avg_before": before[0] / before[1] if before[1] else None,
+            "avg_after": after[0] / after[1] if after[1] else None,
+        })
+
+    async def _DotEvent(self, e: DotEvent) -> None:
+        sid, _, _ = self.student(e.student_id)
+        await self.tx.execute(
+            "INSERT INTO dots (external_id, student_id, subject, date, expires, work, comment,"
+            " teacher, value, weight, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (external_id) DO UPDATE SET subject = excluded.subject,"
+            " date = excluded.date, expires = excluded.expires, work = excluded.work,"
+            " comment = excluded.comment, teacher = excluded.teacher, value = excluded.value,"
+            " weight = excluded.weight",
+            (e.dot_id, sid, e.subject, e.date.isoformat(), e.expires.isoformat(), e.work,
+             e.comment, e.teacher, e.value, e.weight, self.stamp),
+        )
+
+    async def _DotClosedEvent(self, e: DotClosedEvent) -> None:
+        await self.flush()
+        dot = await self.tx.fetchone(
+            "SELECT d.*, s.first_name, s.active FROM dots d JOIN students s ON s.id = d.student_id"
+            " WHERE d.external_id = ?", (e.dot_id,))
+        assert dot is not None
+        if dot["status"] != "open":
+            return
+        if e.value is None:
+            await self.tx.execute(
+                "UPDATE dots SET status = 'vanished', closed_at = ? WHERE id = ?",
+                (self.stamp, dot["id"]),
+            )
+            return
+        weight = e.weight or dot["weight"]
+        day = self.today
+        before = await self.averages(dot["student_id"], dot["subject"], day)
+        grade_id = await self.tx.insert(
+            "INSERT INTO grades (student_id, subject, date, value, weight, work, comment, teacher,"
+            " dot_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (dot["student_id"], dot["subject"], day.isoformat(), e.value, weight, dot["work"],
+             dot["comment"], dot["teacher"], dot["id"], self.stamp, self.stamp),
+        )
+        await self.tx.execute(
+            "UPDATE dots SET status = 'graded', closed_at = ?, grade_id = ? WHERE id = ?",
+            (self.stamp, grade_id, dot["id"]),
+        )
+        if not (self.notify and dot["active"]):
+            return
+        after_total, after_weights = before[0] + e.value * weight, before[1] + weight
+        await self.push(dot["student_id"], "grade_new", f"dot:{e.dot_id}:grade", {
+            "child": dot["first_name"], "subject": dot["subject"], "value": e.value,
+            "weight": weight, "work": dot["work"], "comment": dot["comment"],
+            "teacher": dot["teacher"], "date": day.isoformat(), "from_dot": True,
+            "avg_before": before[0] / before[1] if before[1] else None,
+            "avg_after": after_total / after_weights,
+        })
+
+    async def _AttendanceEvent(self, e: AttendanceEvent) -> None:
+        sid, _, _ = self.student(e.student_id)
+        await self.tx.execute(
+            "INSERT INTO attendance (external_id, student_id, date, lesson, subject, mark, excused,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (external_id) DO UPDATE SET date = excluded.date,"
+            " lesson = excluded.lesson, subject = excluded.subject, mark = excluded.mark,"
+            " excused = excluded.excused",
+            (e.attendance_id, sid, e.date.isoformat(), e.lesson, e.subject, e.mark,
+             int(e.excused), self.stamp),
+        )
+
+    async def _HomeworkEvent(self, e: HomeworkEvent) -> None:
+        updated = to_db(e.updated_at) if e.updated_at else self.stamp
+        await self.tx.execute(
+            "INSERT INTO homework (external_id, class_id, subject, due, text, required, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (external_id) DO UPDATE SET class_id = excluded.class_id,"
+            " subject = excluded.subject, due = excluded.due, text = excluded.text,"
+            " required = excluded.required, updated_at = excluded.updated_at",
+            (e.homework_id, self.checked.classes[e.class_name], e.subject, e.due.isoformat(),
+             e.text, int(e.required), updated),
+        )
+
+    async def _LessonEvent(self, e: LessonEvent) -> None:
+        await self.tx.execute(
+            "INSERT OR REPLACE INTO lessons (class_id, date, number, subject, start_time,"
+            " end_time, room, teacher, cancelled, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (self.checked.classes[e.class_name], e.date.isoformat(), e.number, e.subject,
+             e.start.strftime("%H:%M"), e.end.strftime("%H:%M"), e.room, e.teacher,
+             int(e.cancelled), self.stamp),
+        )
+
+    async def _PeriodEvent(self, e: PeriodEvent) -> None:
+        await self.tx.execute(
+            "INSERT INTO periods (external_id, name, start_date, end_date) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (external_id) DO UPDATE SET name = excluded.name,"
+            " start_date = excluded.start_date, end_date = excluded.end_date",
+            (e.period_id, e.name, e.start.isoformat(), e.end.isoformat()),
+        )
+        self.periods.clear()
+
+
+_TYPE_NAMES: dict[type, str] = {
+    GradeEvent: "grade",
+    GradeChangedEvent: "grade_changed",
+    GradeDeletedEvent: "grade_deleted",
+    DotEvent: "dot",
+    DotClosedEvent: "dot_closed",
+    AttendanceEvent: "attendance",
+    HomeworkEvent: "homework",
+    LessonEvent: "lesson",
+    PeriodEvent: "period",
+}

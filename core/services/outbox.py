@@ -1,0 +1,257 @@
+"""The outbox: pushes written with the facts they announce, claimed and settled by a sender.
+
+A sender claims every due row of a few recipients at once (so a recipient's pending pushes go out
+as one message), under a lease and with its identity (``host:pid``). Claims are taken inside
+``BEGIN IMMEDIATE``, so two senders — the bot and ``diary jobs run deliver`` — never hold the same
+row. A sender that dies leaves its claims behind; they are taken back when the lease runs out, or
+at once by the next sender on the same host that sees the owner's process is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from core.clock import Clock, from_db, to_db
+from core.quiet import QuietHours
+from core.storage.db import Database, Tx
+
+LEASE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    kind: str
+    student_id: int | None
+    payload: dict[str, Any]
+    created_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    """All due pushes of one recipient, oldest first."""
+
+    telegram_id: int
+    chat_id: int
+    locale: str | None
+    language_code: str | None
+    items: tuple[OutboxItem, ...]
+
+    @property
+    def ids(self) -> list[int]:
+        return [item.id for item in self.items]
+
+
+def this_sender() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_PENDING = "sent_at IS NULL AND dropped_at IS NULL"
+
+
+async def enqueue(
+    tx: Tx,
+    telegram_id: int,
+    kind: str,
+    payload: dict[str, Any],
+    dedup_key: str,
+    now: datetime,
+    student_id: int | None = None,
+) -> bool:
+    """Queue one push inside the caller's transaction. The same dedup key is queued only once."""
+    cur = await tx.execute(
+        "INSERT OR IGNORE INTO outbox (telegram_id, kind, student_id, payload, dedup_key,"
+        " created_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (telegram_id, kind, student_id, json.dumps(payload, ensure_ascii=False), dedup_key,
+         to_db(now), to_db(now)),
+    )
+    return cur.rowcount > 0
+
+
+class Outbox:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        tz: ZoneInfo,
+        quiet_default: QuietHours | None = None,
+        owner: str | None = None,
+        lease: timedelta = LEASE,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.tz = tz
+        self.quiet_default = quiet_default
+        self.owner = owner or this_sender()
+        self.lease = lease
+
+    async def has_due(self) -> bool:
+        """A cheap read (no write lock) to decide whether claiming is worth it."""
+        now = to_db(self.clock.now())
+        return bool(
+            await self.db.scalar(
+                f"SELECT 1 FROM outbox WHERE {_PENDING} AND not_before <= ?"
+                " AND (claimed_until IS NULL OR claimed_until < ?) LIMIT 1",
+                (now, now),
+            )
+        )
+
+    async def claim(self, recipients: int = 50, exclude: Iterable[int] = ()) -> list[Batch]:
+        """Claim all due rows of up to ``recipients`` recipients, skipping ``exclude``."""
+        now = self.clock.now()
+        stamp = to_db(now)
+        skip = set(exclude)
+        batches: list[Batch] = []
+        async with self.db.transaction() as tx:
+            candidates = await tx.fetchall(
+                "SELECT o.telegram_id, MIN(o.id) AS first, a.chat_id, a.locale, a.language_code,"
+                " a.unreachable_at, a.telegram_id IS NOT NULL AS known, s.quiet_hours"
+                " FROM outbox o LEFT JOIN accounts a ON a.telegram_id = o.telegram_id"
+                " LEFT JOIN account_settings s ON s.telegram_id = o.telegram_id"
+                " WHERE o.sent_at IS NULL AND o.dropped_at IS NULL AND o.not_before <= ?"
+                " AND (o.claimed_until IS NULL OR o.claimed_until < ?)"
+                " GROUP BY o.telegram_id ORDER BY first LIMIT ?",
+                (stamp, stamp, recipients + len(skip)),
+            )
+            for cand in candidates:
+                tg = cand["telegram_id"]
+                if tg in skip:
+                    continue
+                if not cand["known"] or cand["unreachable_at"] is not None:
+                    await tx.execute(
+                        f"UPDATE outbox SET dropped_at = ?, last_error = 'unreachable'"
+                        f" WHERE telegram_id = ? AND {_PENDING}",
+                        (stamp, tg),
+                    )
+                    continue
+                quiet = (
+                    QuietHours.parse(cand["quiet_hours"])
+                    if cand["quiet_hours"] is not None
+                    else self.quiet_default
+                )
+                release = quiet.release_at(now, self.tz) if quiet else None
+                if release is not None:
+                    await tx.execute(
+                        f"UPDATE outbox SET not_before = ? WHERE telegram_id = ? AND {_PENDING}"
+                        f" AND not_before < ?",
+                        (to_db(release), tg, to_db(release)),
+                    )
+                    continue
+                rows = await tx.fetchall(
+                    f"SELECT id, kind, student_id, payload, created_at, attempts FROM outbox"
+                    f" WHERE telegram_id = ? AND {_PENDING} AND not_before <= ?"
+                    f" AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY id",
+                    (tg, stamp, stamp),
+                )
+                await tx.executemany(
+                    "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ?",
+                    [(self.owner, to_db(now + self.lease), r["id"]) for r in rows],
+                )
+                items = tuple(
+                    OutboxItem(r["id"], r["kind"], r["student_id"], json.loads(r["payload"]),
+                               from_db(r["created_at"]), r["attempts"])
+                    for r in rows
+                )
+                batches.append(
+                    Batch(tg, cand["chat_id"], cand["locale"], cand["language_code"], items)
+                )
+                if len(batches) >= recipients:
+                    break
+        return batches
+
+    async def _settle(self, sql: str, params: list[tuple[Any, ...]]) -> None:
+        async with self.db.transaction() as tx:
+            await tx.executemany(sql, params)
+
+    async def sent(self, ids: list[int]) -> None:
+        stamp = to_db(self.clock.now())
+        await self._settle(
+            "UPDATE outbox SET sent_at = ?, claimed_by = NULL, claimed_until = NULL,"
+            " attempts = attempts + 1 WHERE id = ?",
+            [(stamp, i) for i in ids],
+        )
+
+    async def retry(self, ids: list[int], delay: timedelta, error: str) -> None:
+        """A transient failure: try again after ``delay``."""
+        when = to_db(self.clock.now() + delay)
+        await self._settle(
+            "UPDATE outbox SET not_before = ?, attempts = attempts + 1, last_error = ?,"
+            " claimed_by = NULL, claimed_until = NULL WHERE id = ?",
+            [(when, error[:500], i) for i in ids],
+        )
+
+    async def defer(self, ids: list[int], until: datetime) -> None:
+        """Not a failure (a rate limit): release the rows until then."""
+        await self._settle(
+            "UPDATE outbox SET not_before = ?, claimed_by = NULL, claimed_until = NULL"
+            " WHERE id = ?",
+            [(to_db(until), i) for i in ids],
+        )
+
+    async def drop(self, ids: list[int], error: str) -> None:
+        """A permanent failure for these rows (kept for the record, never retried)."""
+        stamp = to_db(self.clock.now())
+        await self._settle(
+            "UPDATE outbox SET dropped_at = ?, last_error = ?, claimed_by = NULL,"
+            " claimed_until = NULL WHERE id = ?",
+            [(stamp, error[:500], i) for i in ids],
+        )
+
+    async def unreachable(self, telegram_id: int, error: str) -> None:
+        """Telegram refuses this chat (blocked, deactivated): stop until the user comes back."""
+        stamp = to_db(self.clock.now())
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE accounts SET unreachable_at = ? WHERE telegram_id = ?", (stamp, telegram_id)
+            )
+            await tx.execute(
+                f"UPDATE outbox SET dropped_at = ?, last_error = ?, claimed_by = NULL,"
+                f" claimed_until = NULL WHERE telegram_id = ? AND {_PENDING}",
+                (stamp, error[:500], telegram_id),
+            )
+
+    async def release_dead_claims(self, alive: Callable[[int], bool] = _pid_alive) -> int:
+        """Take back claims of senders on this host whose process is gone (after kill -9)."""
+        host = socket.gethostname()
+        rows = await self.db.fetchall(
+            f"SELECT DISTINCT claimed_by FROM outbox WHERE {_PENDING} AND claimed_by LIKE ?",
+            (f"{host}:%",),
+        )
+        dead = []
+        for row in rows:
+            pid = row[0].rpartition(":")[2]
+            if row[0] != self.owner and pid.isdigit() and not alive(int(pid)):
+                dead.append(row[0])
+        if not dead:
+            return 0
+        async with self.db.transaction() as tx:
+            released = 0
+            for owner in dead:
+                cur = await tx.execute(
+                    f"UPDATE outbox SET claimed_by = NULL, claimed_until = NULL"
+                    f" WHERE claimed_by = ? AND {_PENDING}",
+                    (owner,),
+                )
+                released += cur.rowcount
+        return released
+
+    async def pending(self) -> int:
+        return int(await self.db.scalar(f"SELECT COUNT(*) FROM outbox WHERE {_PENDING}") or 0)

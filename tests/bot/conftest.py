@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from aiogram import Bot, Dispatcher
+from aiogram.types import Update
+
+from bot.app import create_dispatcher
+from bot.fsm import SQLiteStorage
+from bot.i18n import create_i18n
+from bot.services import Services
+from tests.support.recording import RecordingSession, make_bot
+
+
+@dataclass
+class Chat:
+    """A dispatcher with a recording bot: feed updates, read what the user saw."""
+
+    dp: Dispatcher
+    bot: Bot
+    session: RecordingSession
+    services: Services
+
+    async def feed(self, update: Update) -> None:
+        await self.dp.feed_update(self.bot, update)
+
+
+@pytest.fixture
+def tg(school: Services) -> Chat:
+    dp = create_dispatcher(school, create_i18n("ru"), SQLiteStorage(school.db))
+    bot, session = make_bot()
+    return Chat(dp, bot, session, school)

@@ -1,0 +1,151 @@
+"""Journal import over real SQLite: validation, idempotency, averages and outbox rows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.errors import InputInvalid
+from core.importers.journal import parse_journal
+from tests.support.school import ANNA_PHONE, EXAMPLE_ROOT, IVAN_PHONE
+
+ANNA = 5001
+IVAN = 5002
+
+
+def jl(*events: dict) -> list[str]:
+    return [json.dumps(e, ensure_ascii=False) for e in events]
+
+
+def grade(n: int, value: int = 5, weight: int = 1, student: str = "S-1001",
+          subject: str = "Алгебра", day: str = "2026-11-23", **extra) -> dict:
+    return {"id": f"e{n}", "type": "grade", "grade_id": f"g{n}", "student_id": student,
+            "subject": subject, "date": day, "value": value, "weight": weight, **extra}
+
+
+async def run(services, lines: list[str], **kw):
+    parsed = parse_journal(lines, "j.jsonl")
+    raw = dict(enumerate(lines, 1))
+    return await services.journal.import_journal(parsed, "j.jsonl", raw, **kw)
+
+
+async def outbox(services) -> list[dict]:
+    rows = await services.db.fetchall("SELECT telegram_id, kind, payload FROM outbox ORDER BY id")
+    return [{"to": r[0], "kind": r[1], **json.loads(r[2])} for r in rows]
+
+
+@pytest.fixture
+async def linked(school):
+    await school.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+    await school.linking.link_contact(IVAN, IVAN, IVAN, IVAN_PHONE)
+    return school
+
+
+async def test_example_journal_imports(linked):
+    lines = (EXAMPLE_ROOT / "journal.jsonl").read_text(encoding="utf-8").splitlines()
+    summary, checked = await run(linked, lines)
+    assert checked.problems == []
+    assert summary.applied == {"attendance": 1, "dot": 1, "grade": 5, "grade_changed": 1,
+                               "homework": 1, "lesson": 2, "period": 2}
+    assert await linked.db.scalar("SELECT value FROM grades WHERE external_id = 'g-1'") == 5
+
+
+async def test_new_grade_pushes_to_guardian_and_student_with_average_change(linked):
+    await run(linked, jl(grade(1, 4, 1, day="2026-11-20"), grade(2, 5, 1, day="2026-11-20")),
+              notify=False)
+    summary, _ = await run(linked, jl(grade(3, 5, 2, work="Контрольная работа",
+                                            comment="Молодец")))
+    assert summary.pushes == 2
+    rows = await outbox(linked)
+    assert sorted(r["to"] for r in rows) == [ANNA, IVAN]
+    push = rows[0]
+    assert push["kind"] == "grade_new"
+    assert (push["child"], push["subject"], push["value"], push["weight"]) == (
+        "Иван", "Алгебра", 5, 2)
+    assert push["work"] == "Контрольная работа" and push["comment"] == "Молодец"
+    assert push["avg_before"] == pytest.approx(4.5)
+    assert push["avg_after"] == pytest.approx((4 + 5 + 10) / 4)
+
+
+async def test_reimport_changes_nothing_and_sends_nothing(linked):
+    lines = jl(grade(1), grade(2, 4))
+    first, _ = await run(linked, lines)
+    assert first.pushes == 4
+    second, _ = await run(linked, lines)
+    assert second.applied_total == 0 and second.already_imported == 2 and second.pushes == 0
+    assert await linked.db.scalar("SELECT COUNT(*) FROM grades") == 2
+    assert await linked.db.scalar("SELECT COUNT(*) FROM outbox") == 4
+
+
+async def test_old_grades_do_not_push(linked):
+    summary, _ = await run(linked, jl(grade(1, day="2026-11-01"),
+                                      grade(2, day="2026-11-01", set_at="2026-11-22T10:00:00Z")))
+    assert summary.applied["grade"] == 2
+    assert [r["value"] for r in await outbox(linked)] == [5, 5]  # only e2 (set yesterday) × 2
+    assert summary.pushes == 2
+
+
+async def test_no_notify_stores_silently(linked):
+    summary, _ = await run(linked, jl(grade(1)), notify=False)
+    assert summary.pushes == 0 and await linked.db.scalar("SELECT COUNT(*) FROM grades") == 1
+
+
+async def test_correction_and_deletion_are_pushed(linked):
+    await run(linked, jl(grade(1, 3), grade(2, 5)), notify=False)
+    await run(linked, jl({"id": "c1", "type": "grade_changed", "grade_id": "g1", "value": 4},
+                         {"id": "d1", "type": "grade_deleted", "grade_id": "g2"}))
+    rows = [r for r in await outbox(linked) if r["to"] == ANNA]
+    assert [r["kind"] for r in rows] == ["grade_changed", "grade_deleted"]
+    assert rows[0]["old_value"] == 3 and rows[0]["value"] == 4
+    assert rows[0]["avg_before"] == pytest.approx(4.0) and rows[0]["avg_after"] == 4.5
+    assert rows[1]["avg_before"] == 4.5 and rows[1]["avg_after"] == 4.0
+    assert await linked.db.scalar(
+        "SELECT deleted_at IS NOT NULL FROM grades WHERE external_id = 'g2'") == 1
+
+
+async def test_invalid_lines_reject_the_whole_file(linked):
+    lines = [*jl(grade(1), grade(2, student="S-9999"),
+                 {"id": "x", "type": "grade_deleted", "grade_id": "nope"}), "{not json"]
+    with pytest.raises(InputInvalid) as err:
+        await run(linked, lines)
+    text = [str(p) for p in err.value.problems]
+    assert text[0].startswith("j.jsonl:2: student_id: unknown student 'S-9999'")
+    assert text[1].startswith("j.jsonl:3: grade_id: unknown grade 'nope'")
+    assert text[2].startswith("j.jsonl:4: ")
+    assert await linked.db.scalar("SELECT COUNT(*) FROM grades") == 0
+    assert await linked.db.scalar("SELECT COUNT(*) FROM journal_events") == 0
+    assert await linked.db.scalar("SELECT COUNT(*) FROM outbox") == 0
+
+
+async def test_skip_invalid_imports_the_rest(linked):
+    lines = jl(grade(1), grade(2, 7), grade(3))
+    summary, checked = await run(linked, lines, skip_invalid=True)
+    assert summary.applied["grade"] == 2 and summary.rejected == 1
+    assert list(checked.rejected_lines) == [2]
+    assert checked.rejected_lines[2] == lines[1]
+
+
+async def test_dot_closed_with_value_becomes_a_grade_pushed_as_from_dot(linked):
+    await run(linked, jl({"id": "d", "type": "dot", "dot_id": "d1", "student_id": "S-1001",
+                          "subject": "Физика", "date": "2026-11-20", "expires": "2026-11-27"}),
+              notify=False)
+    await run(linked, jl({"id": "dc", "type": "dot_closed", "dot_id": "d1", "value": 4,
+                          "weight": 2}))
+    rows = [r for r in await outbox(linked) if r["to"] == ANNA]
+    assert len(rows) == 1 and rows[0]["from_dot"] is True and rows[0]["value"] == 4
+    assert await linked.db.scalar("SELECT status FROM dots") == "graded"
+
+
+async def test_grades_overview_uses_weighted_average(linked):
+    from datetime import date
+
+    await run(linked, jl(grade(1, 5, 2, day="2026-11-10"), grade(2, 4, 1, day="2026-11-11"),
+                         grade(3, 3, 3, day="2026-11-12"), grade(4, 5, 1, subject="Физика")),
+              notify=False)
+    viewer = await linked.access.viewer(ANNA)
+    child = next(c for c in viewer.children if c.name.first == "Иван")
+    ov = await linked.grades.overview(viewer, child.id, date(2026, 11, 23))
+    algebra = next(s for s in ov.subjects if s.subject == "Алгебра")
+    assert algebra.average == pytest.approx((10 + 4 + 9) / 6)
+    assert [m.value for m in algebra.marks] == [5, 4, 3]

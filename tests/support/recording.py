@@ -1,0 +1,84 @@
+"""A Bot whose session records every API call and answers like Telegram would, in memory."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.base import BaseSession
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    GetMe,
+    SendMessage,
+    TelegramMethod,
+)
+from aiogram.types import Chat, InlineKeyboardMarkup, Message, User
+
+BOT_USER = User(id=42, is_bot=True, first_name="Diary", username="diary_test_bot")
+
+
+class RecordingSession(BaseSession):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[TelegramMethod[Any]] = []
+        self._ids = itertools.count(1000)
+
+    async def close(self) -> None:
+        return None
+
+    async def stream_content(self, *args: Any, **kwargs: Any):  # pragma: no cover
+        raise NotImplementedError
+        yield b""
+
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[Any], timeout: int | None = None  # noqa: ASYNC109
+    ) -> Any:
+        self.calls.append(method)
+        if isinstance(method, GetMe):
+            return BOT_USER
+        if isinstance(method, SendMessage | EditMessageText):
+            chat_id = method.chat_id if method.chat_id is not None else 0
+            message_id = getattr(method, "message_id", None) or next(self._ids)
+            markup = method.reply_markup
+            return Message(
+                message_id=message_id,
+                date=datetime.now(UTC),
+                chat=Chat(id=int(chat_id), type="private"),
+                from_user=BOT_USER,
+                text=method.text,
+                reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
+            )
+        if isinstance(method, EditMessageReplyMarkup | AnswerCallbackQuery):
+            return True
+        return True
+
+    # -- what tests look at ----------------------------------------------------------------
+
+    def of(self, kind: type) -> list[Any]:
+        return [c for c in self.calls if isinstance(c, kind)]
+
+    def texts(self) -> list[str]:
+        return [c.text for c in self.calls if isinstance(c, SendMessage | EditMessageText)]
+
+    def last_text(self) -> str:
+        texts = self.texts()
+        assert texts, "nothing was sent"
+        return texts[-1]
+
+    def last(self) -> SendMessage | EditMessageText:
+        sent = [c for c in self.calls if isinstance(c, SendMessage | EditMessageText)]
+        assert sent, "nothing was sent"
+        return sent[-1]
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+
+def make_bot() -> tuple[Bot, RecordingSession]:
+    session = RecordingSession()
+    bot = Bot(token="42:TEST", session=session)
+    return bot, session

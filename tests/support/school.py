@@ -1,0 +1,27 @@
+"""The example school (examples/roster.csv) as tests know it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.services import Services
+from core.importers.roster import parse_roster
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_ROOT = ROOT / "examples"
+EXAMPLE_ROSTER = EXAMPLE_ROOT / "roster.csv"
+SECRET = b"test-secret-key-0123456789abcdef"
+TZ = ZoneInfo("Europe/Moscow")
+
+# Numbers in examples/roster.csv.
+ANNA_PHONE = "+79001234567"  # mother of S-1001 (7Б) and S-1002 (5А)
+SERGEY_PHONE = "+79007654321"  # father of S-1001
+IVAN_PHONE = "+79161001001"  # the student S-1001 himself
+ANDREY_PHONE = "+79012223344"  # father of S-1003
+
+
+async def import_roster(services: Services, text: str | None = None, name: str = "roster.csv"):
+    if text is None:
+        text = EXAMPLE_ROSTER.read_text(encoding="utf-8")
+    return await services.roster.apply(parse_roster(text, name), name)
