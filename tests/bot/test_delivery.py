@@ -1,0 +1,198 @@
+"""The outbox sender against the loopback Bot API fake: limits, failures, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from datetime import UTC, datetime
+
+import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+from bot.delivery import DeliveryWorker
+from bot.i18n import create_i18n
+from core.importers.journal import parse_journal
+from core.services.outbox import Outbox
+from tests.support.botapi import FakeBotAPI
+from tests.support.school import ANNA_PHONE, IVAN_PHONE, SERGEY_PHONE
+
+ANNA, IVAN, SERGEY = 5001, 5002, 5003
+TOKEN = "123:TEST"
+
+
+@pytest.fixture
+async def api():
+    async with FakeBotAPI(TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def linked(school):
+    await school.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+    await school.linking.link_contact(IVAN, IVAN, IVAN, IVAN_PHONE)
+    await school.linking.link_contact(SERGEY, SERGEY, SERGEY, SERGEY_PHONE)
+    return school
+
+
+@pytest.fixture
+async def bot(api):
+    b = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api.url)))
+    yield b
+    await b.session.close()
+
+
+def worker(bot, services, outbox: Outbox | None = None, **kw) -> DeliveryWorker:
+    kw.setdefault("per_chat_rate", 50)
+    kw.setdefault("rate", 200)
+    return DeliveryWorker(bot, outbox or services.outbox, create_i18n("ru"), **kw)
+
+
+async def grades(services, *values: int, student="S-1001", subject="Алгебра", start=1, **kw):
+    lines = [
+        json.dumps({"id": f"e{start + i}", "type": "grade", "grade_id": f"g{start + i}",
+                    "student_id": student, "subject": subject, "date": "2026-11-23",
+                    "value": v, "weight": 2, "work": "Контрольная работа", **kw},
+                   ensure_ascii=False)
+        for i, v in enumerate(values)
+    ]
+    summary, _ = await services.journal.import_journal(parse_journal(lines, "j"), "j")
+    return summary
+
+
+async def pending(services) -> int:
+    return await services.outbox.pending()
+
+
+async def test_a_grade_reaches_every_recipient_once_in_russian(linked, api, bot):
+    await grades(linked, 5, comment="Отлично")
+    stats = await worker(bot, linked).run_until_empty()
+    assert stats.messages == 3 and await pending(linked) == 0
+    text = api.messages_to(ANNA)[0].text
+    assert text.startswith("🔔 Новая оценка 5 · Алгебра")
+    assert "Иван · 23 ноября · вес 2 · Контрольная работа" in text
+    assert "Комментарий: «Отлично»" in text
+    assert "Средний балл: — → 5,00" in text
+    assert len(api.messages_to(IVAN)) == 1 and len(api.messages_to(SERGEY)) == 1
+    assert api.duplicates() == []
+    # Running again sends nothing.
+    await worker(bot, linked).run_until_empty()
+    assert api.stats["delivered"] == 3
+
+
+async def test_grades_due_together_go_as_one_message(linked, api, bot):
+    await grades(linked, 4, 5, 3)
+    await worker(bot, linked).run_until_empty()
+    messages = api.messages_to(ANNA)
+    assert len(messages) == 1
+    assert messages[0].text.count("🔔 Новая оценка") == 3
+    assert "Средний балл: 4,00 → 4,50" in messages[0].text
+
+
+async def test_429_waits_retry_after_and_loses_nothing(linked, api, bot):
+    api.global_bucket = None
+    api.per_chat_rate, api.per_chat_burst = 0.5, 1
+    await grades(linked, 5)
+    w = worker(bot, linked)
+    await w.run_until_empty()
+    await grades(linked, 4, start=10)  # the chat's bucket is empty now: 429
+    await w.run_until_empty()
+    assert api.stats["rejected_429"] >= 1 and w.stats.rate_limited >= 1
+    assert await pending(linked) == 3  # released, not failed
+    linked.clock.advance(seconds=3)
+    await asyncio.sleep(2.1)
+    await w.run_until_empty()
+    assert await pending(linked) == 0
+    assert len(api.messages_to(ANNA)) == 2 and api.duplicates() == []
+
+
+async def test_server_errors_and_network_errors_are_retried(linked, api, bot):
+    await grades(linked, 5)
+    api.fail_next(1, 502)
+    api.drop_next(1)
+    w = worker(bot, linked, concurrency=1)
+    for _ in range(6):
+        await w.run_until_empty()
+        linked.clock.advance(seconds=5)
+        if not await pending(linked):
+            break
+    assert w.stats.retries == 2
+    assert await pending(linked) == 0
+    assert sorted(s.chat_id for s in api.sent) == [ANNA, IVAN, SERGEY]
+    assert api.duplicates() == []
+
+
+async def test_403_marks_the_account_unreachable_until_start(linked, api, bot):
+    api.blocked_chats.add(ANNA)
+    await grades(linked, 5)
+    await worker(bot, linked).run_until_empty()
+    assert api.messages_to(ANNA) == [] and len(api.messages_to(IVAN)) == 1
+    assert await linked.db.scalar(
+        "SELECT unreachable_at IS NOT NULL FROM accounts WHERE telegram_id = ?", (ANNA,)) == 1
+    assert await pending(linked) == 0  # dropped, not retried
+    # New grades do not queue for her while she is unreachable...
+    summary = await grades(linked, 4, start=10)
+    assert summary.pushes == 2
+    # ...and she is reachable again after /start.
+    api.blocked_chats.clear()
+    await linked.linking.touch(ANNA, ANNA, "ru")
+    await grades(linked, 3, start=20)
+    await worker(bot, linked).run_until_empty()
+    assert [m.text.splitlines()[0] for m in api.messages_to(ANNA)] == ["🔔 Новая оценка 3 · Алгебра"]
+
+
+async def test_a_long_message_is_split(linked, api, bot):
+    await grades(linked, *([5] * 30), comment="Очень длинный комментарий учителя. " * 6)
+    await worker(bot, linked).run_until_empty()
+    parts = api.messages_to(ANNA)
+    assert len(parts) >= 2
+    assert all(len(p.text) <= 4096 for p in parts)
+    assert sum(p.text.count("🔔 Новая оценка") for p in parts) == 30
+
+
+async def test_quiet_hours_hold_pushes_and_release_them_as_one_message(linked, api, bot):
+    linked.clock.moment = datetime(2026, 11, 23, 20, 30, tzinfo=UTC)  # 23:30 in Moscow
+    await grades(linked, 5, set_at="2026-11-23T20:29:00Z")
+    await grades(linked, 4, start=10, set_at="2026-11-23T20:29:00Z")
+    w = worker(bot, linked)
+    await w.run_until_empty()
+    assert api.sent == [] and await pending(linked) == 6
+    held = await linked.db.scalar("SELECT MIN(not_before) FROM outbox")
+    assert held == "2026-11-24T05:00:00.000000Z"  # 08:00 Moscow
+    linked.clock.moment = datetime(2026, 11, 24, 5, 0, 1, tzinfo=UTC)
+    await w.run_until_empty()
+    messages = api.messages_to(ANNA)
+    assert len(messages) == 1 and messages[0].text.count("🔔 Новая оценка") == 2
+
+
+async def test_two_senders_never_send_the_same_row(linked, api, bot):
+    for n in range(6):
+        await grades(linked, 5, start=100 + n)
+    first = worker(bot, linked, Outbox(linked.db, linked.clock, linked.tz, owner="host:1"))
+    second = worker(bot, linked, Outbox(linked.db, linked.clock, linked.tz, owner="host:2"))
+    await asyncio.gather(first.run_until_empty(), second.run_until_empty())
+    assert api.duplicates() == []
+    assert first.stats.rows + second.stats.rows == 18
+    assert await pending(linked) == 0
+
+
+async def test_claims_of_a_dead_sender_are_taken_back(linked, api, bot):
+    await grades(linked, 5)
+    dead = Outbox(linked.db, linked.clock, linked.tz, owner=f"{socket.gethostname()}:999999")
+    claimed = await dead.claim()
+    assert len(claimed) == 3
+    assert not await linked.outbox.has_due()  # leased for a minute
+    released = await linked.outbox.release_dead_claims(alive=lambda pid: False)
+    assert released == 3
+    await worker(bot, linked).run_until_empty()
+    assert len(api.sent) == 3
+
+
+async def test_lease_expiry_also_frees_rows(linked, api, bot):
+    await grades(linked, 5)
+    other = Outbox(linked.db, linked.clock, linked.tz, owner="elsewhere:1")
+    await other.claim()
+    linked.clock.advance(seconds=61)
+    assert await linked.outbox.has_due()
