@@ -140,7 +140,8 @@ async def test_403_marks_the_account_unreachable_until_start(linked, api, bot):
     await linked.linking.touch(ANNA, ANNA, "ru")
     await grades(linked, 3, start=20)
     await worker(bot, linked).run_until_empty()
-    assert [m.text.splitlines()[0] for m in api.messages_to(ANNA)] == ["🔔 Новая оценка 3 · Алгебра"]
+    heads = [m.text.splitlines()[0] for m in api.messages_to(ANNA)]
+    assert heads == ["🔔 Новая оценка 3 · Алгебра"]
 
 
 async def test_a_long_message_is_split(linked, api, bot):
