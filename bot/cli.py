@@ -15,9 +15,7 @@ from collections.abc import Callable, Sequence
 from pydantic import ValidationError
 
 from bot.config import Settings
-from bot.i18n import create_i18n
-from bot.jobs import housekeeping
-from bot.runtime import create_bot, create_worker, open_services, run_bot
+from bot.services import open_services
 from core.errors import InputInvalid, PhoneInvalid, PhoneNotFound, Problem, UnknownStudent
 from core.identity import format_code
 from core.importers.journal import parse_journal
@@ -107,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if settings.bot_token is None or not settings.bot_token.get_secret_value():
             print(NO_TOKEN, file=sys.stderr)
             return EXIT_INPUT
+        from bot.runtime import run_bot  # aiogram loads slowly: only where it is needed
+
         try:
             asyncio.run(run_bot(settings))
         except KeyboardInterrupt:
@@ -236,6 +236,10 @@ async def _journal_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run_job(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.i18n import create_i18n
+    from bot.jobs import housekeeping
+    from bot.runtime import create_bot, create_worker
+
     async with open_services(settings) as services:
         if args.name == "deliver":
             if settings.bot_token is None:
@@ -261,6 +265,8 @@ async def _bot_username(args: argparse.Namespace, settings: Settings) -> str:
         return args.bot_username.lstrip("@")
     if settings.bot_token is None:
         raise InputError("the links need the bot's username: set BOT_TOKEN or pass --bot-username")
+    from bot.runtime import create_bot
+
     bot = create_bot(settings)
     try:
         me = await bot.me()

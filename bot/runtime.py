@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
@@ -21,26 +19,9 @@ from bot.delivery import DeliveryWorker
 from bot.fsm import SQLiteStorage
 from bot.i18n import create_i18n
 from bot.jobs import create_scheduler
-from bot.services import Services, Tuning, build_services
-from core.storage.db import Database, upgrade
+from bot.services import Services, open_services
 
 log = logging.getLogger(__name__)
-
-
-@asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    """Connect, migrate, build the services; close the database at the end."""
-    db = await Database(settings.database_path).connect()
-    try:
-        await upgrade(db)
-        tuning = Tuning(
-            quiet_hours=settings.quiet_hours,
-            relevance_days=settings.relevance_days,
-            rounding_threshold=settings.rounding_threshold,
-        )
-        yield build_services(db, settings.secret(), settings.tz, tuning=tuning)
-    finally:
-        await db.close()
 
 
 def create_bot(settings: Settings) -> Bot:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.config import Settings
 from core.clock import Clock, SystemClock
 from core.identity import Hasher
 from core.quiet import QuietHours
@@ -16,7 +19,7 @@ from core.services.linking import LinkingService
 from core.services.outbox import Outbox
 from core.services.roster import RosterService
 from core.services.status import StatusService
-from core.storage.db import Database
+from core.storage.db import Database, upgrade
 
 
 @dataclass
@@ -75,3 +78,19 @@ def build_services(
         journal=JournalService(db, clock, tz, access, tuning.relevance_days),
         outbox=Outbox(db, clock, tz, QuietHours.parse(tuning.quiet_hours)),
     )
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    """Connect, migrate, build the services; close the database at the end."""
+    db = await Database(settings.database_path).connect()
+    try:
+        await upgrade(db)
+        tuning = Tuning(
+            quiet_hours=settings.quiet_hours,
+            relevance_days=settings.relevance_days,
+            rounding_threshold=settings.rounding_threshold,
+        )
+        yield build_services(db, settings.secret(), settings.tz, tuning=tuning)
+    finally:
+        await db.close()

@@ -76,6 +76,8 @@ class FakeBotAPI:
         self.stats: Counter[str] = Counter()
         self._fail: list[int] = []
         self._drop = 0
+        self._gate: asyncio.Event | None = None
+        self._discard_held = False
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(100)
@@ -160,6 +162,22 @@ class FakeBotAPI:
                         "chat": {"id": user_id, "type": "private"}, "from": BOT, "text": "…"},
         }})
 
+    def hold_sends(self) -> None:
+        """Keep every sendMessage waiting (as if Telegram were slow) until released."""
+        self._gate = asyncio.Event()
+        self._discard_held = False
+
+    def release_sends(self, discard: bool = False) -> None:
+        """Let held requests go on; with ``discard`` they fail unrecorded (the sender is gone)."""
+        if self._gate is not None:
+            self._discard_held = discard
+            self._gate.set()
+            self._gate = None
+
+    @property
+    def held(self) -> int:
+        return self.stats["held"] - self.stats["released"]
+
     def fail_next(self, n: int, status: int = 500) -> None:
         self._fail.extend([status] * n)
 
@@ -233,7 +251,8 @@ class FakeBotAPI:
 
     async def _get_updates(self, params: dict[str, Any]) -> web.Response:
         offset = int(params.get("offset") or 0)
-        timeout = float(params.get("timeout") or 0)
+        # Answer within a second at most, so a stopping bot is never kept waiting.
+        timeout = min(float(params.get("timeout") or 0), 1.0)
         limit = int(params.get("limit") or 100)
         if offset:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
@@ -251,6 +270,13 @@ class FakeBotAPI:
         chat_id = int(params.get("chat_id") or 0)
         if self.latency:
             await asyncio.sleep(self.latency)
+        if self._gate is not None and method == "sendmessage":
+            gate = self._gate
+            self.stats["held"] += 1
+            await gate.wait()
+            self.stats["released"] += 1
+            if self._discard_held:
+                return self._error(500, "Internal Server Error")
         if self._drop:
             self._drop -= 1
             self.stats["dropped"] += 1

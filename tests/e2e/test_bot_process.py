@@ -1,0 +1,178 @@
+"""The real `diary run` process against the loopback Bot API fake."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.support.botapi import FakeBotAPI
+from tests.support.school import ANNA_PHONE, EXAMPLE_ROSTER
+
+TOKEN = "4242:E2E-TOKEN"
+ANNA = 777001
+
+
+def env_for(tmp_path: Path, api_url: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("BOT_TOKEN", "TELEGRAM_API_URL")}
+    env.update({
+        "DATABASE_PATH": str(tmp_path / "diary.sqlite3"),
+        "SECRET_KEY": "e2e-secret-0123456789abcdef",
+        "QUIET_HOURS": "",
+        "PYTHONUNBUFFERED": "1",
+    })
+    if api_url:
+        env.update({"BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": api_url})
+    return env
+
+
+def diary(env: dict[str, str], cwd: Path, *args: str, stdin: str | None = None):
+    return subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=cwd, input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+class BotProcess:
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env, self.cwd = env, cwd
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.log = open(self.cwd / "bot.log", "a")
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=self.env,
+                                     cwd=self.cwd, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+        return self.proc.returncode
+
+    def output(self) -> str:
+        return (self.cwd / "bot.log").read_text()
+
+
+@pytest.fixture
+async def api():
+    async with FakeBotAPI(TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def school_env(tmp_path, api):
+    env = env_for(tmp_path, api.url)
+    result = diary(env, tmp_path, "roster", "import", str(EXAMPLE_ROSTER))
+    assert result.returncode == 0, result.stderr
+    return env
+
+
+@pytest.fixture
+async def running(school_env, tmp_path, api):
+    bot = BotProcess(school_env, tmp_path)
+    bot.start()
+    # The bot is up when it has set its command menu.
+    for _ in range(200):
+        if any(method == "setmycommands" for method, _ in api.calls):
+            break
+        if bot.proc.poll() is not None:
+            pytest.fail("the bot exited:\n" + bot.output())
+        await asyncio.sleep(0.05)
+    yield bot
+    bot.stop()
+
+
+def today() -> str:
+    return datetime.now(ZoneInfo("Europe/Moscow")).date().isoformat()
+
+
+def grade_line(n: int, value: int = 5) -> str:
+    return json.dumps({"id": f"live-{n}", "type": "grade", "grade_id": f"lg-{n}",
+                       "student_id": "S-1001", "subject": "Алгебра", "date": today(),
+                       "value": value, "weight": 2, "work": "Контрольная работа"},
+                      ensure_ascii=False)
+
+
+async def link_anna(api: FakeBotAPI) -> None:
+    api.user_message(ANNA, "/start")
+    await api.wait_for(lambda s: s.chat_id == ANNA and "Поделиться" in json.dumps(
+        s.reply_markup or {}, ensure_ascii=False))
+    api.user_contact(ANNA, ANNA_PHONE.replace("+", ""), ANNA)
+    await api.wait_for(lambda s: s.chat_id == ANNA and "Аккаунт привязан." in (s.text or ""))
+
+
+async def test_run_without_token_explains_where_to_get_one(tmp_path):
+    result = diary(env_for(tmp_path, None), tmp_path, "run")
+    assert result.returncode == 2
+    assert "@BotFather" in result.stderr and ".env" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_a_parent_links_by_contact_and_sees_the_children(running, api):
+    await link_anna(api)
+    linked = next(s for s in api.sent if "Готово" in (s.text or ""))
+    assert "Иван Петров, 7Б класс" in linked.text and "Мария Петрова, 5А класс" in linked.text
+    assert {m for m, _ in api.calls} >= {"getme", "setmycommands", "getupdates"}
+    assert api.unknown_methods == []
+
+
+async def test_a_grade_imported_while_running_arrives_once_and_reimport_sends_nothing(
+    running, api, school_env, tmp_path
+):
+    await link_anna(api)
+    before = len(api.messages_to(ANNA))
+    journal = tmp_path / "live.jsonl"
+    journal.write_text(grade_line(1) + "\n", encoding="utf-8")
+    started = asyncio.get_running_loop().time()
+    result = diary(school_env, tmp_path, "journal", "import", str(journal))
+    assert result.returncode == 0, result.stderr
+    assert "1 pushes queued" in result.stdout
+    push = await api.wait_for(lambda s: s.chat_id == ANNA and "Новая оценка 5" in (s.text or ""))
+    assert asyncio.get_running_loop().time() - started < 10
+    assert "Средний балл: — → 5,00" in push.text
+    again = diary(school_env, tmp_path, "journal", "import", str(journal))
+    assert again.returncode == 0 and "0 pushes queued" in again.stdout
+    await asyncio.sleep(1.5)
+    assert len(api.messages_to(ANNA)) == before + 1
+    assert api.duplicates() == []
+
+
+async def test_a_killed_bot_delivers_everything_after_restart(running, api, school_env, tmp_path):
+    await link_anna(api)
+    api.hold_sends()  # Telegram hangs: the bot claims the push and waits for an answer
+    journal = tmp_path / "crash.jsonl"
+    journal.write_text(grade_line(2, 4) + "\n", encoding="utf-8")
+    assert diary(school_env, tmp_path, "journal", "import", str(journal)).returncode == 0
+    for _ in range(100):
+        if api.held:
+            break
+        await asyncio.sleep(0.05)
+    assert api.held == 1
+    running.kill()  # kill -9 with the push in flight
+    api.release_sends(discard=True)
+    status = diary(school_env, tmp_path, "status")
+    assert "queue depth:         1" in status.stdout
+    running.start()
+    push = await api.wait_for(lambda s: s.chat_id == ANNA and "Новая оценка 4" in (s.text or ""),
+                              timeout=15)
+    assert "Контрольная работа" in push.text
+    assert api.duplicates() == []
+    status = diary(school_env, tmp_path, "status")
+    assert "queue depth:         0" in status.stdout
