@@ -165,7 +165,7 @@ def parse_roster(text: str, filename: str) -> Roster:
         if col not in columns:
             p.problem(header_line, col, "required column is missing")
     if p.problems:
-        raise InputInvalid(p.problems)
+        raise InputInvalid(sorted(p.problems, key=lambda x: (x.line, x.field)))
 
     students: dict[str, RosterStudent] = {}
     student_phones: dict[str, tuple[str, int]] = {}

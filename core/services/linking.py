@@ -111,8 +111,9 @@ class LinkingService:
             raise PhoneInvalid()
         phone_hash = self.hasher.phone(normalized)
         async with self.db.transaction() as tx:
-            await self._upsert_account(tx, telegram_id, chat_id, language_code)
             if via == "phone":
+                # The user is talking to the bot: the account exists whatever the outcome.
+                await self._upsert_account(tx, telegram_id, chat_id, language_code)
                 # Telegram vouched for this number: remember it (hashed) for invitations.
                 await tx.execute(
                     "UPDATE accounts SET phone_hash = ? WHERE telegram_id = ?",
@@ -133,6 +134,7 @@ class LinkingService:
             if not guardians and not students:
                 result = None
             else:
+                await self._upsert_account(tx, telegram_id, chat_id, language_code)
                 result = await self._link(tx, telegram_id, _Targets(guardians, students), via)
         if result is None:
             raise PhoneNotFound()

@@ -1,0 +1,44 @@
+"""`make bench`: run every benchmark, print the figures and save them to bench/results/."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import delivery_bench, import_bench, latency_bench
+
+RESULTS = Path(__file__).with_name("results")
+BENCHES = {
+    "import": import_bench.run,
+    "delivery": delivery_bench.run,
+    "latency": latency_bench.run,
+}
+
+
+async def main(names: list[str]) -> dict[str, object]:
+    report: dict[str, object] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {platform.python_implementation()}"
+                   f" {platform.python_version()}",
+    }
+    for name in names:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(f"running {name}…", file=sys.stderr, flush=True)
+            report[name] = await BENCHES[name](Path(tmp))
+            print(json.dumps({name: report[name]}, ensure_ascii=False), flush=True)
+    return report
+
+
+if __name__ == "__main__":
+    chosen = sys.argv[1:] or list(BENCHES)
+    unknown = [n for n in chosen if n not in BENCHES]
+    if unknown:
+        sys.exit(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHES)}")
+    result = asyncio.run(main(chosen))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")

@@ -1,0 +1,147 @@
+"""The `diary` command line, run in-process: exit codes, messages, nothing half-written."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from tests.support.school import EXAMPLE_ROOT, EXAMPLE_ROSTER, SERGEY_PHONE
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for name in ("BOT_TOKEN", "TELEGRAM_API_URL", "SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "data" / "diary.sqlite3"))
+    return tmp_path
+
+
+def count(workdir: Path, table: str) -> int:
+    with sqlite3.connect(workdir / "data" / "diary.sqlite3") as conn:
+        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def test_db_upgrade_is_idempotent(workdir, capsys):
+    assert main(["db", "upgrade"]) == 0
+    assert "applied: 0001_foundation, 0002_journal_outbox" in capsys.readouterr().out
+    assert main(["db", "upgrade"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_roster_import_dry_run_then_real(workdir, capsys):
+    assert main(["roster", "import", str(EXAMPLE_ROSTER), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("dry run, nothing changed: 5 students, 4 guardians, 2 classes")
+    assert count(workdir, "students") == 0
+    assert main(["roster", "import", str(EXAMPLE_ROSTER)]) == 0
+    assert "students: +5 added" in capsys.readouterr().out
+    assert count(workdir, "students") == 5
+    # The secret key was generated once, beside the database.
+    key = workdir / "data" / "secret.key"
+    assert key.exists() and oct(key.stat().st_mode & 0o777) == "0o600"
+
+
+def test_bad_roster_names_every_bad_line_and_changes_nothing(workdir, capsys):
+    assert main(["roster", "import", str(EXAMPLE_ROSTER)]) == 0
+    capsys.readouterr()
+    lines = EXAMPLE_ROSTER.read_text(encoding="utf-8").splitlines()
+    lines[1] = lines[1].replace("8 (900) 123-45-67", "12345")
+    lines[3] = lines[3].replace("Петрова,Мария", "Петрова,")
+    lines[4] = lines[4].replace("123-456-789 64", "123-456-789 65")
+    lines.append(lines[5].replace("S-1004", "S-1099").replace("Кузнецов,Дмитрий", "Новый,Ученик"))
+    bad = workdir / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["roster", "import", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:2: guardian_phone: not a Russian phone number" in err
+    assert f"{bad}:4: student_first_name: required" in err
+    assert f"{bad}:5: guardian_snils: SNILS control number does not match" in err
+    assert "12345" not in err and "789 65" not in err
+    assert "3 problem(s); nothing was changed." in err
+    assert count(workdir, "students") == 5  # S-1099 was not added
+
+
+def test_missing_file(workdir, capsys):
+    assert main(["roster", "import", "nope.csv"]) == 2
+    assert "nope.csv: no such file" in capsys.readouterr().err
+
+
+def test_journal_import_rejects_and_skip_invalid(workdir, capsys):
+    main(["roster", "import", str(EXAMPLE_ROSTER)])
+    lines = (EXAMPLE_ROOT / "journal.jsonl").read_text(encoding="utf-8").splitlines()
+    lines.insert(3, json.dumps({"id": "bad-1", "type": "grade", "grade_id": "x",
+                                "student_id": "S-1001", "subject": "Алгебра",
+                                "date": "2026-11-10", "value": 7}))
+    journal = workdir / "j.jsonl"
+    journal.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rejects = workdir / "rejects.jsonl"
+    capsys.readouterr()
+    assert main(["journal", "import", str(journal), "--rejects", str(rejects)]) == 2
+    assert f"{journal}:4: value: must be from 1 to 5" in capsys.readouterr().err
+    assert count(workdir, "grades") == 0
+    assert main(["journal", "import", str(journal), "--skip-invalid", "--rejects",
+                 str(rejects)]) == 0
+    out = capsys.readouterr().out
+    assert "applied 13" in out and "1 rejected" in out
+    record = json.loads(rejects.read_text(encoding="utf-8").splitlines()[0])
+    assert record["line"] == 4 and record["problems"] == ["value: must be from 1 to 5"]
+    assert json.loads(record["raw"])["id"] == "bad-1"
+    assert main(["journal", "import", str(journal), "--skip-invalid"]) == 0
+    assert "applied 0 (nothing); 13 already imported" in capsys.readouterr().out
+
+
+def test_journal_from_stdin(workdir, capsys, monkeypatch):
+    main(["roster", "import", str(EXAMPLE_ROSTER)])
+    line = json.dumps({"id": "s1", "type": "period", "period_id": "q", "name": "Q",
+                       "start": "2026-09-01", "end": "2026-10-31"})
+    monkeypatch.setattr("sys.stdin", io.StringIO(line + "\n"))
+    assert main(["journal", "import", "-"]) == 0
+    assert count(workdir, "periods") == 1
+
+
+def test_codes_issue_with_links(workdir, capsys):
+    main(["roster", "import", str(EXAMPLE_ROSTER)])
+    capsys.readouterr()
+    assert main(["codes", "issue", "--class", "5А", "--bot-username", "@school_bot"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {r["student_id"] for r in rows} == {"S-1002", "S-1005"}
+    anna = next(r for r in rows if r["recipient"].startswith("Петрова Анна"))
+    code = anna["code"].replace("-", "")
+    assert anna["link"] == f"https://t.me/school_bot?start={code}"
+    assert anna["recipient_role"] == "guardian" and anna["relation"] == "mother"
+    out = workdir / "codes.csv"
+    assert main(["codes", "issue", "--student-id", "S-1001", "--out", str(out),
+                 "--bot-username", "school_bot"]) == 0
+    assert len(list(csv.DictReader(out.open(encoding="utf-8")))) == 3
+    assert main(["codes", "issue", "--student-id", "S-0000", "--bot-username", "b"]) == 2
+    assert main(["codes", "issue", "--class", "5А"]) == 2  # no token, no username
+    assert "set BOT_TOKEN or pass --bot-username" in capsys.readouterr().err
+
+
+def test_support_link_and_status(workdir, capsys):
+    main(["roster", "import", str(EXAMPLE_ROSTER)])
+    capsys.readouterr()
+    assert main(["link", "--telegram-id", "555", "--phone", "8 900 765 43 21"]) == 0
+    assert "linked Telegram account 555 to: Петров Иван Сергеевич (7Б)" in capsys.readouterr().out
+    assert main(["link", "--telegram-id", "556", "--phone", "+7 999 000 00 00"]) == 2
+    assert "no guardian or student has this number" in capsys.readouterr().err
+    assert main(["link", "--telegram-id", "556", "--phone", "garbage"]) == 2
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "students (active):   5" in out and "accounts:            1 (1 linked" in out
+    assert "last import:         roster" in out
+    assert SERGEY_PHONE[2:] not in out
+
+
+def test_bad_setting_is_named(workdir, capsys, monkeypatch):
+    monkeypatch.setenv("TIMEZONE", "Mars/Olympus")
+    assert main(["status"]) == 2
+    assert "setting TIMEZONE: Value error, unknown time zone 'Mars/Olympus'" in (
+        capsys.readouterr().err)
