@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from aiogram.methods import SetMyCommands
+
+from bot.commands import set_commands
+from bot.i18n import create_i18n
+from tests.support.recording import make_bot
+
+
+async def test_menu_is_set_in_russian_and_english():
+    bot, session = make_bot()
+    await set_commands(bot, create_i18n("ru"))
+    calls = session.of(SetMyCommands)
+    by_language = {c.language_code: {cmd.command: cmd.description for cmd in c.commands}
+                   for c in calls}
+    assert set(by_language) == {"ru", "en", None}
+    assert by_language["ru"]["grades"] == "Оценки и средний балл"
+    assert by_language["en"]["grades"] == "Grades and averages"
+    assert by_language[None] == by_language["ru"]  # DEFAULT_LOCALE=ru for everyone else
+    assert list(by_language["ru"]) == ["start", "grades", "settings", "help", "cancel"]
+    assert all(c.scope.type == "all_private_chats" for c in calls)
