@@ -8,7 +8,7 @@ from aiogram.utils.i18n import I18n
 
 from bot.i18n import LocaleMiddleware
 from bot.middlewares import ViewerMiddleware
-from bot.routers import common, errors, grades, settings, start
+from bot.routers import common, dots, errors, grades, settings, start
 from bot.services import Services
 
 
@@ -22,6 +22,7 @@ def create_dispatcher(services: Services, i18n: I18n, storage: BaseStorage) -> D
         common.create_router(),
         settings.create_router(),
         grades.create_router(),
+        dots.create_router(),
         start.create_router(),
         common.create_fallback(),
     )

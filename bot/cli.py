@@ -22,7 +22,7 @@ from core.importers.journal import parse_journal
 from core.importers.roster import Roster, read_roster
 from core.storage.db import Database, upgrade
 
-JOBS = ("deliver", "housekeeping")
+JOBS = ("deliver", "expire-dots", "housekeeping")
 EXIT_OK = 0
 EXIT_INPUT = 2
 
@@ -237,7 +237,7 @@ async def _journal_import(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _run_job(args: argparse.Namespace, settings: Settings) -> int:
     from bot.i18n import create_i18n
-    from bot.jobs import housekeeping
+    from bot.jobs import expire_dots, housekeeping
     from bot.runtime import create_bot, create_worker
 
     async with open_services(settings) as services:
@@ -255,6 +255,10 @@ async def _run_job(args: argparse.Namespace, settings: Settings) -> int:
             print(f"delivered {stats.rows} pushes in {stats.messages} messages;"
                   f" {stats.retries} retried, {stats.rate_limited} rate-limited,"
                   f" {stats.unreachable} recipients unreachable; {held} still waiting")
+        elif args.name == "expire-dots":
+            result = await expire_dots(services)
+            print(f"dots: {result['graded']} became grades, {result['vanished']} vanished;"
+                  f" {result['reminders']} reminders queued")
         elif args.name == "housekeeping":
             print(await housekeeping(services))
     return EXIT_OK

@@ -14,6 +14,7 @@ def menu() -> list[BotCommand]:
     return [
         BotCommand(command="start", description=_("Link your account")),
         BotCommand(command="grades", description=_("Grades and averages")),
+        BotCommand(command="dots", description=_("Open dots and their deadlines")),
         BotCommand(command="settings", description=_("Settings")),
         BotCommand(command="help", description=_("What I can do")),
         BotCommand(command="cancel", description=_("Cancel the current action")),

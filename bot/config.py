@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     send_rate_per_chat: float = Field(default=1, gt=0)
     relevance_days: int = Field(default=3, ge=0)
     rounding_threshold: float = Field(default=0.5, gt=0, lt=1)
+    dot_remind_student_days_before: int = Field(default=2, ge=0, le=14)
+    dot_remind_student_last_day: bool = True
+    dot_remind_parent_last_day: bool = True
 
     @field_validator("timezone")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -48,8 +48,27 @@ def _logged(name: str, job: Callable[[], Awaitable[object]]) -> Callable[[], Awa
     return run
 
 
-def create_scheduler(services: Services, settings: Settings) -> AsyncIOScheduler:
+async def expire_dots(services: Services) -> dict[str, int]:
+    result = await services.dots.run()
+    return {"graded": result.graded, "vanished": result.vanished, "reminders": result.reminders}
+
+
+def create_scheduler(
+    services: Services, settings: Settings, on_queued: Callable[[], None] | None = None
+) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=settings.tz)
+
+    async def dots() -> dict[str, int]:
+        result = await expire_dots(services)
+        if on_queued is not None and any(result.values()):
+            on_queued()
+        return result
+
+    # Hourly (a few minutes past, in school time) and once at start-up, to catch up.
+    scheduler.add_job(
+        _logged("expire-dots", dots), "cron", minute=1, id="expire-dots", coalesce=True,
+        misfire_grace_time=3600, next_run_time=datetime.now(settings.tz),
+    )
     scheduler.add_job(
         _logged("housekeeping", lambda: housekeeping(services)),
         "cron", hour=3, minute=30, id="housekeeping", coalesce=True, misfire_grace_time=3600,

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 from babel.numbers import format_decimal
 
 from bot import render
@@ -82,10 +83,67 @@ def grade_deleted(p: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def days_left(n: int) -> str:
+    if n <= 0:
+        return _("last day")
+    return ngettext("{n} day left", "{n} days left", n).format(n=n)
+
+
+def _what(p: dict[str, Any]) -> str | None:
+    if p.get("work") and p.get("comment"):
+        return f"{p['work']}: «{p['comment']}»"
+    if p.get("comment"):
+        return f"«{p['comment']}»"
+    return p.get("work")
+
+
+def dot_new(p: dict[str, Any]) -> str:
+    lines = [
+        _("📌 New dot · {subject}").format(subject=p["subject"]),
+        _("{child} · until {date} ({left})").format(
+            child=p["child"], date=render.day(date.fromisoformat(p["expires"])),
+            left=days_left(p["days_left"])),
+    ]
+    if _what(p):
+        lines.append(_what(p))
+    if p.get("value") is not None:
+        lines.append(_("If not settled by then, it becomes a {value}.").format(value=p["value"]))
+    if p.get("teacher"):
+        lines.append(_("Teacher: {teacher}").format(teacher=p["teacher"]))
+    return "\n".join(lines)
+
+
+def dot_reminder(p: dict[str, Any]) -> str:
+    if p["days_left"] <= 0:
+        head = _("⏰ Last day for a dot · {subject}").format(subject=p["subject"])
+    else:
+        head = _("⏰ Dot · {subject}: {left}").format(subject=p["subject"],
+                                                      left=days_left(p["days_left"]))
+    lines = [head, _("{child} · until {date}").format(
+        child=p["child"], date=render.day(date.fromisoformat(p["expires"])))]
+    if _what(p):
+        lines.append(_what(p))
+    if p.get("value") is not None:
+        lines.append(_("If not settled by then, it becomes a {value}.").format(value=p["value"]))
+    return "\n".join(lines)
+
+
+def dot_vanished(p: dict[str, Any]) -> str:
+    head = (_("🧹 Dot removed by the teacher · {subject}") if p.get("reason") == "teacher"
+            else _("🧹 Dot closed without a grade · {subject}")).format(subject=p["subject"])
+    lines = [head, p["child"]]
+    if _what(p):
+        lines[1] += " · " + _what(p)
+    return "\n".join(lines)
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "grade_new": grade_new,
     "grade_changed": grade_changed,
     "grade_deleted": grade_deleted,
+    "dot_new": dot_new,
+    "dot_reminder": dot_reminder,
+    "dot_vanished": dot_vanished,
 }
 
 

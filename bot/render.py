@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from babel.dates import format_date as babel_date
 from babel.dates import format_datetime as babel_datetime
+from babel.dates import format_skeleton
 
 from core.models import Child
 
@@ -20,8 +20,9 @@ def locale() -> str:
         return "ru"
 
 
-def day(d: date, fmt: str = "d MMMM") -> str:
-    return babel_date(d, fmt, locale=locale())
+def day(d: date, skeleton: str = "MMMMd") -> str:
+    """A date in the reader's language and order: «27 ноября», «November 27»."""
+    return format_skeleton(skeleton, d, locale=locale())
 
 
 def moment(m: datetime, tz: ZoneInfo, fmt: str = "d MMMM, HH:mm") -> str:

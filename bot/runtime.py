@@ -43,7 +43,7 @@ async def run_bot(settings: Settings) -> None:
         bot = create_bot(settings)
         worker = create_worker(bot, services, i18n, settings)
         services.journal.on_queued = worker.wake
-        scheduler = create_scheduler(services, settings)
+        scheduler = create_scheduler(services, settings, on_queued=worker.wake)
         delivery: asyncio.Task[None] | None = None
         try:
             me = await bot.me()

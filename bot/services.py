@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,6 +13,7 @@ from core.clock import Clock, SystemClock
 from core.identity import Hasher
 from core.quiet import QuietHours
 from core.services.access import AccessService
+from core.services.dots import DotReminders, DotsService
 from core.services.grades import GradesService
 from core.services.journal import JournalService
 from core.services.linking import LinkingService
@@ -34,6 +35,7 @@ class Services:
     grades: GradesService
     journal: JournalService
     outbox: Outbox
+    dots: DotsService
 
     def workflow_data(self) -> dict[str, Any]:
         """What handlers receive as parameters, by name."""
@@ -43,6 +45,7 @@ class Services:
             "access": self.access,
             "linking": self.linking,
             "grades": self.grades,
+            "dots": self.dots,
         }
 
 
@@ -53,6 +56,7 @@ class Tuning:
     quiet_hours: str = "22:00-08:00"
     relevance_days: int = 3
     rounding_threshold: float = 0.5
+    dot_reminders: DotReminders = field(default_factory=DotReminders)
 
 
 def build_services(
@@ -77,6 +81,7 @@ def build_services(
         grades=GradesService(db, tuning.rounding_threshold),
         journal=JournalService(db, clock, tz, access, tuning.relevance_days),
         outbox=Outbox(db, clock, tz, QuietHours.parse(tuning.quiet_hours)),
+        dots=DotsService(db, clock, tz, access, tuning.dot_reminders, tuning.relevance_days),
     )
 
 
@@ -90,6 +95,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             quiet_hours=settings.quiet_hours,
             relevance_days=settings.relevance_days,
             rounding_threshold=settings.rounding_threshold,
+            dot_reminders=DotReminders(
+                student_days_before=settings.dot_remind_student_days_before,
+                student_last_day=settings.dot_remind_student_last_day,
+                parent_last_day=settings.dot_remind_parent_last_day,
+            ),
         )
         yield build_services(db, settings.secret(), settings.tz, tuning=tuning)
     finally:

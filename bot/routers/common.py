@@ -62,6 +62,7 @@ def help_text(viewer: Viewer | None) -> str:
     lines.append("")
     lines.append(_("/start — link your account or see who is linked"))
     lines.append(_("/grades — grades and weighted averages"))
+    lines.append(_("/dots — open dots and how many days are left"))
     lines.append(_("/settings — language, unlinking"))
     lines.append(_("/cancel — stop what you are doing"))
     lines.append(_("/help — this message"))

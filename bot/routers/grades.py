@@ -41,7 +41,7 @@ def _today(clock: Clock, tz) -> date:
 
 
 def period_title(period: Period) -> str:
-    span = f"{render.day(period.start, 'd MMM')} – {render.day(period.end, 'd MMM')}"
+    span = f"{render.day(period.start, 'MMMd')} – {render.day(period.end, 'MMMd')}"
     if period.is_school_year:
         name = _("School year {start}/{end}").format(
             start=period.start.year, end=str(period.end.year)[-2:]

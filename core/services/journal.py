@@ -31,6 +31,7 @@ from core.importers.journal import (
 )
 from core.models import Scope
 from core.services.access import AccessService
+from core.services.dots import close_dot
 from core.services.grades import Period, period_of, subject_sums
 from core.services.outbox import enqueue
 from core.storage.db import Database, Tx
@@ -379,17 +380,29 @@ class _Applier:
         })
 
     async def _DotEvent(self, e: DotEvent) -> None:
-        sid, _, _ = self.student(e.student_id)
+        sid, first_name, active = self.student(e.student_id)
+        existing = await self.tx.fetchone(
+            "SELECT id, status FROM dots WHERE external_id = ?", (e.dot_id,))
+        values = (e.subject, e.date.isoformat(), e.expires.isoformat(), e.work, e.comment,
+                  e.teacher, e.value, e.weight)
+        if existing is not None:
+            if existing["status"] == "open":
+                await self.tx.execute(
+                    "UPDATE dots SET subject = ?, date = ?, expires = ?, work = ?, comment = ?,"
+                    " teacher = ?, value = ?, weight = ? WHERE id = ?", (*values, existing["id"]))
+            return
         await self.tx.execute(
             "INSERT INTO dots (external_id, student_id, subject, date, expires, work, comment,"
-            " teacher, value, weight, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (external_id) DO UPDATE SET subject = excluded.subject,"
-            " date = excluded.date, expires = excluded.expires, work = excluded.work,"
-            " comment = excluded.comment, teacher = excluded.teacher, value = excluded.value,"
-            " weight = excluded.weight",
-            (e.dot_id, sid, e.subject, e.date.isoformat(), e.expires.isoformat(), e.work,
-             e.comment, e.teacher, e.value, e.weight, self.stamp),
+            " teacher, value, weight, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.dot_id, sid, *values, self.stamp),
         )
+        if active and e.expires >= self.today and self.relevant(e.date, None):
+            await self.push(sid, "dot_new", f"dot:{e.dot_id}:new", {
+                "child": first_name, "subject": e.subject, "work": e.work,
+                "comment": e.comment, "teacher": e.teacher, "set_on": e.date.isoformat(),
+                "expires": e.expires.isoformat(), "value": e.value,
+                "days_left": (e.expires - self.today).days,
+            })
 
     async def _DotClosedEvent(self, e: DotClosedEvent) -> None:
         await self.flush()
@@ -397,37 +410,9 @@ class _Applier:
             "SELECT d.*, s.first_name, s.active FROM dots d JOIN students s ON s.id = d.student_id"
             " WHERE d.external_id = ?", (e.dot_id,))
         assert dot is not None
-        if dot["status"] != "open":
-            return
-        if e.value is None:
-            await self.tx.execute(
-                "UPDATE dots SET status = 'vanished', closed_at = ? WHERE id = ?",
-                (self.stamp, dot["id"]),
-            )
-            return
-        weight = e.weight or dot["weight"]
-        day = self.today
-        before = await self.averages(dot["student_id"], dot["subject"], day)
-        grade_id = await self.tx.insert(
-            "INSERT INTO grades (student_id, subject, date, value, weight, work, comment, teacher,"
-            " dot_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (dot["student_id"], dot["subject"], day.isoformat(), e.value, weight, dot["work"],
-             dot["comment"], dot["teacher"], dot["id"], self.stamp, self.stamp),
-        )
-        await self.tx.execute(
-            "UPDATE dots SET status = 'graded', closed_at = ?, grade_id = ? WHERE id = ?",
-            (self.stamp, grade_id, dot["id"]),
-        )
-        if not (self.notify and dot["active"]):
-            return
-        after_total, after_weights = before[0] + e.value * weight, before[1] + weight
-        await self.push(dot["student_id"], "grade_new", f"dot:{e.dot_id}:grade", {
-            "child": dot["first_name"], "subject": dot["subject"], "value": e.value,
-            "weight": weight, "work": dot["work"], "comment": dot["comment"],
-            "teacher": dot["teacher"], "date": day.isoformat(), "from_dot": True,
-            "avg_before": before[0] / before[1] if before[1] else None,
-            "avg_after": after_total / after_weights,
-        })
+        self.summary.pushes += await close_dot(
+            self.tx, self.svc.access, dot, e.value, e.weight, self.today, self.now, "teacher",
+            notify=self.notify)
 
     async def _AttendanceEvent(self, e: AttendanceEvent) -> None:
         sid, _, _ = self.student(e.student_id)

@@ -1,0 +1,51 @@
+"""/dots: open dots of each child, soonest deadline first, with the days left."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+
+from bot import render
+from bot.notify import days_left
+from core.errors import NotLinked
+from core.models import Scope, Viewer
+from core.services.dots import ChildDots, DotsService
+
+
+def create_router() -> Router:
+    router = Router(name="dots")
+    router.message.register(cmd_dots, Command("dots"))
+    return router
+
+
+def _h(text: str | None) -> str:
+    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def dots_text(children: tuple[ChildDots, ...]) -> str:
+    blocks = []
+    for entry in children:
+        name = f"<b>{_h(render.child_line(entry.child))}</b>"
+        lines = [_("📌 Dots — {child}").format(child=name)]
+        if not entry.dots:
+            lines.append(_("No open dots."))
+        for d in entry.dots:
+            what = ": ".join(x for x in (_h(d.work), f"«{_h(d.comment)}»" if d.comment else "")
+                             if x)
+            head = f"• <b>{_h(d.subject)}</b>" + (f" — {what}" if what else "")
+            left = days_left(d.days_left)
+            if d.days_left <= 1:
+                left = f"<b>{left}</b>"
+            lines.append(head)
+            lines.append("   " + _("set {set_on} · until {expires} · {left}").format(
+                set_on=render.day(d.set_on), expires=render.day(d.expires), left=left))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+async def cmd_dots(message: Message, viewer: Viewer, dots: DotsService) -> None:
+    if not any(Scope.GRADES in c.scopes for c in viewer.children):
+        raise NotLinked()
+    await message.answer(dots_text(await dots.open_dots(viewer)), parse_mode="HTML")

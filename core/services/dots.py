@@ -1,0 +1,199 @@
+"""Dots («точки»): a teacher's temporary mark with a deadline that becomes a grade or vanishes.
+
+A dot is open through the whole of its ``expires`` day in school time. When that day is over — or
+when the attestation period containing the dot ends — it becomes the grade behind it (counted in
+the average from then on) or vanishes. Expiry runs in a write transaction and flips each dot's
+status only if it is still open, and every push carries a dedup key, so running it twice, after
+downtime, or next to the bot converts and announces each dot exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from core.clock import Clock, to_db
+from core.models import Child, Role, Scope, Viewer
+from core.services.access import AccessService
+from core.services.grades import period_of, subject_sums
+from core.services.outbox import enqueue
+from core.storage.db import Database, Tx
+
+
+@dataclass(frozen=True)
+class DotReminders:
+    student_days_before: int = 2  # 0: no early reminder
+    student_last_day: bool = True
+    parent_last_day: bool = True
+
+
+@dataclass(frozen=True)
+class OpenDot:
+    subject: str
+    work: str | None
+    comment: str | None
+    teacher: str | None
+    set_on: date
+    expires: date
+    days_left: int  # 0 on the last day
+
+
+@dataclass(frozen=True)
+class ChildDots:
+    child: Child
+    dots: tuple[OpenDot, ...]
+
+
+@dataclass
+class ExpiryResult:
+    graded: int = 0
+    vanished: int = 0
+    reminders: int = 0
+
+
+def _avg(total: int, weights: int) -> float | None:
+    return total / weights if weights else None
+
+
+async def announce(tx: Tx, access: AccessService, student_id: int, kind: str, key: str,
+                   payload: dict, now: datetime, roles: set[Role] | None = None) -> int:
+    queued = 0
+    for telegram_id, role in await access.audience(tx, student_id, Scope.GRADES):
+        if roles is not None and role not in roles:
+            continue
+        if await enqueue(tx, telegram_id, kind, payload, f"{key}:{telegram_id}", now, student_id):
+            queued += 1
+    return queued
+
+
+async def close_dot(tx: Tx, access: AccessService, dot, value: int | None, weight: int | None,
+                    grade_date: date, now: datetime, reason: str, notify: bool = True) -> int:
+    """Turn an open dot (a row joined with the student's first name and ``active``) into a
+    grade, or remove it. Returns the pushes queued; 0 and no change if it was not open."""
+    stamp = to_db(now)
+    cur = await tx.execute(
+        "UPDATE dots SET status = ?, closed_at = ? WHERE id = ? AND status = 'open'",
+        ("graded" if value is not None else "vanished", stamp, dot["id"]),
+    )
+    if cur.rowcount == 0:
+        return 0
+    base = {"child": dot["first_name"], "subject": dot["subject"], "work": dot["work"],
+            "comment": dot["comment"], "teacher": dot["teacher"], "reason": reason,
+            "set_on": dot["date"]}
+    if value is None:
+        if not (notify and dot["active"]):
+            return 0
+        return await announce(tx, access, dot["student_id"], "dot_vanished",
+                              f"dot:{dot['external_id']}:end", base, now)
+    weight = weight or dot["weight"]
+    period = await period_of(tx, grade_date)
+    before = await subject_sums(tx, dot["student_id"], dot["subject"], period)
+    grade_id = await tx.insert(
+        "INSERT INTO grades (student_id, subject, date, value, weight, work, comment, teacher,"
+        " dot_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (dot["student_id"], dot["subject"], grade_date.isoformat(), value, weight, dot["work"],
+         dot["comment"], dot["teacher"], dot["id"], stamp, stamp),
+    )
+    await tx.execute("UPDATE dots SET grade_id = ? WHERE id = ?", (grade_id, dot["id"]))
+    if not (notify and dot["active"]):
+        return 0
+    return await announce(tx, access, dot["student_id"], "grade_new",
+                          f"dot:{dot['external_id']}:end", {
+        **base, "value": value, "weight": weight, "date": grade_date.isoformat(),
+        "from_dot": True, "avg_before": _avg(*before),
+        "avg_after": _avg(before[0] + value * weight, before[1] + weight),
+    }, now)
+
+
+_DOT_SQL = ("SELECT d.*, s.first_name, s.active FROM dots d"
+            " JOIN students s ON s.id = d.student_id")
+
+
+class DotsService:
+    def __init__(self, db: Database, clock: Clock, tz: ZoneInfo, access: AccessService,
+                 reminders: DotReminders | None = None, relevance_days: int = 3) -> None:
+        self.db = db
+        self.clock = clock
+        self.tz = tz
+        self.access = access
+        self.reminders = reminders or DotReminders()
+        self.relevance_days = relevance_days
+
+    def today(self) -> date:
+        return self.clock.now().astimezone(self.tz).date()
+
+    async def open_dots(self, viewer: Viewer) -> tuple[ChildDots, ...]:
+        """Open dots of every child the viewer may see in the grades scope, soonest first."""
+        today = self.today()
+        children = [c for c in viewer.children if Scope.GRADES in c.scopes]
+        result = []
+        for child in children:
+            rows = await self.db.fetchall(
+                "SELECT subject, work, comment, teacher, date, expires FROM dots"
+                " WHERE student_id = ? AND status = 'open' ORDER BY expires, subject, id",
+                (child.id,),
+            )
+            dots = tuple(
+                OpenDot(r["subject"], r["work"], r["comment"], r["teacher"],
+                        date.fromisoformat(r["date"]), date.fromisoformat(r["expires"]),
+                        max(0, (date.fromisoformat(r["expires"]) - today).days))
+                for r in rows
+            )
+            result.append(ChildDots(child, dots))
+        return tuple(result)
+
+    async def run(self) -> ExpiryResult:
+        """Expire what is due and queue the reminders of today. Safe to run at any time."""
+        result = ExpiryResult()
+        now = self.clock.now()
+        today = self.today()
+        async with self.db.transaction() as tx:
+            due = await tx.fetchall(
+                f"""{_DOT_SQL} WHERE d.status = 'open' AND (d.expires < :today OR EXISTS (
+                        SELECT 1 FROM periods p WHERE d.date BETWEEN p.start_date AND p.end_date
+                        AND p.end_date < :today))
+                    ORDER BY d.expires, d.id""",
+                {"today": today.isoformat()},
+            )
+            for dot in due:
+                period = await period_of(tx, date.fromisoformat(dot["date"]))
+                expires = date.fromisoformat(dot["expires"])
+                ends = expires if period.is_school_year else min(expires, period.end)
+                reason = "expired" if ends == expires else "period_end"
+                # A dot that ended long ago (history, or a very long downtime) closes quietly.
+                recent = (today - ends).days <= self.relevance_days
+                await close_dot(tx, self.access, dot, dot["value"], dot["weight"], ends, now,
+                                reason, notify=recent)
+                if dot["value"] is None:
+                    result.vanished += 1
+                else:
+                    result.graded += 1
+            result.reminders = await self._remind(tx, today, now)
+        return result
+
+    async def _remind(self, tx: Tx, today: date, now: datetime) -> int:
+        r = self.reminders
+        plan: list[tuple[date, set[Role], str]] = []
+        if r.student_days_before > 0:
+            plan.append((today + timedelta(days=r.student_days_before), {Role.STUDENT},
+                         f"before{r.student_days_before}"))
+        last_day_roles = ({Role.STUDENT} if r.student_last_day else set()) | (
+            {Role.GUARDIAN} if r.parent_last_day else set())
+        if last_day_roles:
+            plan.append((today, last_day_roles, "last"))
+        queued = 0
+        for expires, roles, tag in plan:
+            rows = await tx.fetchall(
+                f"{_DOT_SQL} WHERE d.status = 'open' AND d.expires = ? AND s.active = 1",
+                (expires.isoformat(),),
+            )
+            for dot in rows:
+                payload = {"child": dot["first_name"], "subject": dot["subject"],
+                           "work": dot["work"], "comment": dot["comment"],
+                           "expires": dot["expires"], "days_left": (expires - today).days,
+                           "value": dot["value"]}
+                queued += await announce(tx, self.access, dot["student_id"], "dot_reminder",
+                                         f"dot:{dot['external_id']}:remind:{tag}", payload, now,
+                                         roles)
+        return queued

@@ -1,0 +1,152 @@
+"""Dots through their whole life, with a controllable clock (school time: Moscow)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.services import build_services
+from core.importers.journal import parse_journal
+from core.models import Role
+from core.storage.db import Database
+from tests.support.school import ANNA_PHONE, IVAN_PHONE, SECRET, TZ
+
+ANNA, IVAN = 5001, 5002
+
+
+def at(day: int, hour: int = 10) -> datetime:
+    """A moment in November 2026, given in Moscow time."""
+    return datetime(2026, 11, day, hour, tzinfo=TZ).astimezone(UTC)
+
+
+async def feed(services, *events: dict) -> None:
+    lines = [json.dumps(e, ensure_ascii=False) for e in events]
+    await services.journal.import_journal(parse_journal(lines, "j"), "j")
+
+
+def dot(n: int, expires: str = "2026-11-27", value: int | None = 2, day: str = "2026-11-23",
+        **kw) -> dict:
+    event = {"id": f"d{n}", "type": "dot", "dot_id": f"dot{n}", "student_id": "S-1001",
+             "subject": "Физика", "date": day, "expires": expires,
+             "work": "Лабораторная работа", "comment": "Сдать отчёт", **kw}
+    if value is not None:
+        event["value"] = value
+    return event
+
+
+async def pushes(services, kind: str | None = None) -> list[tuple[int, str, dict]]:
+    rows = await services.db.fetchall("SELECT telegram_id, kind, payload FROM outbox ORDER BY id")
+    return [(r[0], r[1], json.loads(r[2])) for r in rows if kind is None or r[1] == kind]
+
+
+@pytest.fixture
+async def family(school, clock):
+    clock.moment = at(23)
+    await school.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+    await school.linking.link_contact(IVAN, IVAN, IVAN, IVAN_PHONE)
+    return school
+
+
+async def test_a_new_dot_is_pushed_to_parent_and_student(family):
+    await feed(family, dot(1))
+    rows = await pushes(family, "dot_new")
+    assert sorted(r[0] for r in rows) == [ANNA, IVAN]
+    assert rows[0][2]["days_left"] == 4 and rows[0][2]["value"] == 2
+    viewer = await family.access.viewer(ANNA)
+    ivan = next(c for c in viewer.children if c.name.first == "Иван")
+    [entry] = [e for e in await family.dots.open_dots(viewer) if e.child.id == ivan.id]
+    assert [(d.subject, d.days_left) for d in entry.dots] == [("Физика", 4)]
+
+
+async def test_reminders_on_the_right_days_once(family, clock):
+    await feed(family, dot(1, expires="2026-11-27"))
+    clock.moment = at(24, 23)  # 23:00 on the 24th: three days left, nothing yet
+    assert (await family.dots.run()).reminders == 0
+    clock.moment = at(25, 0) .replace(minute=30)  # 00:30 on the 25th (21:30 UTC the day before)
+    result = await family.dots.run()
+    assert result.reminders == 1
+    [(to, _, payload)] = await pushes(family, "dot_reminder")
+    assert to == IVAN and payload["days_left"] == 2  # the student only, two days before
+    assert (await family.dots.run()).reminders == 0  # hourly runs do not repeat it
+    clock.moment = at(27, 7)
+    assert (await family.dots.run()).reminders == 2  # last day: student and parent
+    last = [(r[0], r[2]["days_left"]) for r in await pushes(family, "dot_reminder")][1:]
+    assert sorted(last) == [(ANNA, 0), (IVAN, 0)]
+
+
+async def test_expiry_into_a_grade_exactly_once(family, clock):
+    await feed(family, dot(1, expires="2026-11-27", value=2, weight=2))
+    clock.moment = at(27, 23)  # still the last day
+    assert (await family.dots.run()).graded == 0
+    clock.moment = at(28, 0).replace(minute=5)
+    result = await family.dots.run()
+    assert (result.graded, result.vanished) == (1, 0)
+    assert (await family.dots.run()).graded == 0
+    grade = await family.db.fetchone("SELECT value, weight, date, dot_id FROM grades")
+    assert (grade["value"], grade["weight"], grade["date"]) == (2, 2, "2026-11-27")
+    from_dot = [r for r in await pushes(family, "grade_new") if r[2].get("from_dot")]
+    assert sorted(r[0] for r in from_dot) == [ANNA, IVAN]
+    assert from_dot[0][2]["avg_after"] == 2.0
+    assert await family.db.scalar("SELECT status FROM dots") == "graded"
+
+
+async def test_expiry_into_nothing(family, clock):
+    await feed(family, dot(1, value=None))
+    clock.moment = at(29)
+    assert (await family.dots.run()).vanished == 1
+    assert await family.db.scalar("SELECT COUNT(*) FROM grades") == 0
+    rows = await pushes(family, "dot_vanished")
+    assert len(rows) == 2 and rows[0][2]["reason"] == "expired"
+
+
+async def test_teacher_closes_with_a_grade_or_removes(family, clock):
+    await feed(family, dot(1), dot(2, value=None))
+    await feed(family, {"id": "c1", "type": "dot_closed", "dot_id": "dot1", "value": 4},
+               {"id": "c2", "type": "dot_closed", "dot_id": "dot2"})
+    assert [r["value"] for r in await family.db.fetchall("SELECT value FROM grades")] == [4]
+    assert len(await pushes(family, "dot_vanished")) == 2
+    clock.moment = at(30)
+    result = await family.dots.run()
+    assert (result.graded, result.vanished) == (0, 0)  # nothing left to expire
+
+
+async def test_period_end_expires_the_dots_of_that_period(family, clock):
+    await feed(family, {"id": "p", "type": "period", "period_id": "q2", "name": "2 четверть",
+                        "start": "2026-11-05", "end": "2026-11-25"},
+               dot(1, expires="2026-12-10", value=3))
+    clock.moment = at(26)
+    assert (await family.dots.run()).graded == 1
+    assert await family.db.scalar("SELECT date FROM grades") == "2026-11-25"
+    payload = (await pushes(family, "grade_new"))[0][2]
+    assert payload["reason"] == "period_end"
+
+
+async def test_restart_and_concurrent_runs_convert_once(family, clock, tmp_path):
+    await feed(family, dot(1), dot(2, value=None), dot(3, value=5))
+    clock.moment = at(30)
+    second_db = await Database(tmp_path / "diary.sqlite3").connect()
+    try:
+        other = build_services(second_db, SECRET, TZ, clock)  # another process
+        a, b = await asyncio.gather(family.dots.run(), other.dots.run())
+        assert a.graded + b.graded == 2 and a.vanished + b.vanished == 1
+        restarted = build_services(second_db, SECRET, TZ, clock)
+        again = await restarted.dots.run()
+        assert (again.graded, again.vanished) == (0, 0)
+    finally:
+        await second_db.close()
+    ends = [r for r in await pushes(family) if r[1] in ("grade_new", "dot_vanished")]
+    assert len(ends) == 6  # three dots × (parent + student), once each
+    assert await family.db.scalar("SELECT COUNT(*) FROM grades") == 2
+
+
+async def test_old_history_of_dots_does_not_push(family):
+    await family.journal.import_journal(
+        parse_journal([json.dumps(dot(1, day="2026-10-01", expires="2026-10-08"))], "j"), "j")
+    assert await pushes(family) == []
+    assert (await family.dots.run()).graded == 1
+    assert await pushes(family) == []  # ended in October: closed quietly
+    viewer = await family.access.viewer(IVAN)
+    assert viewer.children[0].role is Role.STUDENT
