@@ -145,3 +145,19 @@ def test_bad_setting_is_named(workdir, capsys, monkeypatch):
     assert main(["status"]) == 2
     assert "setting TIMEZONE: Value error, unknown time zone 'Mars/Olympus'" in (
         capsys.readouterr().err)
+
+
+def test_jobs_run_expire_dots(workdir, capsys):
+    main(["roster", "import", str(EXAMPLE_ROSTER)])
+    journal = workdir / "dots.jsonl"
+    journal.write_text(json.dumps({"id": "d", "type": "dot", "dot_id": "d1",
+                                   "student_id": "S-1001", "subject": "Физика",
+                                   "date": "2026-10-01", "expires": "2026-10-05",
+                                   "value": 2}) + "\n", encoding="utf-8")
+    assert main(["journal", "import", str(journal)]) == 0
+    capsys.readouterr()
+    assert main(["jobs", "run", "expire-dots"]) == 0
+    assert "dots: 1 became grades, 0 vanished" in capsys.readouterr().out
+    assert main(["jobs", "run", "expire-dots"]) == 0
+    assert "dots: 0 became grades, 0 vanished" in capsys.readouterr().out
+    assert count(workdir, "grades") == 1
