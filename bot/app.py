@@ -8,7 +8,7 @@ from aiogram.utils.i18n import I18n
 
 from bot.i18n import LocaleMiddleware
 from bot.middlewares import ViewerMiddleware
-from bot.routers import common, dots, errors, grades, settings, start
+from bot.routers import common, dots, errors, grades, settings, start, timetable
 from bot.services import Services
 
 
@@ -23,6 +23,7 @@ def create_dispatcher(services: Services, i18n: I18n, storage: BaseStorage) -> D
         settings.create_router(),
         grades.create_router(),
         dots.create_router(),
+        timetable.create_router(),
         start.create_router(),
         common.create_fallback(),
     )

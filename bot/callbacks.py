@@ -19,3 +19,13 @@ class GradesCb(CallbackData, prefix="g"):
     p: int = -1
     s: str = ""
     pg: int = 0
+
+
+class DayCb(CallbackData, prefix="t"):
+    """Homework (``v="h"``) or timetable (``v="s"``) of child ``c`` (0: all the viewer's
+    children, each checked) on day ``d`` (an ordinal), or the week around it (``w=1``)."""
+
+    v: str
+    c: int = 0
+    d: int
+    w: int = 0

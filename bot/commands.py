@@ -15,6 +15,8 @@ def menu() -> list[BotCommand]:
         BotCommand(command="start", description=_("Link your account")),
         BotCommand(command="grades", description=_("Grades and averages")),
         BotCommand(command="dots", description=_("Open dots and their deadlines")),
+        BotCommand(command="homework", description=_("Homework")),
+        BotCommand(command="schedule", description=_("Timetable")),
         BotCommand(command="settings", description=_("Settings")),
         BotCommand(command="help", description=_("What I can do")),
         BotCommand(command="cancel", description=_("Cancel the current action")),

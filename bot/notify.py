@@ -137,6 +137,24 @@ def dot_vanished(p: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def homework(p: dict[str, Any]) -> str:
+    head = (_("📚 Homework for tomorrow changed · {subject}") if p.get("updated")
+            else _("📚 Homework for tomorrow · {subject}")).format(subject=p["subject"])
+    lines = [head, p["text"]]
+    if not p.get("required", True):
+        lines.append(_("(optional)"))
+    return "\n".join(lines)
+
+
+def lesson_cancelled(p: dict[str, Any]) -> str:
+    return "\n".join([
+        _("🗓 Lesson cancelled · {subject}").format(subject=p["subject"]),
+        _("{child} · {day}, lesson {number} at {start}").format(
+            child=p["child"], day=render.long_day(date.fromisoformat(p["date"])),
+            number=p["number"], start=p["start"]),
+    ])
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "grade_new": grade_new,
     "grade_changed": grade_changed,
@@ -144,6 +162,8 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "dot_new": dot_new,
     "dot_reminder": dot_reminder,
     "dot_vanished": dot_vanished,
+    "homework": homework,
+    "lesson_cancelled": lesson_cancelled,
 }
 
 

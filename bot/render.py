@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
+from babel.dates import format_date, format_skeleton
 from babel.dates import format_datetime as babel_datetime
-from babel.dates import format_skeleton
 
 from core.models import Child
 
@@ -23,6 +23,11 @@ def locale() -> str:
 def day(d: date, skeleton: str = "MMMMd") -> str:
     """A date in the reader's language and order: «27 ноября», «November 27»."""
     return format_skeleton(skeleton, d, locale=locale())
+
+
+def long_day(d: date) -> str:
+    """«вторник, 24 ноября», «Tuesday, November 24»: the pattern is part of the translation."""
+    return format_date(d, _("EEEE, MMMM d"), locale=locale())
 
 
 def moment(m: datetime, tz: ZoneInfo, fmt: str = "d MMMM, HH:mm") -> str:

@@ -18,8 +18,10 @@ from core.services.grades import GradesService
 from core.services.journal import JournalService
 from core.services.linking import LinkingService
 from core.services.outbox import Outbox
+from core.services.preferences import PreferencesService
 from core.services.roster import RosterService
 from core.services.status import StatusService
+from core.services.timetable import TimetableService
 from core.storage.db import Database, upgrade
 
 
@@ -36,6 +38,8 @@ class Services:
     journal: JournalService
     outbox: Outbox
     dots: DotsService
+    timetable: TimetableService
+    preferences: PreferencesService
 
     def workflow_data(self) -> dict[str, Any]:
         """What handlers receive as parameters, by name."""
@@ -46,6 +50,8 @@ class Services:
             "linking": self.linking,
             "grades": self.grades,
             "dots": self.dots,
+            "timetable": self.timetable,
+            "preferences": self.preferences,
         }
 
 
@@ -82,6 +88,8 @@ def build_services(
         journal=JournalService(db, clock, tz, access, tuning.relevance_days),
         outbox=Outbox(db, clock, tz, QuietHours.parse(tuning.quiet_hours)),
         dots=DotsService(db, clock, tz, access, tuning.dot_reminders, tuning.relevance_days),
+        timetable=TimetableService(db, clock, tz),
+        preferences=PreferencesService(db),
     )
 
 

@@ -12,6 +12,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 
 from bot.callbacks import SettingsCb
+from core.services.preferences import Preferences
 
 # Matched against incoming text in the reader's language.
 HAVE_CODE = __("🔑 I have a code")
@@ -37,7 +38,11 @@ def open_private_chat(username: str) -> InlineKeyboardMarkup:
     )
 
 
-def settings_home(locale: str, linked: bool) -> InlineKeyboardMarkup:
+def on_off(value: bool) -> str:
+    return _("on") if value else _("off")
+
+
+def settings_home(locale: str, linked: bool, prefs: Preferences) -> InlineKeyboardMarkup:
     other = "en" if locale == "ru" else "ru"
     rows = [
         [
@@ -47,6 +52,13 @@ def settings_home(locale: str, linked: bool) -> InlineKeyboardMarkup:
             )
         ]
     ]
+    if linked:
+        rows.append([InlineKeyboardButton(
+            text=_("📚 Homework for tomorrow: {state}").format(state=on_off(prefs.push_homework)),
+            callback_data=SettingsCb(action="flag", value="push_homework").pack())])
+        rows.append([InlineKeyboardButton(
+            text=_("🗓 Cancelled lessons: {state}").format(state=on_off(prefs.push_timetable)),
+            callback_data=SettingsCb(action="flag", value="push_timetable").pack())])
     if linked:
         rows.append(
             [

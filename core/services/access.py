@@ -129,3 +129,29 @@ class AccessService:
             if row["telegram_id"] not in seen or _RANK[role] < _RANK[seen[row["telegram_id"]]]:
                 seen[row["telegram_id"]] = role
         return sorted(seen.items())
+
+    async def class_audience(
+        self, tx: Tx, class_id: int, scope: Scope, setting: str, default: bool
+    ) -> list[tuple[int, int, str]]:
+        """Reachable accounts following active students of a class, for a class-wide push that
+        the account has not switched off: (telegram_id, student_id, student's first name)."""
+        assert setting in ("push_homework", "push_timetable")
+        rows = await tx.fetchall(
+            f"""
+            SELECT l.telegram_id, s.id AS student_id, s.first_name FROM students s
+            JOIN guardianships g ON g.student_id = s.id
+            JOIN account_links l ON l.guardian_id = g.guardian_id
+            JOIN accounts a ON a.telegram_id = l.telegram_id AND a.unreachable_at IS NULL
+            LEFT JOIN account_settings st ON st.telegram_id = l.telegram_id
+            WHERE s.class_id = :c AND s.active = 1 AND COALESCE(st.{setting}, :d) = 1
+            UNION
+            SELECT l.telegram_id, s.id, s.first_name FROM students s
+            JOIN account_links l ON l.student_id = s.id
+            JOIN accounts a ON a.telegram_id = l.telegram_id AND a.unreachable_at IS NULL
+            LEFT JOIN account_settings st ON st.telegram_id = l.telegram_id
+            WHERE s.class_id = :c AND s.active = 1 AND COALESCE(st.{setting}, :d) = 1
+            ORDER BY 1, 2
+            """,
+            {"c": class_id, "d": int(default)},
+        )
+        return [(r[0], r[1], r[2]) for r in rows]

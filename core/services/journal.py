@@ -290,6 +290,15 @@ class _Applier:
                              self.now, student_id):
                 self.summary.pushes += 1
 
+    async def push_class(self, class_id: int, setting: str, default: bool, kind: str, key: str,
+                         payload: dict[str, Any]) -> None:
+        audience = await self.svc.access.class_audience(
+            self.tx, class_id, Scope.HOMEWORK, setting, default)
+        for telegram_id, student_id, first_name in audience:
+            if await enqueue(self.tx, telegram_id, kind, {**payload, "child": first_name},
+                             f"{key}:{telegram_id}:{student_id}", self.now, student_id):
+                self.summary.pushes += 1
+
     async def averages(self, student_id: int, subject: str, day: date) -> tuple[int, int]:
         return await subject_sums(self.tx, student_id, subject, await self.period(day))
 
@@ -428,6 +437,17 @@ class _Applier:
 
     async def _HomeworkEvent(self, e: HomeworkEvent) -> None:
         updated = to_db(e.updated_at) if e.updated_at else self.stamp
+        class_id = self.checked.classes[e.class_name]
+        before = await self.tx.fetchone(
+            "SELECT due, text, required FROM homework WHERE external_id = ?", (e.homework_id,))
+        changed = before is None or (before["due"], before["text"], bool(before["required"])) != (
+            e.due.isoformat(), e.text, e.required)
+        if self.notify and changed and e.due == self.today + timedelta(days=1):
+            await self.push_class(class_id, "push_homework", False, "homework",
+                                  f"hw:{e.homework_id}:{e.id}", {
+                "subject": e.subject, "due": e.due.isoformat(), "text": e.text,
+                "required": e.required, "updated": before is not None,
+            })
         await self.tx.execute(
             "INSERT INTO homework (external_id, class_id, subject, due, text, required, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -439,6 +459,17 @@ class _Applier:
         )
 
     async def _LessonEvent(self, e: LessonEvent) -> None:
+        class_id = self.checked.classes[e.class_name]
+        before = await self.tx.fetchone(
+            "SELECT cancelled FROM lessons WHERE class_id = ? AND date = ? AND number = ?",
+            (class_id, e.date.isoformat(), e.number))
+        newly_cancelled = e.cancelled and (before is None or not before["cancelled"])
+        if self.notify and newly_cancelled and 0 <= (e.date - self.today).days <= 1:
+            await self.push_class(class_id, "push_timetable", True, "lesson_cancelled",
+                                  f"lesson:{class_id}:{e.date}:{e.number}:{e.id}", {
+                "subject": e.subject, "date": e.date.isoformat(), "number": e.number,
+                "start": e.start.strftime("%H:%M"), "class": e.class_name,
+            })
         await self.tx.execute(
             "INSERT OR REPLACE INTO lessons (class_id, date, number, subject, start_time,"
             " end_time, room, teacher, cancelled, updated_at)"

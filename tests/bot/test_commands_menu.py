@@ -17,5 +17,6 @@ async def test_menu_is_set_in_russian_and_english():
     assert by_language["ru"]["grades"] == "Оценки и средний балл"
     assert by_language["en"]["grades"] == "Grades and averages"
     assert by_language[None] == by_language["ru"]  # DEFAULT_LOCALE=ru for everyone else
-    assert list(by_language["ru"]) == ["start", "grades", "dots", "settings", "help", "cancel"]
+    assert list(by_language["ru"]) == [
+        "start", "grades", "dots", "homework", "schedule", "settings", "help", "cancel"]
     assert all(c.scope.type == "all_private_chats" for c in calls)
