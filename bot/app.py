@@ -8,7 +8,16 @@ from aiogram.utils.i18n import I18n
 
 from bot.i18n import LocaleMiddleware
 from bot.middlewares import ViewerMiddleware
-from bot.routers import common, dots, errors, grades, settings, start, timetable
+from bot.routers import (
+    absence,
+    common,
+    dots,
+    errors,
+    grades,
+    settings,
+    start,
+    timetable,
+)
 from bot.services import Services
 
 
@@ -24,6 +33,7 @@ def create_dispatcher(services: Services, i18n: I18n, storage: BaseStorage) -> D
         grades.create_router(),
         dots.create_router(),
         timetable.create_router(),
+        absence.create_router(),
         start.create_router(),
         common.create_fallback(),
     )

@@ -29,3 +29,11 @@ class DayCb(CallbackData, prefix="t"):
     c: int = 0
     d: int
     w: int = 0
+
+
+class AbsenceCb(CallbackData, prefix="ab"):
+    """Steps of /absence. ``a``: child, mode, day, month, lesson, done, reason, skip, send,
+    list, cancel, noop; ``v``: the value (a child id, a date ordinal, a lesson number…)."""
+
+    a: str
+    v: str = ""

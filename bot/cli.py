@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 
 from pydantic import ValidationError
 
@@ -40,6 +41,13 @@ into the .env file next to the Makefile:
 
 class InputError(Exception):
     """Bad input on the command line: printed, exit code 2."""
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     link = sub.add_parser("link", help="support desk: link a Telegram account by phone")
     link.add_argument("--telegram-id", type=int, required=True)
     link.add_argument("--phone", required=True)
+
+    notices = sub.add_parser("notices", help="absence notices filed by parents")
+    notices_sub = notices.add_subparsers(dest="notices_command", required=True)
+    nlist = notices_sub.add_parser("list", help="list notices for school staff")
+    nlist.add_argument("--since", type=_iso_date, help="notices not ended before this date")
+    nlist.add_argument("--class", dest="class_name")
+    nlist.add_argument("--format", choices=("csv", "json"), default="csv")
 
     sub.add_parser("status", help="counts, queue depth, last import")
     return parser
@@ -142,6 +157,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _link(args, settings)
     if args.command == "status":
         return await _status(settings)
+    if args.command == "notices":
+        return await _notices(args, settings)
     raise AssertionError(args.command)
 
 
@@ -322,6 +339,31 @@ async def _link(args: argparse.Namespace, settings: Settings) -> int:
             raise InputError("--phone: no guardian or student has this number") from exc
     names = ", ".join(f"{c.name.full} ({c.class_name})" for c in result.children)
     print(f"linked Telegram account {args.telegram_id} to: {names}")
+    return EXIT_OK
+
+
+NOTICE_FIELDS = ["number", "student_id", "child", "class", "start", "end", "lessons", "reason",
+                 "comment", "filed_by", "filed_at", "status"]
+
+
+async def _notices(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_services(settings) as services:
+        notices = await services.absence.listing(args.since, args.class_name)
+    rows = [
+        {"number": n.id, "student_id": n.student_external_id, "child": n.child_name,
+         "class": n.class_name, "start": n.start.isoformat(), "end": n.end.isoformat(),
+         "lessons": " ".join(str(x) for x in n.lessons), "reason": n.reason.value,
+         "comment": n.comment, "filed_by": n.filed_by_name,
+         "filed_at": n.created_at.isoformat(timespec="minutes"),
+         "status": "cancelled" if n.cancelled_at else "active"}
+        for n in notices
+    ]
+    if args.format == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        writer = csv.DictWriter(sys.stdout, fieldnames=NOTICE_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
     return EXIT_OK
 
 

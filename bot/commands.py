@@ -17,6 +17,7 @@ def menu() -> list[BotCommand]:
         BotCommand(command="dots", description=_("Open dots and their deadlines")),
         BotCommand(command="homework", description=_("Homework")),
         BotCommand(command="schedule", description=_("Timetable")),
+        BotCommand(command="absence", description=_("Tell the school the child will be away")),
         BotCommand(command="settings", description=_("Settings")),
         BotCommand(command="help", description=_("What I can do")),
         BotCommand(command="cancel", description=_("Cancel the current action")),

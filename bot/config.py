@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     dot_remind_student_days_before: int = Field(default=2, ge=0, le=14)
     dot_remind_student_last_day: bool = True
     dot_remind_parent_last_day: bool = True
+    attendance_hold_seconds: int = Field(default=60, ge=0, le=3600)
 
     @field_validator("timezone")
     @classmethod

@@ -167,16 +167,51 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
 }
 
 
+def attendance(group: list[dict[str, Any]]) -> str:
+    """The marks of one child on one day, in lesson order."""
+    first = group[0]
+    day = render.day(date.fromisoformat(first["date"]))
+    calm = all(p.get("excused") for p in group)
+    if calm and all(p.get("by_notice") for p in group):
+        head = _("✅ {child} is marked absent on {day}, as in your notice").format(
+            child=first["child"], day=day)
+    elif calm:
+        head = _("✅ {child}: excused absence on {day}").format(child=first["child"], day=day)
+    else:
+        head = _("🚫 {child} missed lessons on {day}").format(child=first["child"], day=day)
+    lines = [head]
+    for p in sorted(group, key=lambda p: p["lesson"]):
+        what = _("late") if p["mark"] == "late" else _("absent")
+        if p.get("excused") and not calm:
+            what += ", " + _("excused")
+        lines.append(_("• lesson {number}, {subject} — {what}").format(
+            number=p["lesson"], subject=p["subject"], what=what))
+    return "\n".join(lines)
+
+
 def render_items(items: tuple[OutboxItem, ...]) -> tuple[str, list[int]]:
-    """One message for a recipient's pending pushes, and the ids that could not be rendered."""
-    blocks: list[str] = []
+    """One message for a recipient's pending pushes, and the ids that could not be rendered.
+
+    Absence marks of one child on one day make one block, wherever the first of them stands."""
+    order: list[OutboxItem | tuple[str, str]] = []
+    marks: dict[tuple[str, str], list[dict[str, Any]]] = {}
     unknown: list[int] = []
     for item in items:
-        renderer = RENDERERS.get(item.kind)
-        if renderer is None:
+        if item.kind == "attendance":
+            key = (item.payload["child"], item.payload["date"])
+            if key not in marks:
+                marks[key] = []
+                order.append(key)
+            marks[key].append(item.payload)
+        elif item.kind in RENDERERS:
+            order.append(item)
+        else:
             unknown.append(item.id)
-            continue
-        blocks.append(renderer(item.payload))
+    blocks = [
+        attendance(marks[entry]) if isinstance(entry, tuple)
+        else RENDERERS[entry.kind](entry.payload)
+        for entry in order
+    ]
     return "\n\n".join(blocks), unknown
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,6 +13,7 @@ from bot.config import Settings
 from core.clock import Clock, SystemClock
 from core.identity import Hasher
 from core.quiet import QuietHours
+from core.services.absence import AbsenceService
 from core.services.access import AccessService
 from core.services.dots import DotReminders, DotsService
 from core.services.grades import GradesService
@@ -40,6 +42,7 @@ class Services:
     dots: DotsService
     timetable: TimetableService
     preferences: PreferencesService
+    absence: AbsenceService
 
     def workflow_data(self) -> dict[str, Any]:
         """What handlers receive as parameters, by name."""
@@ -52,6 +55,7 @@ class Services:
             "dots": self.dots,
             "timetable": self.timetable,
             "preferences": self.preferences,
+            "absence": self.absence,
         }
 
 
@@ -63,6 +67,7 @@ class Tuning:
     relevance_days: int = 3
     rounding_threshold: float = 0.5
     dot_reminders: DotReminders = field(default_factory=DotReminders)
+    attendance_hold: int = 60
 
 
 def build_services(
@@ -76,6 +81,7 @@ def build_services(
     tuning = tuning or Tuning()
     hasher = Hasher(secret)
     access = AccessService(db)
+    absence = AbsenceService(db, clock, tz)
     return Services(
         db=db,
         clock=clock,
@@ -85,11 +91,13 @@ def build_services(
         roster=RosterService(db, hasher, clock),
         status=StatusService(db),
         grades=GradesService(db, tuning.rounding_threshold),
-        journal=JournalService(db, clock, tz, access, tuning.relevance_days),
+        journal=JournalService(db, clock, tz, access, tuning.relevance_days, absence=absence,
+                               attendance_hold=timedelta(seconds=tuning.attendance_hold)),
         outbox=Outbox(db, clock, tz, QuietHours.parse(tuning.quiet_hours)),
         dots=DotsService(db, clock, tz, access, tuning.dot_reminders, tuning.relevance_days),
         timetable=TimetableService(db, clock, tz),
         preferences=PreferencesService(db),
+        absence=absence,
     )
 
 
@@ -103,6 +111,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             quiet_hours=settings.quiet_hours,
             relevance_days=settings.relevance_days,
             rounding_threshold=settings.rounding_threshold,
+            attendance_hold=settings.attendance_hold_seconds,
             dot_reminders=DotReminders(
                 student_days_before=settings.dot_remind_student_days_before,
                 student_last_day=settings.dot_remind_student_last_day,

@@ -3,3 +3,14 @@ from aiogram.fsm.state import State, StatesGroup
 
 class LinkStates(StatesGroup):
     code = State()
+
+
+class AbsenceStates(StatesGroup):
+    child = State()
+    mode = State()
+    start = State()
+    end = State()
+    lessons = State()
+    reason = State()
+    comment = State()
+    confirm = State()

@@ -89,3 +89,29 @@ class InputInvalid(DomainError):
 
 class UnknownStudent(DomainError):
     code = "unknown_student"
+
+
+class InvalidDateRange(DomainError):
+    """A date outside what may be filed, or an end before the start."""
+
+    code = "invalid_date_range"
+
+
+class NoticeOverlap(DomainError):
+    """An active notice already covers part of this period."""
+
+    code = "notice_overlap"
+
+    def __init__(self, start: object, end: object, reason: str) -> None:
+        super().__init__(start=start, end=end, reason=reason)
+        self.start, self.end, self.reason = start, end, reason
+
+
+class CommentTooLong(DomainError):
+    code = "comment_too_long"
+
+
+class NoticeNotCancellable(DomainError):
+    """Not this family's notice, already cancelled, or already begun."""
+
+    code = "notice_not_cancellable"

@@ -18,6 +18,7 @@ from core.errors import (
     DomainError,
     LinkCodeExpired,
     LinkCodeInvalid,
+    NoticeNotCancellable,
     NotLinked,
     PhoneInvalid,
     PhoneNotFound,
@@ -64,6 +65,8 @@ def describe(error: DomainError, tz: ZoneInfo) -> str:
             return _("Your account is not linked yet. Send /start to link it.")
         case AccessDenied():
             return _("This is not available to you.")
+        case NoticeNotCancellable():
+            return _("This notice cannot be cancelled: it has already begun or was cancelled.")
     return _("Something went wrong. Please try again.")
 
 

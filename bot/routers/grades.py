@@ -75,6 +75,8 @@ def overview_text(ov: Overview) -> str:
                 average=average(s.average), count=marks_count(s.count))
         if s.open_dots:
             head += " " + _("· open dots: {n}").format(n=s.open_dots)
+        if s.missed:
+            head += " " + _("· missed: {n}").format(n=s.missed)
         lines.append(head)
         if s.marks:
             lines.append(" ".join(mark_text(m) for m in s.marks))
@@ -129,6 +131,8 @@ def detail_text(d: SubjectDetail, page: int) -> str:
             average=average(s.average), count=marks_count(s.count)))
     if s.open_dots:
         lines.append(_("Open dots: {n} — see /dots").format(n=s.open_dots))
+    if s.missed:
+        lines.append(_("Lessons missed in the period: {n}").format(n=s.missed))
     lines.append("")
     marks = list(reversed(s.marks))  # newest first
     for m in marks[page * PAGE : (page + 1) * PAGE]:

@@ -54,6 +54,7 @@ class SubjectSummary:
     marks: tuple[Mark, ...]
     average: float | None
     open_dots: int = 0
+    missed: int = 0  # lessons missed (absent) in the period
 
     @property
     def count(self) -> int:
@@ -213,7 +214,15 @@ class GradesService:
                 (student_id,),
             )
         }
-        names = sorted(set(by_subject) | set(dots), key=str.casefold)
+        missed = {
+            r[0]: r[1]
+            for r in await tx.fetchall(
+                "SELECT subject, COUNT(*) FROM attendance WHERE student_id = ? AND mark = 'absent'"
+                " AND date BETWEEN ? AND ? GROUP BY subject",
+                (student_id, period.start.isoformat(), period.end.isoformat()),
+            )
+        }
+        names = sorted(set(by_subject) | set(dots) | set(missed), key=str.casefold)
         return tuple(
             SubjectSummary(
                 subject=name,
@@ -221,6 +230,7 @@ class GradesService:
                 marks=tuple(by_subject.get(name, ())),
                 average=weighted_average(tuple(by_subject.get(name, ()))),
                 open_dots=dots.get(name, 0),
+                missed=missed.get(name, 0),
             )
             for name in names
         )

@@ -29,7 +29,8 @@ from core.importers.journal import (
     ParsedJournal,
     PeriodEvent,
 )
-from core.models import Scope
+from core.models import Role, Scope
+from core.services.absence import AbsenceService
 from core.services.access import AccessService
 from core.services.dots import close_dot
 from core.services.grades import Period, period_of, subject_sums
@@ -82,6 +83,8 @@ class JournalService:
         access: AccessService,
         relevance_days: int = 3,
         on_queued: Callable[[], None] | None = None,
+        absence: AbsenceService | None = None,
+        attendance_hold: timedelta = timedelta(seconds=60),
     ) -> None:
         self.db = db
         self.clock = clock
@@ -89,6 +92,8 @@ class JournalService:
         self.access = access
         self.relevance = timedelta(days=relevance_days)
         self.on_queued = on_queued
+        self.absence = absence or AbsenceService(db, clock, tz)
+        self.attendance_hold = attendance_hold
 
     # -- validation against the database -------------------------------------------------
 
@@ -424,7 +429,27 @@ class _Applier:
             notify=self.notify)
 
     async def _AttendanceEvent(self, e: AttendanceEvent) -> None:
-        sid, _, _ = self.student(e.student_id)
+        sid, first_name, active = self.student(e.student_id)
+        before = await self.tx.fetchone(
+            "SELECT mark, date, lesson FROM attendance WHERE external_id = ?", (e.attendance_id,))
+        notice = None
+        if e.mark == "absent":
+            notice = await self.svc.absence.covering(self.tx, sid, e.date, e.lesson)
+        excused = e.excused or notice is not None
+        news = before is None or (before["mark"], before["date"], before["lesson"]) != (
+            e.mark, e.date.isoformat(), e.lesson)
+        if news and active and self.relevant(e.date, None):
+            payload = {"child": first_name, "date": e.date.isoformat(), "lesson": e.lesson,
+                       "subject": e.subject, "mark": e.mark, "excused": excused,
+                       "by_notice": notice is not None}
+            for telegram_id, role in await self.svc.access.audience(
+                    self.tx, sid, Scope.ATTENDANCE):
+                if role is Role.STUDENT:
+                    continue
+                if await enqueue(self.tx, telegram_id, "attendance", payload,
+                                 f"att:{e.attendance_id}:{e.id}:{telegram_id}", self.now, sid,
+                                 hold=self.svc.attendance_hold):
+                    self.summary.pushes += 1
         await self.tx.execute(
             "INSERT INTO attendance (external_id, student_id, date, lesson, subject, mark, excused,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -432,7 +457,7 @@ class _Applier:
             " lesson = excluded.lesson, subject = excluded.subject, mark = excluded.mark,"
             " excused = excluded.excused",
             (e.attendance_id, sid, e.date.isoformat(), e.lesson, e.subject, e.mark,
-             int(e.excused), self.stamp),
+             int(excused), self.stamp),
         )
 
     async def _HomeworkEvent(self, e: HomeworkEvent) -> None:

@@ -75,13 +75,16 @@ async def enqueue(
     dedup_key: str,
     now: datetime,
     student_id: int | None = None,
+    hold: timedelta = timedelta(0),
 ) -> bool:
-    """Queue one push inside the caller's transaction. The same dedup key is queued only once."""
+    """Queue one push inside the caller's transaction. The same dedup key is queued only once.
+
+    ``hold`` delays it a little so that related facts arriving soon after join the message."""
     cur = await tx.execute(
         "INSERT OR IGNORE INTO outbox (telegram_id, kind, student_id, payload, dedup_key,"
         " created_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (telegram_id, kind, student_id, json.dumps(payload, ensure_ascii=False), dedup_key,
-         to_db(now), to_db(now)),
+         to_db(now), to_db(now + hold)),
     )
     return cur.rowcount > 0
 

@@ -161,3 +161,45 @@ def test_jobs_run_expire_dots(workdir, capsys):
     assert main(["jobs", "run", "expire-dots"]) == 0
     assert "dots: 0 became grades, 0 vanished" in capsys.readouterr().out
     assert count(workdir, "grades") == 1
+
+
+async def _file_notice(workdir: Path) -> None:
+    from zoneinfo import ZoneInfo
+
+    from bot.services import build_services
+    from core.clock import SystemClock
+    from core.services.absence import Reason
+    from core.storage.db import Database
+
+    db = await Database(workdir / "data" / "diary.sqlite3").connect()
+    key = (workdir / "data" / "secret.key").read_text().strip().encode()
+    services = build_services(db, key, ZoneInfo("Europe/Moscow"), SystemClock())
+    await services.linking.link_contact(1, 1, 1, SERGEY_PHONE)
+    viewer = await services.access.viewer(1)
+    today = services.absence.today()
+    await services.absence.file(viewer, viewer.children[0].id, today, today, (),
+                                Reason.FAMILY, "Свадьба у родственников")
+    await db.close()
+
+
+def test_notices_list_for_staff(workdir, capsys):
+    import asyncio
+
+    main(["roster", "import", str(EXAMPLE_ROSTER)])
+    asyncio.run(_file_notice(workdir))
+    capsys.readouterr()
+    assert main(["notices", "list", "--class", "7б"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["student_id"], row["child"], row["class"], row["reason"], row["filed_by"],
+            row["status"]) == ("S-1001", "Иван Петров", "7Б", "family", "Сергей Петров",
+                               "active")
+    assert row["comment"] == "Свадьба у родственников"
+    assert main(["notices", "list", "--class", "5А", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["notices", "list", "--since", "2099-01-01", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    with pytest.raises(SystemExit) as exit_:
+        main(["notices", "list", "--since", "yesterday"])
+    assert exit_.value.code == 2
