@@ -108,16 +108,17 @@ class ApiCall(NamedTuple):
 
 
 class _TokenBucket:
-    def __init__(self, rate: float, capacity: float) -> None:
+    def __init__(self, rate: float, capacity: float, now: float) -> None:
         self.rate = rate
         self.capacity = capacity
-        self.tokens = capacity
-        self.stamp = time.monotonic()
+        self.tokens = float(capacity)
+        self.stamp = now
 
     def wait_time(self, now: float) -> float:
         """Refill, then return 0 if a token is available, else seconds until one is."""
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
+        if now > self.stamp:
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
         if self.tokens >= 1:
             return 0.0
         return (1 - self.tokens) / self.rate
@@ -208,7 +209,9 @@ class FakeBotAPI:
         self._fail_statuses: list[int] = []
         self._drops = 0
         self._global_bucket = (
-            _TokenBucket(global_rate, global_rate) if global_rate is not None else None
+            _TokenBucket(global_rate, global_rate, time.monotonic())
+            if global_rate is not None
+            else None
         )
         self._chat_buckets: dict[int, _TokenBucket] = {}
 
@@ -602,7 +605,7 @@ class FakeBotAPI:
         if self.per_chat_rate is not None:
             chat_bucket = self._chat_buckets.get(chat_id)
             if chat_bucket is None:
-                chat_bucket = _TokenBucket(self.per_chat_rate, self.per_chat_burst)
+                chat_bucket = _TokenBucket(self.per_chat_rate, self.per_chat_burst, now)
                 self._chat_buckets[chat_id] = chat_bucket
         buckets = [b for b in (self._global_bucket, chat_bucket) if b is not None]
         wait = max((b.wait_time(now) for b in buckets), default=0.0)
