@@ -17,6 +17,7 @@ from bot.routers import (
     settings,
     start,
     timetable,
+    trusted,
 )
 from bot.services import Services
 
@@ -34,6 +35,7 @@ def create_dispatcher(services: Services, i18n: I18n, storage: BaseStorage) -> D
         dots.create_router(),
         timetable.create_router(),
         absence.create_router(),
+        trusted.create_router(),
         start.create_router(),
         common.create_fallback(),
     )

@@ -37,3 +37,19 @@ class AbsenceCb(CallbackData, prefix="ab"):
 
     a: str
     v: str = ""
+
+
+class InviteCb(CallbackData, prefix="iv"):
+    """Accept (``a="yes"``) or decline (``"no"``) invitation ``i``: checked against the
+    presser's verified number on every use."""
+
+    a: str
+    i: int
+
+
+class TrustCb(CallbackData, prefix="tr"):
+    """/trusted screens. ``a``: home, invite, kid, kids_done, scope, send, revoke, leave, log;
+    ``v``: a child id, a scope or a trust id."""
+
+    a: str
+    v: str = ""

@@ -23,7 +23,7 @@ from core.importers.journal import parse_journal
 from core.importers.roster import Roster, read_roster
 from core.storage.db import Database, upgrade
 
-JOBS = ("deliver", "expire-dots", "housekeeping")
+JOBS = ("deliver", "expire-dots", "expire-invitations", "housekeeping")
 EXIT_OK = 0
 EXIT_INPUT = 2
 
@@ -254,7 +254,7 @@ async def _journal_import(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _run_job(args: argparse.Namespace, settings: Settings) -> int:
     from bot.i18n import create_i18n
-    from bot.jobs import expire_dots, housekeeping
+    from bot.jobs import expire_dots, expire_invitations, housekeeping
     from bot.runtime import create_bot, create_worker
 
     async with open_services(settings) as services:
@@ -276,6 +276,9 @@ async def _run_job(args: argparse.Namespace, settings: Settings) -> int:
             result = await expire_dots(services)
             print(f"dots: {result['graded']} became grades, {result['vanished']} vanished;"
                   f" {result['reminders']} reminders queued")
+        elif args.name == "expire-invitations":
+            result = await expire_invitations(services)
+            print(f"invitations: {result['expired']} expired")
         elif args.name == "housekeeping":
             print(await housekeeping(services))
     return EXIT_OK

@@ -18,6 +18,7 @@ def menu() -> list[BotCommand]:
         BotCommand(command="homework", description=_("Homework")),
         BotCommand(command="schedule", description=_("Timetable")),
         BotCommand(command="absence", description=_("Tell the school the child will be away")),
+        BotCommand(command="trusted", description=_("Trusted persons")),
         BotCommand(command="settings", description=_("Settings")),
         BotCommand(command="help", description=_("What I can do")),
         BotCommand(command="cancel", description=_("Cancel the current action")),

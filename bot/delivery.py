@@ -33,7 +33,7 @@ from aiogram.exceptions import (
 from aiogram.utils.i18n import I18n
 
 from bot.i18n import pick_locale
-from bot.notify import render_items, split_message
+from bot.notify import Outgoing, render_batch, split_message
 from core.services.outbox import Batch, Outbox
 
 log = logging.getLogger(__name__)
@@ -175,55 +175,65 @@ class DeliveryWorker:
     async def _send_batch(self, batch: Batch) -> None:
         locale = pick_locale(batch.locale, batch.language_code, self.i18n.default_locale)
         with self.i18n.context(), self.i18n.use_locale(locale):
-            text, unknown = render_items(batch.items)
+            messages, unknown = render_batch(batch.items)
         if unknown:
             log.error("no renderer for %d outbox rows; dropped", len(unknown))
             await self.outbox.drop(unknown, "no renderer")
-        ids = [i for i in batch.ids if i not in set(unknown)]
-        if not ids:
-            return
         attempts = max(item.attempts for item in batch.items)
+        created = {item.id: item.created_at for item in batch.items}
+        for number, message in enumerate(messages):
+            rest = [i for m in messages[number:] for i in m.ids]
+            if not await self._send_message(batch, message, rest, attempts):
+                return
+            await self.outbox.sent(message.ids)
+            now = self.outbox.clock.now()
+            self.stats.messages += 1
+            self.stats.rows += len(message.ids)
+            self.stats.latencies.extend((now - created[i]).total_seconds() for i in message.ids)
+
+    async def _send_message(self, batch: Batch, message: Outgoing, rest: list[int],
+                            attempts: int) -> bool:
+        """Send one message (in parts if long). On failure settle ``rest`` — this message's
+        rows and those after it — and return False."""
         try:
-            for part in split_message(text):
+            parts = split_message(message.text)
+            for n, part in enumerate(parts):
                 await self.bucket.take()
                 await self._wait_for_chat(batch.telegram_id)
-                await self.bot.send_message(batch.chat_id, part)
+                markup = message.markup if n == len(parts) - 1 else None
+                await self.bot.send_message(batch.chat_id, part, reply_markup=markup)
                 self._chat_ready[batch.telegram_id] = time.monotonic() + self.chat_interval
+            return True
         except TelegramRetryAfter as exc:
             self.stats.rate_limited += 1
             wait = float(exc.retry_after)
             self._chat_ready[batch.telegram_id] = time.monotonic() + wait
-            await self.outbox.defer(ids, self.outbox.clock.now() + timedelta(seconds=wait))
-            return
+            await self.outbox.defer(rest, self.outbox.clock.now() + timedelta(seconds=wait))
         except (TelegramForbiddenError, TelegramNotFound) as exc:
             self.stats.unreachable += 1
             await self.outbox.unreachable(batch.telegram_id, exc.message)
-            return
         except TelegramBadRequest as exc:
             text_lower = exc.message.lower()
             if "chat not found" in text_lower or "deactivated" in text_lower:
                 self.stats.unreachable += 1
                 await self.outbox.unreachable(batch.telegram_id, exc.message)
             else:
-                self.stats.dropped += len(ids)
+                # Only this message is at fault; the next ones go with the next claim.
+                self.stats.dropped += len(message.ids)
                 log.error("Telegram refused a push for good: %s", exc.message)
-                await self.outbox.drop(ids, exc.message)
-            return
+                await self.outbox.drop(message.ids, exc.message)
+                later = [i for i in rest if i not in message.ids]
+                if later:
+                    await self.outbox.defer(later, self.outbox.clock.now())
         except TelegramUnauthorizedError:
             # The token is wrong or revoked: nothing can be sent; keep every row for later.
             log.critical("Telegram rejects the bot token; pushes are kept for later")
-            await self.outbox.retry(ids, timedelta(seconds=MAX_BACKOFF), "unauthorized")
-            return
+            await self.outbox.retry(rest, timedelta(seconds=MAX_BACKOFF), "unauthorized")
         except (TelegramServerError, TelegramNetworkError, TimeoutError, OSError) as exc:
             self.stats.retries += 1
-            delay = backoff(attempts)
-            await self.outbox.retry(ids, timedelta(seconds=delay), f"{type(exc).__name__}: {exc}")
-            return
-        await self.outbox.sent(ids)
-        now = self.outbox.clock.now()
-        self.stats.messages += 1
-        self.stats.rows += len(ids)
-        self.stats.latencies.extend((now - i.created_at).total_seconds() for i in batch.items)
+            await self.outbox.retry(rest, timedelta(seconds=backoff(attempts)),
+                                    f"{type(exc).__name__}: {exc}")
+        return False
 
     async def _wait_for_chat(self, telegram_id: int) -> None:
         ready = self._chat_ready.get(telegram_id)

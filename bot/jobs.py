@@ -53,6 +53,10 @@ async def expire_dots(services: Services) -> dict[str, int]:
     return {"graded": result.graded, "vanished": result.vanished, "reminders": result.reminders}
 
 
+async def expire_invitations(services: Services) -> dict[str, int]:
+    return {"expired": await services.trusted.expire()}
+
+
 def create_scheduler(
     services: Services, settings: Settings, on_queued: Callable[[], None] | None = None
 ) -> AsyncIOScheduler:
@@ -68,6 +72,16 @@ def create_scheduler(
     scheduler.add_job(
         _logged("expire-dots", dots), "cron", minute=1, id="expire-dots", coalesce=True,
         misfire_grace_time=3600, next_run_time=datetime.now(settings.tz),
+    )
+    async def invitations() -> dict[str, int]:
+        result = await expire_invitations(services)
+        if on_queued is not None and result["expired"]:
+            on_queued()
+        return result
+
+    scheduler.add_job(
+        _logged("expire-invitations", invitations), "cron", minute=7, id="expire-invitations",
+        coalesce=True, misfire_grace_time=3600, next_run_time=datetime.now(settings.tz),
     )
     scheduler.add_job(
         _logged("housekeeping", lambda: housekeeping(services)),

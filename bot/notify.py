@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 from babel.numbers import format_decimal
 
 from bot import render
+from bot.callbacks import InviteCb
 from core.services.outbox import OutboxItem
 
 TELEGRAM_LIMIT = 4096
@@ -189,6 +192,60 @@ def attendance(group: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def scope_names(scopes: list[str]) -> str:
+    names = {
+        "grades": _("grades and dots"),
+        "attendance": _("attendance"),
+        "homework": _("homework and the timetable"),
+        "digest": _("the daily digest"),
+    }
+    return ", ".join(names[s] for s in scopes if s in names)
+
+
+def invitation(p: dict[str, Any]) -> tuple[str, InlineKeyboardMarkup]:
+    expires = datetime.fromisoformat(p["expires"].replace("Z", "+00:00"))
+    text = "\n".join([
+        _("🤝 {inviter} invites you ({surname}) to follow: {children}.").format(
+            inviter=p["inviter"], surname=p["surname"], children=", ".join(p["children"])),
+        _("You will see: {scopes}.").format(scopes=scope_names(p["scopes"])),
+        _("The invitation is valid until {day}.").format(day=render.day(expires.date())),
+    ])
+    markup = InlineKeyboardMarkup(inline_keyboard=[[
+        InlineKeyboardButton(text=_("✅ Accept"), callback_data=InviteCb(
+            a="yes", i=p["invitation_id"]).pack()),
+        InlineKeyboardButton(text=_("✖️ Decline"), callback_data=InviteCb(
+            a="no", i=p["invitation_id"]).pack()),
+    ]])
+    return text, markup
+
+
+def trust_news(p: dict[str, Any]) -> str:
+    children = ", ".join(p.get("children", []))
+    event = p["event"]
+    if event == "accepted":
+        return _("🤝 {surname} accepted your invitation and now follows {children} ({scopes})."
+                 ).format(surname=p["surname"], children=children,
+                          scopes=scope_names(p.get("scopes", [])))
+    if event == "declined":
+        return _("{surname} declined your invitation.").format(surname=p["surname"])
+    if event == "expired":
+        return _("Your invitation for {surname} expired without an answer.").format(
+            surname=p["surname"])
+    if event == "revoked":
+        return _("🔒 The parent has ended your access to {children}.").format(children=children)
+    if event == "left":
+        return _("{surname} no longer follows {children}.").format(surname=p["surname"],
+                                                                   children=children)
+    return _("🔒 Your access to {children} has ended: the person who invited you is no longer"
+             " listed as the child's guardian.").format(children=children)
+
+
+RENDERERS["trust_news"] = trust_news
+INTERACTIVE: dict[str, Callable[[dict[str, Any]], tuple[str, InlineKeyboardMarkup]]] = {
+    "invitation": invitation,
+}
+
+
 def render_items(items: tuple[OutboxItem, ...]) -> tuple[str, list[int]]:
     """One message for a recipient's pending pushes, and the ids that could not be rendered.
 
@@ -213,6 +270,29 @@ def render_items(items: tuple[OutboxItem, ...]) -> tuple[str, list[int]]:
         for entry in order
     ]
     return "\n\n".join(blocks), unknown
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    text: str
+    markup: InlineKeyboardMarkup | None
+    ids: list[int]
+
+
+def render_batch(items: tuple[OutboxItem, ...]) -> tuple[list[Outgoing], list[int]]:
+    """The messages for a recipient's pending pushes: the plain ones together, each one with
+    buttons on its own; and the ids that could not be rendered."""
+    plain = tuple(i for i in items if i.kind not in INTERACTIVE)
+    text, unknown = render_items(plain)
+    messages = []
+    known = [i.id for i in plain if i.id not in set(unknown)]
+    if known:
+        messages.append(Outgoing(text, None, known))
+    for item in items:
+        if item.kind in INTERACTIVE:
+            body, markup = INTERACTIVE[item.kind](item.payload)
+            messages.append(Outgoing(body, markup, [item.id]))
+    return messages, unknown
 
 
 def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:

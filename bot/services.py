@@ -24,6 +24,7 @@ from core.services.preferences import PreferencesService
 from core.services.roster import RosterService
 from core.services.status import StatusService
 from core.services.timetable import TimetableService
+from core.services.trusted import TrustService
 from core.storage.db import Database, upgrade
 
 
@@ -43,6 +44,7 @@ class Services:
     timetable: TimetableService
     preferences: PreferencesService
     absence: AbsenceService
+    trusted: TrustService
 
     def workflow_data(self) -> dict[str, Any]:
         """What handlers receive as parameters, by name."""
@@ -56,6 +58,7 @@ class Services:
             "timetable": self.timetable,
             "preferences": self.preferences,
             "absence": self.absence,
+            "trusted": self.trusted,
         }
 
 
@@ -98,6 +101,7 @@ def build_services(
         timetable=TimetableService(db, clock, tz),
         preferences=PreferencesService(db),
         absence=absence,
+        trusted=TrustService(db, hasher, clock),
     )
 
 

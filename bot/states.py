@@ -14,3 +14,11 @@ class AbsenceStates(StatesGroup):
     reason = State()
     comment = State()
     confirm = State()
+
+
+class TrustStates(StatesGroup):
+    kids = State()
+    phone = State()
+    surname = State()
+    scopes = State()
+    confirm = State()

@@ -115,3 +115,21 @@ class NoticeNotCancellable(DomainError):
     """Not this family's notice, already cancelled, or already begun."""
 
     code = "notice_not_cancellable"
+
+
+class InvitationInvalid(DomainError):
+    """Unknown, decided, expired, or meant for another number."""
+
+    code = "invitation_invalid"
+
+
+class TooManyTrusted(DomainError):
+    code = "too_many_trusted"
+
+
+class NameInvalid(DomainError):
+    code = "name_invalid"
+
+
+class SelfInvitation(DomainError):
+    code = "self_invitation"

@@ -18,12 +18,12 @@ from core.services.preferences import Preferences
 HAVE_CODE = __("🔑 I have a code")
 
 
-def link_options() -> ReplyKeyboardMarkup:
+def link_options(with_code: bool = True) -> ReplyKeyboardMarkup:
+    rows = [[KeyboardButton(text=_("📱 Share my phone number"), request_contact=True)]]
+    if with_code:
+        rows.append([KeyboardButton(text=str(HAVE_CODE))])
     return ReplyKeyboardMarkup(
-        keyboard=[
-            [KeyboardButton(text=_("📱 Share my phone number"), request_contact=True)],
-            [KeyboardButton(text=str(HAVE_CODE))],
-        ],
+        keyboard=rows,
         resize_keyboard=True,
         one_time_keyboard=True,
         input_field_placeholder=_("Share your number or enter a code"),

@@ -66,6 +66,7 @@ def help_text(viewer: Viewer | None) -> str:
     lines.append(_("/homework — homework: /homework завтра, /homework пт, /homework матем"))
     lines.append(_("/schedule — the timetable: /schedule завтра, /schedule неделя"))
     lines.append(_("/absence — tell the school in advance that a child will be away"))
+    lines.append(_("/trusted — let a grandmother, a nanny or a tutor follow the child"))
     lines.append(_("/settings — language, notifications, unlinking"))
     lines.append(_("/cancel — stop what you are doing"))
     lines.append(_("/help — this message"))

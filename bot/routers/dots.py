@@ -9,7 +9,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import render
 from bot.notify import days_left
-from core.errors import NotLinked
+from core.errors import AccessDenied, NotLinked
 from core.models import Scope, Viewer
 from core.services.dots import ChildDots, DotsService
 
@@ -47,5 +47,5 @@ def dots_text(children: tuple[ChildDots, ...]) -> str:
 
 async def cmd_dots(message: Message, viewer: Viewer, dots: DotsService) -> None:
     if not any(Scope.GRADES in c.scopes for c in viewer.children):
-        raise NotLinked()
+        raise AccessDenied() if viewer.is_linked else NotLinked()
     await message.answer(dots_text(await dots.open_dots(viewer)), parse_mode="HTML")

@@ -16,12 +16,16 @@ from core.errors import (
     CodeEntryLocked,
     ContactNotOwn,
     DomainError,
+    InvitationInvalid,
     LinkCodeExpired,
     LinkCodeInvalid,
+    NameInvalid,
     NoticeNotCancellable,
     NotLinked,
     PhoneInvalid,
     PhoneNotFound,
+    SelfInvitation,
+    TooManyTrusted,
 )
 
 log = logging.getLogger(__name__)
@@ -65,6 +69,16 @@ def describe(error: DomainError, tz: ZoneInfo) -> str:
             return _("Your account is not linked yet. Send /start to link it.")
         case AccessDenied():
             return _("This is not available to you.")
+        case InvitationInvalid():
+            return _("This invitation is no longer valid, or it was meant for another phone"
+                     " number. Ask the parent to invite you again.")
+        case TooManyTrusted():
+            return _("A child can have at most {limit} trusted persons.").format(
+                limit=error.data.get("limit", 10))
+        case SelfInvitation():
+            return _("This is your own number: you already see your children.")
+        case NameInvalid():
+            return _("Please send just the surname in letters, or /cancel.")
         case NoticeNotCancellable():
             return _("This notice cannot be cancelled: it has already begun or was cancelled.")
     return _("Something went wrong. Please try again.")

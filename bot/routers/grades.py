@@ -20,7 +20,7 @@ from bot import render
 from bot.callbacks import GradesCb
 from bot.notify import average
 from core.clock import Clock
-from core.errors import NotLinked
+from core.errors import AccessDenied, NotLinked
 from core.models import Child, Scope, Viewer
 from core.services.grades import GradesService, Mark, Overview, Period, SubjectDetail
 
@@ -192,7 +192,7 @@ def children_keyboard(children: list[Child]) -> InlineKeyboardMarkup:
 def _visible(viewer: Viewer) -> list[Child]:
     children = [c for c in viewer.children if Scope.GRADES in c.scopes]
     if not children:
-        raise NotLinked()
+        raise AccessDenied() if viewer.is_linked else NotLinked()
     return children
 
 

@@ -10,10 +10,13 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards as kb
 from bot import render
+from bot.routers.trusted import show_invitations
 from bot.states import LinkStates
+from core.errors import PhoneNotFound
 from core.identity import normalize_code
 from core.models import LinkResult, Viewer
 from core.services.linking import LinkingService
+from core.services.trusted import TrustService
 
 
 def create_router() -> Router:
@@ -45,12 +48,16 @@ def linked_text(result: LinkResult) -> str:
 
 
 async def cmd_start(
-    message: Message, viewer: Viewer, linking: LinkingService, state: FSMContext
+    message: Message, viewer: Viewer, linking: LinkingService, trusted: TrustService,
+    state: FSMContext,
 ) -> None:
     user = message.from_user
     assert user is not None
     await state.clear()
     await linking.touch(user.id, message.chat.id, user.language_code)
+    waiting = await trusted.pending_for(user.id)
+    if waiting:
+        await show_invitations(message, waiting)
     if viewer.is_linked:
         await message.answer(
             "\n".join(
@@ -85,21 +92,61 @@ async def cmd_start(
 
 
 async def cmd_start_code(
-    message: Message, command: CommandObject, linking: LinkingService, state: FSMContext
+    message: Message, command: CommandObject, linking: LinkingService, trusted: TrustService,
+    state: FSMContext,
 ) -> None:
     await state.clear()
-    await _redeem(message, command.args or "", linking)
+    args = command.args or ""
+    if args.startswith("inv_"):
+        await _invitation_link(message, args[4:], linking, trusted)
+        return
+    await _redeem(message, args, linking)
 
 
-async def on_contact(message: Message, linking: LinkingService, state: FSMContext) -> None:
+async def _invitation_link(message: Message, token: str, linking: LinkingService,
+                           trusted: TrustService) -> None:
+    """A forwarded invitation: only the owner of the invited number may accept it."""
+    user = message.from_user
+    assert user is not None
+    await linking.touch(user.id, message.chat.id, user.language_code)
+    invitation = await trusted.by_token(token)
+    if invitation is None or invitation.status != "pending":
+        await message.answer(_("This invitation is no longer valid. Ask the parent to invite"
+                               " you again."))
+        return
+    mine = [inv for inv in await trusted.pending_for(user.id) if inv.id == invitation.id]
+    if mine:
+        await show_invitations(message, mine)
+        return
+    await message.answer(
+        _("{inviter} invites you to follow their child here. To make sure the invitation is"
+          " meant for you, share your phone number with the button below.").format(
+            inviter=invitation.inviter_name),
+        reply_markup=kb.link_options(with_code=False),
+    )
+
+
+async def on_contact(message: Message, linking: LinkingService, trusted: TrustService,
+                     state: FSMContext) -> None:
     user = message.from_user
     contact = message.contact
     assert user is not None and contact is not None
     await state.clear()
-    result = await linking.link_contact(
-        user.id, message.chat.id, contact.user_id, contact.phone_number, user.language_code
-    )
+    try:
+        result = await linking.link_contact(
+            user.id, message.chat.id, contact.user_id, contact.phone_number, user.language_code
+        )
+    except PhoneNotFound:
+        # Not in the school's records — but perhaps a parent invited this number.
+        invitations = await trusted.pending_for(user.id)
+        if not invitations:
+            raise
+        await message.answer(_("Thank you, the number is confirmed."),
+                             reply_markup=ReplyKeyboardRemove())
+        await show_invitations(message, invitations)
+        return
     await message.answer(linked_text(result), reply_markup=ReplyKeyboardRemove())
+    await show_invitations(message, await trusted.pending_for(user.id))
 
 
 async def ask_code(message: Message, state: FSMContext) -> None:

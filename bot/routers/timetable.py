@@ -18,7 +18,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import render
 from bot.callbacks import DayCb
-from core.errors import NotLinked
+from core.errors import AccessDenied, NotLinked
 from core.models import Child, Viewer
 from core.services.dayargs import DayArg, SubjectArg, WeekArg, parse_arg
 from core.services.timetable import ChildDay, SubjectHomework, TimetableService
@@ -183,7 +183,7 @@ async def _show(view: str, viewer: Viewer, timetable: TimetableService, child_id
                 day: date | None, week: bool) -> tuple[str, InlineKeyboardMarkup]:
     children = timetable.visible(viewer, child_id)
     if not children:
-        raise NotLinked()
+        raise AccessDenied() if viewer.is_linked else NotLinked()
     if day is None:
         day = await timetable.default_day(children)
     if week:
@@ -199,7 +199,7 @@ async def _command(view: str, message: Message, command: CommandObject, viewer: 
                    timetable: TimetableService) -> None:
     children = timetable.visible(viewer)
     if not children:
-        raise NotLinked()
+        raise AccessDenied() if viewer.is_linked else NotLinked()
     try:
         arg = parse_arg(command.args, timetable.today())
     except ValueError:

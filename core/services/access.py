@@ -24,7 +24,7 @@ from core.storage.db import Database, Tx
 # guardianships, students see themselves.
 _CHILDREN_SQL = """
 SELECT s.id, s.last_name, s.first_name, s.middle_name, COALESCE(c.name, '') AS class_name,
-       sc.name AS school, 'guardian' AS role
+       sc.name AS school, 'guardian' AS role, NULL AS scopes
 FROM account_links l
 JOIN guardianships g ON g.guardian_id = l.guardian_id
 JOIN students s ON s.id = g.student_id AND s.active = 1
@@ -33,13 +33,36 @@ LEFT JOIN classes c ON c.id = s.class_id
 WHERE l.telegram_id = :tg
 UNION
 SELECT s.id, s.last_name, s.first_name, s.middle_name, COALESCE(c.name, '') AS class_name,
-       sc.name AS school, 'student' AS role
+       sc.name AS school, 'student' AS role, NULL AS scopes
 FROM account_links l
 JOIN students s ON s.id = l.student_id AND s.active = 1
 JOIN schools sc ON sc.id = s.school_id
 LEFT JOIN classes c ON c.id = s.class_id
 WHERE l.telegram_id = :tg
+UNION
+SELECT s.id, s.last_name, s.first_name, s.middle_name, COALESCE(c.name, '') AS class_name,
+       sc.name AS school, 'trusted' AS role, t.scopes AS scopes
+FROM trusts t
+JOIN guardianships g ON g.guardian_id = t.guardian_id AND g.student_id = t.student_id
+JOIN students s ON s.id = t.student_id AND s.active = 1
+JOIN schools sc ON sc.id = s.school_id
+LEFT JOIN classes c ON c.id = s.class_id
+WHERE t.telegram_id = :tg
 """
+
+# A trust counts only while the guardian who granted it is still the child's guardian.
+_TRUSTED_AUDIENCE = """
+SELECT t.telegram_id, 'trusted' AS role FROM trusts t
+JOIN guardianships g ON g.guardian_id = t.guardian_id AND g.student_id = t.student_id
+JOIN accounts a ON a.telegram_id = t.telegram_id AND a.unreachable_at IS NULL
+WHERE t.student_id = :s AND (',' || t.scopes || ',') LIKE '%,' || :scope || ',%'
+"""
+
+
+def parse_scopes(text: str | None) -> frozenset[Scope]:
+    if text is None:
+        return ALL_SCOPES
+    return frozenset(Scope(s) for s in text.split(",") if s in Scope._value2member_map_)
 
 # Role precedence when one account sees a child in two ways (a guardian who is also the student's
 # own account is unusual, but a guardian always wins over a trusted person).
@@ -66,7 +89,7 @@ async def load_children(tx: Tx | Database, telegram_id: int) -> tuple[Child, ...
             class_name=row["class_name"],
             school=row["school"],
             role=Role(row["role"]),
-            scopes=ALL_SCOPES,
+            scopes=parse_scopes(row["scopes"]),
         )
         current = best.get(child.id)
         if current is None or _RANK[child.role] < _RANK[current.role]:
@@ -107,7 +130,7 @@ class AccessService:
     async def audience(self, tx: Tx, student_id: int, scope: Scope) -> list[tuple[int, Role]]:
         """Reachable accounts to notify about a child in a scope: (telegram_id, role).
 
-        Guardians and the student see every scope.
+        Guardians and the student see every scope; trusted persons only what they were given.
         """
         rows = await tx.fetchall(
             """
@@ -120,8 +143,9 @@ class AccessService:
             JOIN accounts a ON a.telegram_id = l.telegram_id AND a.unreachable_at IS NULL
             JOIN students s ON s.id = l.student_id AND s.active = 1
             WHERE l.student_id = :s
-            """,
-            {"s": student_id},
+            UNION
+            """ + _TRUSTED_AUDIENCE,
+            {"s": student_id, "scope": scope.value},
         )
         seen: dict[int, Role] = {}
         for row in rows:
@@ -150,8 +174,16 @@ class AccessService:
             JOIN accounts a ON a.telegram_id = l.telegram_id AND a.unreachable_at IS NULL
             LEFT JOIN account_settings st ON st.telegram_id = l.telegram_id
             WHERE s.class_id = :c AND s.active = 1 AND COALESCE(st.{setting}, :d) = 1
+            UNION
+            SELECT t.telegram_id, s.id, s.first_name FROM students s
+            JOIN trusts t ON t.student_id = s.id
+            JOIN guardianships g ON g.guardian_id = t.guardian_id AND g.student_id = s.id
+            JOIN accounts a ON a.telegram_id = t.telegram_id AND a.unreachable_at IS NULL
+            LEFT JOIN account_settings st ON st.telegram_id = t.telegram_id
+            WHERE s.class_id = :c AND s.active = 1 AND COALESCE(st.{setting}, :d) = 1
+              AND (',' || t.scopes || ',') LIKE '%,' || :scope || ',%'
             ORDER BY 1, 2
             """,
-            {"c": class_id, "d": int(default)},
+            {"c": class_id, "d": int(default), "scope": scope.value},
         )
         return [(r[0], r[1], r[2]) for r in rows]

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from core.clock import Clock, to_db
 from core.identity import Hasher
 from core.importers.roster import Ids, Roster
+from core.services.trusted import end_orphaned
 from core.storage.db import Database, Tx
 
 
@@ -32,6 +33,7 @@ class RosterSummary:
     guardians_removed: int = 0
     links_added: int = 0
     links_removed: int = 0
+    trusts_ended: int = 0
     dry_run: bool = False
 
 
@@ -242,3 +244,4 @@ class RosterService:
             "DELETE FROM guardians WHERE id NOT IN (SELECT guardian_id FROM guardianships)"
         )
         summary.guardians_removed = cur.rowcount
+        summary.trusts_ended = await end_orphaned(tx, self.clock.now())
