@@ -6,7 +6,9 @@ Pure: no database. Phones, e-mails and SNILS are normalised here and never echoe
 from __future__ import annotations
 
 import csv
+import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from core.errors import InputInvalid, Problem
@@ -133,17 +135,28 @@ class _Parser:
         return Ids(phone, email, snils)
 
 
-def _rows(text: str, filename: str, parser: _Parser):
-    """Yield (line, fields) for each non-blank record, ``line`` being where the record starts."""
-    lines = text.splitlines(keepends=True)
-    header_line = lines[0] if lines else ""
+def _rows(text: str) -> Iterator[tuple[int, list[str] | csv.Error]]:
+    """Yield (line, fields) for each non-blank record, ``line`` being where the record starts.
+
+    Lines end only at ``\n``, ``\r`` or ``\r\n`` (not at the other characters that
+    ``str.splitlines`` breaks on), so line numbers are the ones an editor shows. A record the csv
+    module cannot read is yielded as its ``csv.Error`` and reading goes on.
+    """
+    lines = io.StringIO(text, newline="")
+    header_line = next((line for line in io.StringIO(text, newline="") if line.strip()), "")
     delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
     reader = csv.reader(lines, delimiter=delimiter)
     start = 1
-    for fields in reader:
+    while True:
+        try:
+            fields: list[str] | csv.Error = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            fields = exc
         line = start
         start = reader.line_num + 1
-        if not fields or all(not f.strip() for f in fields):
+        if isinstance(fields, list) and all(not f.strip() for f in fields):
             continue
         yield line, fields
 
@@ -152,15 +165,23 @@ def parse_roster(text: str, filename: str) -> Roster:
     if text.startswith("\ufeff"):
         text = text[1:]
     p = _Parser(filename)
-    records = _rows(text, filename, p)
+    records = _rows(text)
     try:
         header_line, header = next(records)
     except StopIteration:
         raise InputInvalid([Problem(filename, 1, "", "no data rows")]) from None
+    if isinstance(header, csv.Error):
+        raise InputInvalid([Problem(filename, header_line, "", f"not readable as CSV: {header}")])
     columns = [h.strip().lower() for h in header]
-    for col in columns:
-        if col not in COLUMNS:
+    named: set[str] = set()
+    for number, col in enumerate(columns, 1):
+        if not col:
+            p.problem(header_line, "", f"column {number} has no name")
+        elif col not in COLUMNS:
             p.problem(header_line, col, "unknown column")
+        elif col in named:
+            p.problem(header_line, col, "column given twice")
+        named.add(col)
     for col in REQUIRED_COLUMNS:
         if col not in columns:
             p.problem(header_line, col, "required column is missing")
@@ -173,6 +194,9 @@ def parse_roster(text: str, filename: str) -> Roster:
     rows = 0
     for line, fields in records:
         rows += 1
+        if isinstance(fields, csv.Error):
+            p.problem(line, "", f"not readable as CSV: {fields}")
+            continue
         if len(fields) != len(columns):
             p.problem(line, "", f"expected {len(columns)} fields, found {len(fields)}")
             continue
@@ -239,6 +263,8 @@ def parse_roster(text: str, filename: str) -> Roster:
         if g is not None:
             guardian_rows.append(g)
 
+    if not rows:
+        p.problem(header_line, "", "no data rows")
     guardians, links = _group_guardians(guardian_rows, p)
     if p.problems:
         raise InputInvalid(sorted(p.problems, key=lambda x: (x.line, x.field)))
@@ -271,38 +297,41 @@ def _group_guardians(rows, p: _Parser) -> tuple[list[RosterGuardian], list[Roste
 
     guardians: list[RosterGuardian] = []
     links: list[RosterLink] = []
+    name_fields = ("guardian_last_name", "guardian_first_name", "guardian_middle_name")
     for members in sorted(groups.values(), key=lambda m: rows[m[0]][0]):
         first = rows[members[0]]
         key = len(guardians)
-        merged = {kind: getattr(first[4], kind) for kind in ("phone", "email", "snils")}
+        # Each name and identifier is taken from the first row that has it, with that row's line.
+        names: dict[str, tuple[str, int]] = {}
+        merged: dict[str, tuple[str, int]] = {}
         pairs: dict[str, int] = {}
         for i in members:
             line, last, first_name, middle, ids, relation, sid = rows[i]
-            if i != members[0]:
-                for fld, a, b in (("guardian_last_name", first[1], last),
-                                  ("guardian_first_name", first[2], first_name),
-                                  ("guardian_middle_name", first[3], middle)):
-                    if a and b and not _same_name(a, b):
-                        p.problem(line, fld, f"the same guardian has a different name on line"
-                                             f" {first[0]}")
-                for kind in ("phone", "email", "snils"):
-                    value = getattr(ids, kind)
-                    if value is None:
-                        continue
-                    if merged[kind] is None:
-                        merged[kind] = value
-                    elif merged[kind] != value:
-                        p.problem(line, f"guardian_{kind}",
-                                  f"the same guardian has a different {kind} on line {first[0]}")
+            for fld, value in zip(name_fields, (last, first_name, middle), strict=True):
+                if not value:
+                    continue
+                seen_name = names.setdefault(fld, (value, line))
+                if not _same_name(seen_name[0], value):
+                    p.problem(line, fld,
+                              f"the same guardian has a different name on line {seen_name[1]}")
+            for kind in ("phone", "email", "snils"):
+                value = getattr(ids, kind)
+                if value is None:
+                    continue
+                seen_id = merged.setdefault(kind, (value, line))
+                if seen_id[0] != value:
+                    p.problem(line, f"guardian_{kind}",
+                              f"the same guardian has a different {kind} on line {seen_id[1]}")
             if sid in pairs:
                 p.problem(line, "", f"duplicate row: this guardian is already linked to student"
                                     f" {sid} on line {pairs[sid]}")
                 continue
             pairs[sid] = line
             links.append(RosterLink(sid, key, relation, line))
-        middle = next((rows[i][3] for i in members if rows[i][3]), "")
-        guardians.append(RosterGuardian(key, first[1], first[2], middle,
-                                        Ids(merged["phone"], merged["email"], merged["snils"]),
+        last, first_name, middle = (names.get(fld, ("", 0))[0] for fld in name_fields)
+        phone, email, snils = (merged.get(kind, (None, 0))[0]
+                               for kind in ("phone", "email", "snils"))
+        guardians.append(RosterGuardian(key, last, first_name, middle, Ids(phone, email, snils),
                                         first[0]))
     return guardians, links
 
