@@ -15,6 +15,7 @@ from bot.routers import (
     errors,
     grades,
     settings,
+    signoff,
     start,
     timetable,
     trusted,
@@ -36,6 +37,7 @@ def create_dispatcher(services: Services, i18n: I18n, storage: BaseStorage) -> D
         timetable.create_router(),
         absence.create_router(),
         trusted.create_router(),
+        signoff.create_router(),
         start.create_router(),
         common.create_fallback(),
     )

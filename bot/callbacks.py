@@ -53,3 +53,10 @@ class TrustCb(CallbackData, prefix="tr"):
 
     a: str
     v: str = ""
+
+
+class SignCb(CallbackData, prefix="sg"):
+    """The weekly sign-off of child ``c`` for the week starting on day ``w`` (an ordinal)."""
+
+    c: int
+    w: int

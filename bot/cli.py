@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from pydantic import ValidationError
 
@@ -23,7 +23,7 @@ from core.importers.journal import parse_journal
 from core.importers.roster import Roster, read_roster
 from core.storage.db import Database, upgrade
 
-JOBS = ("deliver", "expire-dots", "expire-invitations", "housekeeping")
+JOBS = ("deliver", "digest", "expire-dots", "expire-invitations", "housekeeping")
 EXIT_OK = 0
 EXIT_INPUT = 2
 
@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     nlist.add_argument("--class", dest="class_name")
     nlist.add_argument("--format", choices=("csv", "json"), default="csv")
 
+    signoffs = sub.add_parser("signoffs", help="weekly diary sign-offs by parents")
+    signoffs_sub = signoffs.add_subparsers(dest="signoffs_command", required=True)
+    slist = signoffs_sub.add_parser("list", help="who signed the week, for school staff")
+    slist.add_argument("--week", type=_iso_date, help="any day of the week (default: this week)")
+    slist.add_argument("--class", dest="class_name")
+    slist.add_argument("--format", choices=("csv", "json"), default="csv")
+
     sub.add_parser("status", help="counts, queue depth, last import")
     return parser
 
@@ -159,6 +166,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _status(settings)
     if args.command == "notices":
         return await _notices(args, settings)
+    if args.command == "signoffs":
+        return await _signoffs(args, settings)
     raise AssertionError(args.command)
 
 
@@ -254,7 +263,7 @@ async def _journal_import(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _run_job(args: argparse.Namespace, settings: Settings) -> int:
     from bot.i18n import create_i18n
-    from bot.jobs import expire_dots, expire_invitations, housekeeping
+    from bot.jobs import digest, expire_dots, expire_invitations, housekeeping
     from bot.runtime import create_bot, create_worker
 
     async with open_services(settings) as services:
@@ -276,6 +285,10 @@ async def _run_job(args: argparse.Namespace, settings: Settings) -> int:
             result = await expire_dots(services)
             print(f"dots: {result['graded']} became grades, {result['vanished']} vanished;"
                   f" {result['reminders']} reminders queued")
+        elif args.name == "digest":
+            result = await digest(services)
+            print(f"digests: {result['sent']} queued, {result['nothing_to_say']} with nothing"
+                  f" to say, {result['too_late']} too late for today")
         elif args.name == "expire-invitations":
             result = await expire_invitations(services)
             print(f"invitations: {result['expired']} expired")
@@ -367,6 +380,24 @@ async def _notices(args: argparse.Namespace, settings: Settings) -> int:
         writer = csv.DictWriter(sys.stdout, fieldnames=NOTICE_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
+    return EXIT_OK
+
+
+async def _signoffs(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_services(settings) as services:
+        day = args.week or services.absence.today()
+        monday = day - timedelta(days=day.weekday())
+        rows = await services.digest.signoffs(monday, args.class_name)
+    out = [{"week": monday.isoformat(), "student_id": r["external_id"], "student": r["student"],
+            "class": r["class_name"], "signed_by": r["guardian"] or "",
+            "signed_at": r["signed_at"] or ""} for r in rows]
+    if args.format == "json":
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+    else:
+        writer = csv.DictWriter(sys.stdout, fieldnames=["week", "student_id", "student", "class",
+                                                        "signed_by", "signed_at"])
+        writer.writeheader()
+        writer.writerows(out)
     return EXIT_OK
 
 

@@ -53,6 +53,12 @@ async def expire_dots(services: Services) -> dict[str, int]:
     return {"graded": result.graded, "vanished": result.vanished, "reminders": result.reminders}
 
 
+async def digest(services: Services) -> dict[str, int]:
+    result = await services.digest.run()
+    return {"sent": result.sent, "nothing_to_say": result.empty,
+            "too_late": result.skipped_late}
+
+
 async def expire_invitations(services: Services) -> dict[str, int]:
     return {"expired": await services.trusted.expire()}
 
@@ -82,6 +88,17 @@ def create_scheduler(
     scheduler.add_job(
         _logged("expire-invitations", invitations), "cron", minute=7, id="expire-invitations",
         coalesce=True, misfire_grace_time=3600, next_run_time=datetime.now(settings.tz),
+    )
+    async def digests() -> dict[str, int]:
+        result = await digest(services)
+        if on_queued is not None and result["sent"]:
+            on_queued()
+        return result
+
+    # Every five minutes (each account has its own time) and at start-up, to catch up.
+    scheduler.add_job(
+        _logged("digest", digests), "cron", minute="*/5", id="digest", coalesce=True,
+        misfire_grace_time=600, next_run_time=datetime.now(settings.tz),
     )
     scheduler.add_job(
         _logged("housekeeping", lambda: housekeeping(services)),

@@ -13,7 +13,7 @@ from aiogram.utils.i18n import ngettext
 from babel.numbers import format_decimal
 
 from bot import render
-from bot.callbacks import InviteCb
+from bot.callbacks import InviteCb, SignCb
 from core.services.outbox import OutboxItem
 
 TELEGRAM_LIMIT = 4096
@@ -240,9 +240,77 @@ def trust_news(p: dict[str, Any]) -> str:
              " listed as the child's guardian.").format(children=children)
 
 
+def digest(p: dict[str, Any]) -> tuple[str, InlineKeyboardMarkup | None]:
+    day = date.fromisoformat(p["day"])
+    lines = [_("📰 Digest for {day}").format(day=render.long_day(day))]
+    buttons = []
+    for c in p["children"]:
+        lines.append("")
+        head = c["name"] + (f", {c['class_name']}" if c["class_name"] else "")
+        lines.append(f"👤 {head}")
+        if c["grades"]:
+            lines.append(_("Grades today:"))
+            for g in c["grades"]:
+                line = f"• {g['subject']}: {g['value']}"
+                extra = [_("weight {weight}").format(weight=g["weight"])]
+                if g.get("work"):
+                    extra.append(g["work"])
+                line += f" ({', '.join(extra)})"
+                if g.get("avg_after") is not None:
+                    line += " — " + _("average {before} → {after}").format(
+                        before=average(g.get("avg_before")), after=average(g["avg_after"]))
+                lines.append(line)
+        if c["marks"]:
+            lines.append(_("Attendance today:"))
+            for m in c["marks"]:
+                what = _("late") if m["mark"] == "late" else _("absent")
+                if m.get("excused"):
+                    what += ", " + _("excused")
+                lines.append(_("• lesson {number}, {subject} — {what}").format(
+                    number=m["lesson"], subject=m["subject"], what=what))
+        if c["dots"]:
+            lines.append(_("Open dots:"))
+            for d in c["dots"]:
+                what = f"{d['subject']}" + (f" — {d['work']}" if d.get("work") else "")
+                lines.append(_("• {what}: until {day}, {left}").format(
+                    what=what, day=render.day(date.fromisoformat(d["expires"])),
+                    left=days_left(d["days_left"])))
+        if c.get("next_day") and (c["lessons"] or c["homework"]):
+            lines.append(_("{day}:").format(
+                day=render.long_day(date.fromisoformat(c["next_day"])).capitalize()))
+            if c["lessons"]:
+                lessons = []
+                for x in c["lessons"]:
+                    item = f"{x['number']}. {x['subject']} {x['start']}"
+                    if x["cancelled"]:
+                        item += " (" + _("cancelled") + ")"
+                    lessons.append(item)
+                lines.append(_("Lessons: {lessons}").format(lessons="; ".join(lessons)))
+            for h in c["homework"]:
+                optional = "" if h["required"] else " " + _("(optional)")
+                lines.append(f"• {h['subject']}{optional}: {h['text']}")
+        if all(not c[k] for k in ("grades", "marks", "dots", "lessons", "homework")):
+            lines.append(_("Nothing new today."))
+        if c.get("signoff_week"):
+            if c.get("signed_at"):
+                lines.append(_("✍️ You have signed this week's diary."))
+            else:
+                buttons.append([InlineKeyboardButton(
+                    text=_("✍️ Seen — {child}").format(child=c["name"].split()[0]),
+                    callback_data=SignCb(c=c["student_id"], w=date.fromisoformat(
+                        c["signoff_week"]).toordinal()).pack())])
+    if buttons:
+        lines += ["", _("The week is over: please confirm that you have seen the diary.")]
+    markup = InlineKeyboardMarkup(inline_keyboard=buttons) if buttons else None
+    return "\n".join(lines), markup
+
+
 RENDERERS["trust_news"] = trust_news
-INTERACTIVE: dict[str, Callable[[dict[str, Any]], tuple[str, InlineKeyboardMarkup]]] = {
+INTERACTIVE: dict[
+    str, Callable[[dict[str, Any]], tuple[str, InlineKeyboardMarkup | None]]
+] = {
     "invitation": invitation,
+    "digest": digest,
 }
 
 

@@ -15,6 +15,7 @@ from core.identity import Hasher
 from core.quiet import QuietHours
 from core.services.absence import AbsenceService
 from core.services.access import AccessService
+from core.services.digest import DigestService
 from core.services.dots import DotReminders, DotsService
 from core.services.grades import GradesService
 from core.services.journal import JournalService
@@ -45,6 +46,7 @@ class Services:
     preferences: PreferencesService
     absence: AbsenceService
     trusted: TrustService
+    digest: DigestService
 
     def workflow_data(self) -> dict[str, Any]:
         """What handlers receive as parameters, by name."""
@@ -59,6 +61,7 @@ class Services:
             "preferences": self.preferences,
             "absence": self.absence,
             "trusted": self.trusted,
+            "digest": self.digest,
         }
 
 
@@ -71,6 +74,7 @@ class Tuning:
     rounding_threshold: float = 0.5
     dot_reminders: DotReminders = field(default_factory=DotReminders)
     attendance_hold: int = 60
+    digest_time: str = "19:00"
 
 
 def build_services(
@@ -85,6 +89,7 @@ def build_services(
     hasher = Hasher(secret)
     access = AccessService(db)
     absence = AbsenceService(db, clock, tz)
+    timetable = TimetableService(db, clock, tz)
     return Services(
         db=db,
         clock=clock,
@@ -98,10 +103,11 @@ def build_services(
                                attendance_hold=timedelta(seconds=tuning.attendance_hold)),
         outbox=Outbox(db, clock, tz, QuietHours.parse(tuning.quiet_hours)),
         dots=DotsService(db, clock, tz, access, tuning.dot_reminders, tuning.relevance_days),
-        timetable=TimetableService(db, clock, tz),
-        preferences=PreferencesService(db),
+        timetable=timetable,
+        preferences=PreferencesService(db, tuning.quiet_hours, tuning.digest_time),
         absence=absence,
         trusted=TrustService(db, hasher, clock),
+        digest=DigestService(db, clock, tz, timetable, tuning.digest_time),
     )
 
 
@@ -116,6 +122,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             relevance_days=settings.relevance_days,
             rounding_threshold=settings.rounding_threshold,
             attendance_hold=settings.attendance_hold_seconds,
+            digest_time=settings.digest_time,
             dot_reminders=DotReminders(
                 student_days_before=settings.dot_remind_student_days_before,
                 student_last_day=settings.dot_remind_student_last_day,

@@ -12,7 +12,6 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 
 from bot.callbacks import SettingsCb
-from core.services.preferences import Preferences
 
 # Matched against incoming text in the reader's language.
 HAVE_CODE = __("🔑 I have a code")
@@ -40,35 +39,6 @@ def open_private_chat(username: str) -> InlineKeyboardMarkup:
 
 def on_off(value: bool) -> str:
     return _("on") if value else _("off")
-
-
-def settings_home(locale: str, linked: bool, prefs: Preferences) -> InlineKeyboardMarkup:
-    other = "en" if locale == "ru" else "ru"
-    rows = [
-        [
-            InlineKeyboardButton(
-                text=_("🌐 Language: {language}").format(language=language_name(locale)),
-                callback_data=SettingsCb(action="lang", value=other).pack(),
-            )
-        ]
-    ]
-    if linked:
-        rows.append([InlineKeyboardButton(
-            text=_("📚 Homework for tomorrow: {state}").format(state=on_off(prefs.push_homework)),
-            callback_data=SettingsCb(action="flag", value="push_homework").pack())])
-        rows.append([InlineKeyboardButton(
-            text=_("🗓 Cancelled lessons: {state}").format(state=on_off(prefs.push_timetable)),
-            callback_data=SettingsCb(action="flag", value="push_timetable").pack())])
-    if linked:
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    text=_("🚪 Unlink my account"),
-                    callback_data=SettingsCb(action="unlink").pack(),
-                )
-            ]
-        )
-    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def confirm_unlink() -> InlineKeyboardMarkup:

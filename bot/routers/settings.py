@@ -1,11 +1,18 @@
-"""/settings: language and unlinking. Every screen edits the message in place."""
+"""/settings: pushes per kind, the digest, quiet hours, which children, language, unlinking.
+Every screen edits the message in place and explains the current values."""
 
 from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InaccessibleMessage, Message
+from aiogram.types import (
+    CallbackQuery,
+    InaccessibleMessage,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
@@ -14,30 +21,77 @@ from bot import render
 from bot.callbacks import SettingsCb
 from core.models import Viewer
 from core.services.linking import LinkingService
-from core.services.preferences import FLAGS, Preferences, PreferencesService
+from core.services.preferences import (
+    DIGEST_TIMES,
+    FLAGS,
+    QUIET_CHOICES,
+    Preferences,
+    PreferencesService,
+)
+
+PUSH_FLAGS = ("push_grades", "push_dots", "push_attendance", "push_homework", "push_timetable")
+
+
+def flag_names() -> dict[str, str]:
+    return {
+        "push_grades": _("grades"),
+        "push_dots": _("dots"),
+        "push_attendance": _("attendance"),
+        "push_homework": _("homework set for tomorrow"),
+        "push_timetable": _("cancelled lessons"),
+    }
 
 
 def create_router() -> Router:
     router = Router(name="settings")
     router.message.register(cmd_settings, Command("settings"))
     router.message.register(cmd_unlink, Command("unlink"))
-    router.callback_query.register(on_home, SettingsCb.filter(F.action == "home"))
-    router.callback_query.register(on_lang, SettingsCb.filter(F.action == "lang"))
-    router.callback_query.register(on_flag, SettingsCb.filter(F.action == "flag"))
-    router.callback_query.register(on_unlink, SettingsCb.filter(F.action == "unlink"))
-    router.callback_query.register(on_unlink_yes, SettingsCb.filter(F.action == "unlink_yes"))
+    cb = router.callback_query.register
+    cb(on_home, SettingsCb.filter(F.action == "home"))
+    cb(on_screen, SettingsCb.filter(F.action == "screen"))
+    cb(on_lang, SettingsCb.filter(F.action == "lang"))
+    cb(on_flag, SettingsCb.filter(F.action == "flag"))
+    cb(on_digest_time, SettingsCb.filter(F.action == "dtime"))
+    cb(on_quiet, SettingsCb.filter(F.action == "quiet"))
+    cb(on_kid, SettingsCb.filter(F.action == "kid"))
+    cb(on_unlink, SettingsCb.filter(F.action == "unlink"))
+    cb(on_unlink_yes, SettingsCb.filter(F.action == "unlink_yes"))
     return router
 
 
-def home_text(viewer: Viewer, locale: str, prefs: Preferences) -> str:
-    lines = [_("Settings"), ""]
-    lines.append(_("Language: {language}").format(language=kb.language_name(locale)))
+def _btn(text: str, action: str, value: str = "") -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text,
+                                callback_data=SettingsCb(action=action, value=value).pack())
+
+
+def _back() -> list[InlineKeyboardButton]:
+    return [_btn(_("« Back"), "home")]
+
+
+def quiet_text(value: str) -> str:
+    return value.replace("-", "–") if value else _("none")
+
+
+def home_text(viewer: Viewer, locale: str, prefs: Preferences,
+              preferences: PreferencesService) -> str:
+    lines = [_("⚙️ Settings"), ""]
+    lines.append(_("🌐 Language: {language}").format(language=kb.language_name(locale)))
     if viewer.is_linked:
-        lines.append(_("Homework set for tomorrow: {state} — a message when a task for tomorrow"
-                       " is added or changed.").format(state=kb.on_off(prefs.push_homework)))
-        lines.append(_("Cancelled lessons: {state} — a message when a lesson today or tomorrow"
-                       " is cancelled.").format(state=kb.on_off(prefs.push_timetable)))
-        lines.append(_("Grades and dots are always sent."))
+        names = flag_names()
+        pushes = ", ".join(f"{names[f]} — {kb.on_off(getattr(prefs, f))}" for f in PUSH_FLAGS)
+        lines.append(_("🔔 Instant messages: {list}.").format(list=pushes))
+        if prefs.digest_enabled:
+            empty = (_("also when there is nothing new") if prefs.digest_empty
+                     else _("not sent when there is nothing new"))
+            lines.append(_("📰 Daily digest: at {time}, {empty}.").format(
+                time=preferences.digest_time_of(prefs), empty=empty))
+        else:
+            lines.append(_("📰 Daily digest: off."))
+        lines.append(_("🌙 Quiet hours: {window} — messages wait until they end and come"
+                       " together.").format(window=quiet_text(preferences.quiet_of(prefs))))
+        muted = [c.name.short for c in viewer.children if c.id in prefs.muted_children]
+        if muted:
+            lines.append(_("👥 No messages about: {names}.").format(names=", ".join(muted)))
         lines.append("")
         lines.append(_("Linked children:"))
         lines.append(render.children_list(viewer.children))
@@ -46,9 +100,70 @@ def home_text(viewer: Viewer, locale: str, prefs: Preferences) -> str:
     return "\n".join(lines)
 
 
+def home_keyboard(locale: str, linked: bool) -> InlineKeyboardMarkup:
+    other = "en" if locale == "ru" else "ru"
+    rows = []
+    if linked:
+        rows.append([_btn(_("🔔 Messages"), "screen", "notif"),
+                     _btn(_("📰 Digest"), "screen", "digest")])
+        rows.append([_btn(_("🌙 Quiet hours"), "screen", "quiet"),
+                     _btn(_("👥 Children"), "screen", "kids")])
+    rows.append([_btn(_("🌐 Language: {language}").format(language=kb.language_name(locale)),
+                      "lang", other)])
+    if linked:
+        rows.append([_btn(_("🚪 Unlink my account"), "unlink")])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def screen(name: str, viewer: Viewer, prefs: Preferences,
+           preferences: PreferencesService) -> tuple[str, InlineKeyboardMarkup]:
+    def mark(on: bool) -> str:
+        return "✅ " if on else "▫️ "
+
+    if name == "notif":
+        names = flag_names()
+        rows = [[_btn(mark(getattr(prefs, f)) + names[f].capitalize(), "flag", f)]
+                for f in PUSH_FLAGS]
+        text = _("🔔 Which messages come at once? Tap to switch. Grades, dots and attendance"
+                 " are on by default; homework for tomorrow is off.")
+    elif name == "digest":
+        current = preferences.digest_time_of(prefs)
+        rows = [[_btn(mark(prefs.digest_enabled) + _("Send the daily digest"), "flag",
+                      "digest_enabled")],
+                [_btn(("● " if t == current else "") + t, "dtime", t.replace(":", ""))
+                 for t in DIGEST_TIMES],
+                [_btn(mark(prefs.digest_empty) + _("Also when there is nothing new"), "flag",
+                      "digest_empty")]]
+        text = _("📰 The daily digest: today's grades, absences, open dots and the next school"
+                 " day's timetable and homework, at {time}. On Fridays it also asks you to sign"
+                 " the week.").format(time=current)
+    elif name == "quiet":
+        current = preferences.quiet_of(prefs)
+        rows = [[_btn(("● " if q == current else "") + quiet_text(q), "quiet", str(n))]
+                for n, q in enumerate(QUIET_CHOICES)]
+        if current not in QUIET_CHOICES:
+            rows.insert(0, [_btn("● " + quiet_text(current), "noop")])
+        text = _("🌙 Quiet hours: messages that arrive then are held and come together when"
+                 " they end. Nothing is lost.")
+    else:
+        rows = [[_btn(("🔕 " if c.id in prefs.muted_children else "🔔 ") + c.name.short, "kid",
+                      str(c.id))] for c in viewer.children]
+        text = _("👥 Messages about which children? Tap to switch. The digest follows the same"
+                 " choice.")
+    rows.append(_back())
+    return text, InlineKeyboardMarkup(inline_keyboard=rows)
+
+
 async def _home(viewer: Viewer, locale: str, preferences: PreferencesService):
     prefs = await preferences.get(viewer.telegram_id)
-    return home_text(viewer, locale, prefs), kb.settings_home(locale, viewer.is_linked, prefs)
+    return (home_text(viewer, locale, prefs, preferences),
+            home_keyboard(locale, viewer.is_linked))
+
+
+async def _edit(callback: CallbackQuery, text: str, markup) -> None:
+    if callback.message is not None and not isinstance(callback.message, InaccessibleMessage):
+        await callback.message.edit_text(text, reply_markup=markup)
+    await callback.answer()
 
 
 async def cmd_settings(
@@ -58,40 +173,66 @@ async def cmd_settings(
     await message.answer(text, reply_markup=markup)
 
 
-async def cmd_unlink(message: Message) -> None:
-    await message.answer(unlink_question(), reply_markup=kb.confirm_unlink())
-
-
-def unlink_question() -> str:
-    return _(
-        "Unlink your account? I will forget your phone number and settings and stop sending"
-        " you news about the children. You can link again any time with /start."
-    )
-
-
-async def _edit(callback: CallbackQuery, text: str, markup) -> None:
-    if callback.message is not None and not isinstance(callback.message, InaccessibleMessage):
-        await callback.message.edit_text(text, reply_markup=markup)
-    await callback.answer()
-
-
 async def on_home(
     callback: CallbackQuery, viewer: Viewer, i18n: I18n, preferences: PreferencesService
 ) -> None:
     await _edit(callback, *await _home(viewer, i18n.current_locale, preferences))
 
 
-async def on_flag(
-    callback: CallbackQuery, callback_data: SettingsCb, viewer: Viewer, i18n: I18n,
-    preferences: PreferencesService,
-) -> None:
-    if callback_data.value not in FLAGS or not viewer.is_linked:
+async def _screen(callback: CallbackQuery, name: str, viewer: Viewer,
+                  preferences: PreferencesService) -> None:
+    if not viewer.is_linked:
+        await callback.answer()
+        return
+    prefs = await preferences.get(viewer.telegram_id)
+    await _edit(callback, *screen(name, viewer, prefs, preferences))
+
+
+async def on_screen(callback: CallbackQuery, callback_data: SettingsCb, viewer: Viewer,
+                    preferences: PreferencesService) -> None:
+    await _screen(callback, callback_data.value, viewer, preferences)
+
+
+async def on_flag(callback: CallbackQuery, callback_data: SettingsCb, viewer: Viewer,
+                  preferences: PreferencesService) -> None:
+    name = callback_data.value
+    if name not in FLAGS or not viewer.is_linked:
         await callback.answer()
         return
     current = await preferences.get(viewer.telegram_id)
-    await preferences.set_flag(viewer.telegram_id, callback_data.value,
-                               not getattr(current, callback_data.value))
-    await _edit(callback, *await _home(viewer, i18n.current_locale, preferences))
+    await preferences.set_flag(viewer.telegram_id, name, not getattr(current, name))
+    await _screen(callback, "digest" if name.startswith("digest") else "notif", viewer,
+                  preferences)
+
+
+async def on_digest_time(callback: CallbackQuery, callback_data: SettingsCb, viewer: Viewer,
+                         preferences: PreferencesService) -> None:
+    chosen = f"{callback_data.value[:2]}:{callback_data.value[2:]}"  # '2100' → '21:00'
+    if chosen not in DIGEST_TIMES:
+        await callback.answer()
+        return
+    await preferences.set_digest_time(viewer.telegram_id, chosen)
+    await _screen(callback, "digest", viewer, preferences)
+
+
+async def on_quiet(callback: CallbackQuery, callback_data: SettingsCb, viewer: Viewer,
+                   preferences: PreferencesService) -> None:
+    index = int(callback_data.value) if callback_data.value.isdigit() else -1
+    if not 0 <= index < len(QUIET_CHOICES):
+        await callback.answer()
+        return
+    await preferences.set_quiet_hours(viewer.telegram_id, QUIET_CHOICES[index])
+    await _screen(callback, "quiet", viewer, preferences)
+
+
+async def on_kid(callback: CallbackQuery, callback_data: SettingsCb, viewer: Viewer,
+                 preferences: PreferencesService) -> None:
+    child = viewer.child(int(callback_data.value)) if callback_data.value.isdigit() else None
+    if child is None:
+        await callback.answer(_("This is not available to you."), show_alert=True)
+        return
+    await preferences.toggle_child(viewer.telegram_id, child.id)
+    await _screen(callback, "kids", viewer, preferences)
 
 
 async def on_lang(
@@ -107,6 +248,17 @@ async def on_lang(
     await linking.set_locale(viewer.telegram_id, locale)
     with i18n.use_locale(locale):
         await _edit(callback, *await _home(viewer, locale, preferences))
+
+
+def unlink_question() -> str:
+    return _(
+        "Unlink your account? I will forget your phone number and settings and stop sending"
+        " you news about the children. You can link again any time with /start."
+    )
+
+
+async def cmd_unlink(message: Message) -> None:
+    await message.answer(unlink_question(), reply_markup=kb.confirm_unlink())
 
 
 async def on_unlink(callback: CallbackQuery) -> None:

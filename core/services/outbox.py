@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from core.clock import Clock, from_db, to_db
 from core.quiet import QuietHours
+from core.services.preferences import from_row
 from core.storage.db import Database, Tx
 
 LEASE = timedelta(seconds=60)
@@ -126,9 +127,8 @@ class Outbox:
         async with self.db.transaction() as tx:
             candidates = await tx.fetchall(
                 "SELECT o.telegram_id, MIN(o.id) AS first, a.chat_id, a.locale, a.language_code,"
-                " a.unreachable_at, a.telegram_id IS NOT NULL AS known, s.quiet_hours"
+                " a.unreachable_at, a.telegram_id IS NOT NULL AS known"
                 " FROM outbox o LEFT JOIN accounts a ON a.telegram_id = o.telegram_id"
-                " LEFT JOIN account_settings s ON s.telegram_id = o.telegram_id"
                 " WHERE o.sent_at IS NULL AND o.dropped_at IS NULL AND o.not_before <= ?"
                 " AND (o.claimed_until IS NULL OR o.claimed_until < ?)"
                 " GROUP BY o.telegram_id ORDER BY first LIMIT ?",
@@ -145,9 +145,11 @@ class Outbox:
                         (stamp, tg),
                     )
                     continue
+                prefs = from_row(await tx.fetchone(
+                    "SELECT * FROM account_settings WHERE telegram_id = ?", (tg,)))
                 quiet = (
-                    QuietHours.parse(cand["quiet_hours"])
-                    if cand["quiet_hours"] is not None
+                    QuietHours.parse(prefs.quiet_hours)
+                    if prefs.quiet_hours is not None
                     else self.quiet_default
                 )
                 release = quiet.release_at(now, self.tz) if quiet else None
@@ -158,12 +160,20 @@ class Outbox:
                         (to_db(release), tg, to_db(release)),
                     )
                     continue
-                rows = await tx.fetchall(
+                due = await tx.fetchall(
                     f"SELECT id, kind, student_id, payload, created_at, attempts FROM outbox"
                     f" WHERE telegram_id = ? AND {_PENDING} AND not_before <= ?"
                     f" AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY id",
                     (tg, stamp, stamp),
                 )
+                # What the recipient switched off in /settings is not sent.
+                muted = {r["id"] for r in due if not prefs.allows(r["kind"], r["student_id"])}
+                await tx.executemany(
+                    "UPDATE outbox SET dropped_at = ?, last_error = 'muted' WHERE id = ?",
+                    [(stamp, i) for i in muted])
+                rows = [r for r in due if r["id"] not in muted]
+                if not rows:
+                    continue
                 await tx.executemany(
                     "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ?",
                     [(self.owner, to_db(now + self.lease), r["id"]) for r in rows],

@@ -1,44 +1,114 @@
-"""Per-account notification choices (account_settings); NULL columns mean the defaults."""
+"""Per-account choices (account_settings); NULL columns mean the defaults."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from datetime import time
 
+from core.quiet import QuietHours
 from core.storage.db import Database
 
-FLAGS = {"push_homework": False, "push_timetable": True}
+# Instant pushes an account can switch off, with their defaults.
+FLAGS = {
+    "push_grades": True,
+    "push_dots": True,
+    "push_attendance": True,
+    "push_homework": False,
+    "push_timetable": True,
+    "digest_enabled": True,
+    "digest_empty": False,
+}
+# Which switch silences which outbox kind. Digests, invitations and trust news always go.
+KIND_FLAGS = {
+    "grade_new": "push_grades",
+    "grade_changed": "push_grades",
+    "grade_deleted": "push_grades",
+    "dot_new": "push_dots",
+    "dot_reminder": "push_dots",
+    "dot_vanished": "push_dots",
+    "attendance": "push_attendance",
+    "homework": "push_homework",
+    "lesson_cancelled": "push_timetable",
+}
+QUIET_CHOICES = ("22:00-08:00", "21:00-07:00", "23:00-07:00", "")
+DIGEST_TIMES = ("17:00", "18:00", "19:00", "20:00", "21:00")
 
 
 @dataclass(frozen=True)
 class Preferences:
-    push_homework: bool = FLAGS["push_homework"]
-    push_timetable: bool = FLAGS["push_timetable"]
+    push_grades: bool = True
+    push_dots: bool = True
+    push_attendance: bool = True
+    push_homework: bool = False
+    push_timetable: bool = True
+    digest_enabled: bool = True
+    digest_empty: bool = False
+    digest_time: str | None = None  # None: the instance default
+    quiet_hours: str | None = None  # None: the instance default; '': none
+    muted_children: frozenset[int] = field(default_factory=frozenset)
+
+    def allows(self, kind: str, student_id: int | None) -> bool:
+        if student_id is not None and student_id in self.muted_children and kind in KIND_FLAGS:
+            return False
+        flag = KIND_FLAGS.get(kind)
+        return flag is None or getattr(self, flag)
+
+
+def from_row(row) -> Preferences:
+    if row is None:
+        return Preferences()
+    values = {name: bool(row[name]) if row[name] is not None else default
+              for name, default in FLAGS.items()}
+    muted = frozenset(json.loads(row["muted_children"])) if row["muted_children"] else frozenset()
+    return Preferences(**values, digest_time=row["digest_time"], quiet_hours=row["quiet_hours"],
+                       muted_children=muted)
 
 
 class PreferencesService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, default_quiet: str = "22:00-08:00",
+                 default_digest_time: str = "19:00") -> None:
         self.db = db
+        self.default_quiet = default_quiet
+        self.default_digest_time = default_digest_time
+
+    def quiet_of(self, prefs: Preferences) -> str:
+        return prefs.quiet_hours if prefs.quiet_hours is not None else self.default_quiet
+
+    def digest_time_of(self, prefs: Preferences) -> str:
+        return prefs.digest_time or self.default_digest_time
 
     async def get(self, telegram_id: int) -> Preferences:
         row = await self.db.fetchone(
-            "SELECT push_homework, push_timetable FROM account_settings WHERE telegram_id = ?",
-            (telegram_id,))
-        if row is None:
-            return Preferences()
-        return Preferences(**{
-            name: bool(row[name]) if row[name] is not None else default
-            for name, default in FLAGS.items()
-        })
+            "SELECT * FROM account_settings WHERE telegram_id = ?", (telegram_id,))
+        return from_row(row)
 
-    async def set_flag(self, telegram_id: int, name: str, value: bool) -> Preferences:
-        if name not in FLAGS:
-            raise ValueError(name)
+    async def _set(self, telegram_id: int, column: str, value: object) -> Preferences:
         async with self.db.transaction() as tx:
             if not await tx.scalar("SELECT 1 FROM accounts WHERE telegram_id = ?",
                                    (telegram_id,)):
                 return Preferences()
             await tx.execute(
-                f"INSERT INTO account_settings (telegram_id, {name}) VALUES (?, ?)"
-                f" ON CONFLICT (telegram_id) DO UPDATE SET {name} = excluded.{name}",
-                (telegram_id, int(value)))
+                f"INSERT INTO account_settings (telegram_id, {column}) VALUES (?, ?)"
+                f" ON CONFLICT (telegram_id) DO UPDATE SET {column} = excluded.{column}",
+                (telegram_id, value))
         return await self.get(telegram_id)
+
+    async def set_flag(self, telegram_id: int, name: str, value: bool) -> Preferences:
+        if name not in FLAGS:
+            raise ValueError(name)
+        return await self._set(telegram_id, name, int(value))
+
+    async def set_digest_time(self, telegram_id: int, value: str) -> Preferences:
+        hours, _, minutes = value.partition(":")
+        time(int(hours), int(minutes))  # raises ValueError for a bad time
+        return await self._set(telegram_id, "digest_time", f"{int(hours):02d}:{int(minutes):02d}")
+
+    async def set_quiet_hours(self, telegram_id: int, value: str) -> Preferences:
+        QuietHours.parse(value)  # raises ValueError for a bad window
+        return await self._set(telegram_id, "quiet_hours", value)
+
+    async def toggle_child(self, telegram_id: int, student_id: int) -> Preferences:
+        prefs = await self.get(telegram_id)
+        muted = set(prefs.muted_children) ^ {student_id}
+        return await self._set(telegram_id, "muted_children", json.dumps(sorted(muted)))

@@ -128,9 +128,11 @@ async def test_class_pushes_follow_each_accounts_settings(tg):
     await s.linking.link_contact(ANDREY, ANDREY, ANDREY, ANDREY_PHONE)
     # Homework for tomorrow: off by default; Андрей switches it on in /settings.
     await tg.feed(up.message(ANDREY, "/settings"))
-    assert "Задания на завтра: выкл." in tg.session.last_text()
+    assert "задания на завтра — выкл." in tg.session.last_text()
+    await tg.feed(up.callback(ANDREY, SettingsCb(action="screen", value="notif").pack()))
     await tg.feed(up.callback(ANDREY, SettingsCb(action="flag", value="push_homework").pack()))
-    assert "Задания на завтра: вкл." in tg.session.last_text()
+    labels = [row[0].text for row in tg.session.last().reply_markup.inline_keyboard]
+    assert "✅ Задания на завтра" in labels
     pushes = await feed(s, hw(9, "Алгебра", "2026-11-24", "№ 300"), notify=True)
     assert pushes == 1
     row = await s.db.fetchone("SELECT telegram_id, kind, payload FROM outbox")

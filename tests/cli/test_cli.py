@@ -203,3 +203,18 @@ def test_notices_list_for_staff(workdir, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["notices", "list", "--since", "yesterday"])
     assert exit_.value.code == 2
+
+
+def test_jobs_run_digest_and_signoffs_list(workdir, capsys):
+    main(["roster", "import", str(EXAMPLE_ROSTER)])
+    assert main(["link", "--telegram-id", "555", "--phone", SERGEY_PHONE]) == 0
+    capsys.readouterr()
+    assert main(["jobs", "run", "digest"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("digests: ")  # due or not depends on the time of day the test runs
+    assert main(["jobs", "run", "digest"]) == 0
+    assert capsys.readouterr().out.startswith("digests: 0 queued")
+    assert main(["signoffs", "list", "--class", "7Б", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["student_id"] for r in rows} == {"S-1001", "S-1003", "S-1004"}
+    assert all(r["signed_by"] == "" for r in rows)

@@ -1,0 +1,83 @@
+"""/settings screens round trips and the sign-off button, through the dispatcher."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from aiogram.methods import AnswerCallbackQuery, EditMessageText
+
+from bot.callbacks import SettingsCb, SignCb
+from tests.support import updates as up
+from tests.support.school import ANNA_PHONE, IVAN_PHONE
+
+ANNA, IVAN = 5001, 5002
+
+
+def press(action: str, value: str = "") -> str:
+    return SettingsCb(action=action, value=value).pack()
+
+
+def labels(tg) -> list[str]:
+    return [b.text for row in tg.session.last().reply_markup.inline_keyboard for b in row]
+
+
+async def test_every_setting_round_trips(tg):
+    s = tg.services
+    await s.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+    await tg.feed(up.message(ANNA, "/settings"))
+    home = tg.session.last_text()
+    assert home.startswith("⚙️ Настройки\n\n🌐 Язык: Русский\n🔔 Мгновенные сообщения: оценки —"
+                           " вкл., точки — вкл., посещаемость — вкл., задания на завтра — выкл.,"
+                           " отмена уроков — вкл.")
+    assert "📰 Ежедневная сводка: в 19:00, если нечего сообщить — не присылаю." in home
+    assert "🌙 Тихие часы: 22:00–08:00" in home
+
+    await tg.feed(up.callback(ANNA, press("screen", "notif")))
+    assert labels(tg)[:2] == ["✅ Оценки", "✅ Точки"]
+    await tg.feed(up.callback(ANNA, press("flag", "push_dots")))
+    assert labels(tg)[1] == "▫️ Точки"
+    assert (await s.preferences.get(ANNA)).push_dots is False
+
+    await tg.feed(up.callback(ANNA, press("screen", "digest")))
+    await tg.feed(up.callback(ANNA, press("dtime", "2100")))
+    assert "● 21:00" in labels(tg)
+    await tg.feed(up.callback(ANNA, press("flag", "digest_enabled")))
+    assert labels(tg)[0] == "▫️ Присылать ежедневную сводку"
+
+    await tg.feed(up.callback(ANNA, press("screen", "quiet")))
+    await tg.feed(up.callback(ANNA, press("quiet", "3")))
+    assert labels(tg)[3] == "● нет"
+    assert (await s.preferences.get(ANNA)).quiet_hours == ""
+
+    maria = await s.db.scalar("SELECT id FROM students WHERE external_id = 'S-1002'")
+    await tg.feed(up.callback(ANNA, press("screen", "kids")))
+    await tg.feed(up.callback(ANNA, press("kid", str(maria))))
+    assert "🔕 Мария Петрова" in labels(tg)
+    olga = await s.db.scalar("SELECT id FROM students WHERE external_id = 'S-1003'")
+    await tg.feed(up.callback(ANNA, press("kid", str(olga))))  # not her child
+    assert tg.session.of(AnswerCallbackQuery)[-1].text == "Это вам недоступно."
+
+    await tg.feed(up.callback(ANNA, press("home")))
+    home = tg.session.of(EditMessageText)[-1].text
+    assert "точки — выкл." in home and "📰 Ежедневная сводка: выкл." in home
+    assert "🌙 Тихие часы: нет" in home and "👥 Не присылаю сообщений о: Мария Петрова." in home
+
+
+async def test_sign_off_button(tg, clock):
+    from datetime import UTC, datetime
+
+    from tests.support.school import TZ
+
+    s = tg.services
+    clock.moment = datetime(2026, 11, 27, 19, 0, tzinfo=TZ).astimezone(UTC)
+    await s.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+    await s.linking.link_contact(IVAN, IVAN, IVAN, IVAN_PHONE)
+    ivan = await s.db.scalar("SELECT id FROM students WHERE external_id = 'S-1001'")
+    data = SignCb(c=ivan, w=date(2026, 11, 23).toordinal()).pack()
+    await tg.feed(up.callback(IVAN, data))  # the student cannot sign
+    assert tg.session.of(AnswerCallbackQuery)[-1].text == "Это вам недоступно."
+    await tg.feed(up.callback(ANNA, data))
+    note = tg.session.of(AnswerCallbackQuery)[-1].text
+    assert note == "✍️ Иван: ознакомлен(а), 27 ноября, 19:00."
+    assert tg.session.of(EditMessageText)[-1].text.endswith(note)
+    assert await s.db.scalar("SELECT COUNT(*) FROM signoffs") == 1

@@ -1,0 +1,187 @@
+"""The daily digest and the weekly sign-off, with a controllable clock (school time: Moscow)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, date, datetime
+
+import pytest
+
+from bot.i18n import create_i18n
+from bot.notify import render_batch
+from bot.services import build_services
+from core.errors import PhoneNotFound
+from core.importers.journal import parse_journal
+from core.models import Scope
+from core.storage.db import Database
+from tests.support.school import ANNA_PHONE, IVAN_PHONE, SECRET, TZ
+
+ANNA, IVAN = 5001, 5002
+
+
+def at(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=TZ).astimezone(UTC)
+
+
+async def feed(services, *events: dict) -> None:
+    lines = [json.dumps(e, ensure_ascii=False) for e in events]
+    await services.journal.import_journal(parse_journal(lines, "j"), "j", notify=False)
+
+
+async def digests(services) -> list[tuple[int, dict]]:
+    rows = await services.db.fetchall(
+        "SELECT telegram_id, payload FROM outbox WHERE kind = 'digest' ORDER BY id")
+    return [(r[0], json.loads(r[1])) for r in rows]
+
+
+def text_of(services_rows) -> tuple[str, object]:
+    from core.services.outbox import OutboxItem
+
+    i18n = create_i18n("ru")
+    item = OutboxItem(1, "digest", None, services_rows, datetime.now(UTC), 0)
+    with i18n.context(), i18n.use_locale("ru"):
+        [message], _ = render_batch((item,))
+    return message.text, message.markup
+
+
+@pytest.fixture
+async def family(school, clock):
+    clock.moment = at(20, 9)  # last Friday
+    await school.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+    await school.linking.link_contact(IVAN, IVAN, IVAN, IVAN_PHONE)
+    await feed(school,
+               {"id": "g0", "type": "grade", "grade_id": "g0", "student_id": "S-1001",
+                "subject": "Алгебра", "date": "2026-11-20", "value": 4})
+    clock.moment = at(23, 10)
+    await feed(school,
+               {"id": "g1", "type": "grade", "grade_id": "g1", "student_id": "S-1001",
+                "subject": "Алгебра", "date": "2026-11-23", "value": 5, "weight": 3,
+                "work": "Контрольная работа"},
+               {"id": "a1", "type": "attendance", "attendance_id": "a1", "student_id": "S-1001",
+                "date": "2026-11-23", "lesson": 2, "subject": "Физика", "mark": "absent"},
+               {"id": "d1", "type": "dot", "dot_id": "d1", "student_id": "S-1001",
+                "subject": "Химия", "date": "2026-11-20", "expires": "2026-11-25"},
+               {"id": "h1", "type": "homework", "homework_id": "h1", "class": "7Б",
+                "subject": "Алгебра", "due": "2026-11-24", "text": "№ 245"},
+               {"id": "l1", "type": "lesson", "class": "7Б", "date": "2026-11-24",
+                "number": 1, "subject": "Алгебра", "start": "08:30", "end": "09:15"})
+    return school
+
+
+async def test_at_19_00_one_digest_per_day_with_the_days_news(family, clock):
+    clock.moment = at(23, 18, 59)
+    assert (await family.digest.run()).sent == 0
+    clock.moment = at(23, 19, 0)
+    result = await family.digest.run()
+    assert result.sent == 2  # Анна and Иван himself (Мария's day is empty, but Анна has news)
+    again = await family.digest.run()
+    assert (again.sent, again.empty) == (0, 0)
+    [(_, payload)] = [d for d in await digests(family) if d[0] == ANNA]
+    text, markup = text_of(payload)
+    assert text.startswith("📰 Сводка за понедельник, 23 ноября\n\n👤 Иван Петров, 7Б\n")
+    assert "Оценки сегодня:\n• Алгебра: 5 (вес 3, Контрольная работа) — средний 4,00 → 4,75"\
+        in text
+    assert "Посещаемость сегодня:\n• 2-й урок, Физика — отсутствие" in text
+    assert "Открытые точки:\n• Химия: до 25 ноября, осталось 2 дня" in text
+    assert "Вторник, 24 ноября:\nУроки: 1. Алгебра 08:30\n• Алгебра: № 245" in text
+    assert "👤 Мария Петрова, 5А\nСегодня без новостей." in text
+    assert markup is None  # not a Friday
+
+
+async def test_two_processes_never_send_two_digests(family, clock, tmp_path):
+    clock.moment = at(23, 19, 5)
+    other_db = await Database(tmp_path / "diary.sqlite3").connect()
+    try:
+        other = build_services(other_db, SECRET, TZ, clock)
+        a, b = await asyncio.gather(family.digest.run(), other.digest.run())
+    finally:
+        await other_db.close()
+    assert a.sent + b.sent == 2
+    assert len(await digests(family)) == 2
+
+
+async def test_late_within_grace_then_gives_up(family, clock):
+    clock.moment = at(23, 22, 30)  # the bot was down at 19:00
+    assert (await family.digest.run()).sent == 2
+    clock.moment = at(24, 23, 5)  # next day: more than four hours late
+    result = await family.digest.run()
+    assert (result.sent, result.skipped_late) == (0, 2)
+
+
+async def test_nothing_to_say_sends_nothing_unless_asked(family, clock):
+    code = (await family.linking.issue_codes(student_external_id="S-1005"))[0].code
+    await family.linking.redeem_code(7001, 7001, code)  # Артём, 5А: no news at all
+    clock.moment = at(23, 19, 1)
+    result = await family.digest.run()
+    assert result.empty == 1 and 7001 not in [d[0] for d in await digests(family)]
+    await family.preferences.set_flag(7001, "digest_empty", True)
+    clock.moment = at(24, 19, 1)
+    await family.digest.run()
+    assert 7001 in [d[0] for d in await digests(family)]
+
+
+async def test_settings_change_time_off_and_children(family, clock):
+    await family.preferences.set_digest_time(ANNA, "21:00")
+    await family.preferences.set_flag(IVAN, "digest_enabled", False)
+    clock.moment = at(23, 19, 1)
+    assert (await family.digest.run()).sent == 0
+    maria = await family.db.scalar("SELECT id FROM students WHERE external_id = 'S-1002'")
+    await family.preferences.toggle_child(ANNA, maria)
+    clock.moment = at(23, 21, 1)
+    assert (await family.digest.run()).sent == 1
+    [(_, payload)] = await digests(family)
+    assert [c["name"] for c in payload["children"]] == ["Иван Петров"]
+
+
+async def test_friday_looks_to_monday_and_asks_to_sign(family, clock):
+    await feed(family, {"id": "l9", "type": "lesson", "class": "7Б", "date": "2026-11-30",
+                        "number": 1, "subject": "История", "start": "08:30", "end": "09:15"})
+    clock.moment = at(27, 19, 1)  # Friday
+    await family.digest.run()
+    anna = next(p for to, p in await digests(family) if to == ANNA)
+    ivan_view = next(p for to, p in await digests(family) if to == IVAN)
+    text, markup = text_of(anna)
+    assert "Понедельник, 30 ноября:\nУроки: 1. История 08:30" in text
+    assert [row[0].text for row in markup.inline_keyboard] == [
+        "✍️ Ознакомлен(а) — Иван", "✍️ Ознакомлен(а) — Мария"]
+    assert text_of(ivan_view)[1] is None  # the student does not sign
+    viewer = await family.access.viewer(ANNA)
+    ivan = next(c for c in viewer.children if c.name.first == "Иван")
+    signed = await family.digest.sign(viewer, ivan.id, date(2026, 11, 23))
+    assert signed == clock.now()
+    clock.advance(minutes=5)
+    assert await family.digest.sign(viewer, ivan.id, date(2026, 11, 23)) == signed
+    rows = await family.digest.signoffs(date(2026, 11, 23), "7Б")
+    ivan_row = next(r for r in rows if r["external_id"] == "S-1001")
+    assert ivan_row["guardian"] == "Петрова Анна" and ivan_row["signed_at"]
+    assert all(r["signed_at"] is None for r in rows if r["external_id"] != "S-1001")
+
+
+async def test_trusted_person_gets_the_digest_only_with_that_scope(family, clock):
+    with pytest.raises(PhoneNotFound):  # not in the roster, but now verified
+        await family.linking.link_contact(8001, 8001, 8001, "+7 903 111-22-33")
+    viewer = await family.access.viewer(ANNA)
+    ivan = next(c for c in viewer.children if c.name.first == "Иван")
+    inv, _, _ = await family.trusted.invite(viewer, [ivan.id], "+7 903 111-22-33", "Иванова",
+                                            {Scope.ATTENDANCE, Scope.DIGEST})
+    await family.trusted.accept(8001, inv.id)
+    clock.moment = at(23, 19, 1)
+    await family.digest.run()
+    [(_, payload)] = [d for d in await digests(family) if d[0] == 8001]
+    [child] = payload["children"]
+    assert child["grades"] == [] and child["dots"] == [] and child["homework"] == []
+    assert child["marks"][0]["subject"] == "Физика"
+
+
+async def test_switched_off_pushes_are_not_sent(family, clock):
+    await family.preferences.set_flag(ANNA, "push_grades", False)
+    clock.moment = at(23, 12)
+    lines = [json.dumps({"id": "g7", "type": "grade", "grade_id": "g7", "student_id": "S-1001",
+                         "subject": "Физика", "date": "2026-11-23", "value": 3},
+                        ensure_ascii=False)]
+    await family.journal.import_journal(parse_journal(lines, "j"), "j")
+    batches = await family.outbox.claim()
+    assert [b.telegram_id for b in batches] == [IVAN]
+    assert await family.db.scalar(
+        "SELECT last_error FROM outbox WHERE telegram_id = ?", (ANNA,)) == "muted"
