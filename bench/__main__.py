@@ -10,13 +10,14 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import delivery_bench, import_bench, latency_bench
+from bench import delivery_bench, digest_bench, import_bench, latency_bench
 
 RESULTS = Path(__file__).with_name("results")
 BENCHES = {
     "import": import_bench.run,
     "delivery": delivery_bench.run,
     "latency": latency_bench.run,
+    "digest": digest_bench.run,
 }
 
 

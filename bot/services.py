@@ -107,7 +107,7 @@ def build_services(
         preferences=PreferencesService(db, tuning.quiet_hours, tuning.digest_time),
         absence=absence,
         trusted=TrustService(db, hasher, clock),
-        digest=DigestService(db, clock, tz, timetable, tuning.digest_time),
+        digest=DigestService(db, clock, tz, tuning.digest_time),
     )
 
 

@@ -2,12 +2,21 @@
 
 Pure: references to the database (students, classes, grades, dots) are checked by the journal
 service. Every problem of every line is collected; an invalid line yields no event.
+
+Conventions of the format:
+
+* ``id`` and every ``*_id`` field is a non-empty string; JSON numbers are accepted and converted.
+* ``null`` means "absent": a required field that is ``null`` is reported as ``required``, an
+  optional one takes its default. Optional text fields that are blank after stripping are
+  ``None`` (in ``grade_changed`` a blank ``work`` or ``comment`` therefore clears it).
+* Dates are ``YYYY-MM-DD``, times ``HH:MM``, moments ISO 8601 with an offset (converted to UTC).
+* Unknown fields are ignored, so the journal may add fields without breaking the import.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -141,217 +150,316 @@ class ParsedJournal:
     duplicates: int = 0
 
 
-_MISSING = object()
 MARKS = {"absent": "absent", "late": "late", "н": "absent", "оп": "late"}
 LIMITS = {"subject": 100, "text": 10_000, "comment": 2_000}
+DEFAULT_LIMIT = 500
+ID_LIMIT = 128
+ID_NUMBER = 10**ID_LIMIT
+CHANGEABLE = ("value", "weight", "work", "comment")
+
+BAD_DATE = "not a valid date (YYYY-MM-DD)"
+BAD_TIME = "not a valid time (HH:MM)"
+BAD_MOMENT = "not a valid ISO 8601 moment, e.g. 2026-11-23T10:15:00+03:00"
+BAD_WEIGHT = "must be an integer from 1 to 10"
+BAD_CHARS = "contains an invalid \\u escape (a lone surrogate)"
 
 
-class _Line:
-    """Field readers for one JSON object; each problem is recorded, not raised."""
+def _unencodable(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
-    __slots__ = ("file", "line", "obj", "problems")
 
-    def __init__(self, obj: dict[str, Any], line: int, file: str) -> None:
+class _Reader:
+    """Field readers for one JSON object; each problem is recorded, not raised.
+
+    A reader returns ``None`` for a field it could not read, so a builder constructs its event
+    only when no problem was recorded.
+    """
+
+    __slots__ = ("file", "line", "obj", "problems", "surrogates")
+
+    def __init__(self, obj: dict[str, Any], line: int, file: str, surrogates: bool) -> None:
         self.obj = obj
         self.line = line
         self.file = file
         self.problems: list[Problem] = []
+        # Only a \\uD800-\\uDFFF escape in the raw text can put a lone surrogate into a string;
+        # such a string cannot be stored as UTF-8, so strings are checked when the line has one.
+        self.surrogates = surrogates
 
     def bad(self, name: str, message: str) -> None:
         self.problems.append(Problem(self.file, self.line, name, message))
 
-    def ident(self, name: str) -> str:
-        value = self.obj.get(name, _MISSING)
-        if value is _MISSING or value is None:
+    def ident(self, name: str) -> str | None:
+        value = self.obj.get(name)
+        if type(value) is str:
+            text = value.strip()
+            if text and len(text) <= ID_LIMIT and not self.surrogates:
+                return text  # the common case, checked first
+        elif type(value) is int:
+            if -ID_NUMBER < value < ID_NUMBER:
+                return str(value)
+            self.bad(name, f"longer than {ID_LIMIT} characters")
+            return None
+        elif value is None:
             self.bad(name, "required")
-            return ""
-        if isinstance(value, bool) or not isinstance(value, str | int):
+            return None
+        else:
             self.bad(name, "must be a string")
-            return ""
-        text = str(value).strip()
+            return None
         if not text:
             self.bad(name, "required")
-        elif len(text) > 128:
-            self.bad(name, "longer than 128 characters")
-        return text
+        elif len(text) > ID_LIMIT:
+            self.bad(name, f"longer than {ID_LIMIT} characters")
+        elif self.surrogates and _unencodable(text):
+            self.bad(name, BAD_CHARS)
+        else:
+            return text
+        return None
 
     def text(self, name: str, required: bool = True) -> str | None:
         value = self.obj.get(name)
-        if value is None:
+        if type(value) is str:
+            text = value.strip()
+            limit = LIMITS.get(name, DEFAULT_LIMIT)
+            if text and len(text) <= limit and not self.surrogates:
+                return text  # the common case, checked first
+            if not text:
+                if required:
+                    self.bad(name, "required")
+            elif len(text) > limit:
+                self.bad(name, f"longer than {limit} characters")
+            elif _unencodable(text):
+                self.bad(name, BAD_CHARS)
+            else:
+                return text
+        elif value is None:
             if required:
                 self.bad(name, "required")
-                return ""
-            return None
-        if not isinstance(value, str):
+        else:
             self.bad(name, "must be a string")
-            return None
-        text = value.strip()
-        if required and not text:
-            self.bad(name, "required")
-        limit = LIMITS.get(name, 500)
-        if len(text) > limit:
-            self.bad(name, f"longer than {limit} characters")
-        return text if text or required else None
+        return None
 
-    def integer(self, name: str, low: int, high: int, required: bool = True,
-                default: int | None = None) -> int | None:
+    def integer(self, name: str, low: int, high: int, required: bool = True) -> int | None:
         value = self.obj.get(name)
         if value is None:
             if required:
                 self.bad(name, "required")
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.bad(name, f"must be an integer from {low} to {high}")
-            return default
+            return None
+        if type(value) is not int:  # also rejects bool, a subclass of int
+            self.bad(name, "must be an integer")
+            return None
         if not low <= value <= high:
             self.bad(name, f"must be from {low} to {high}")
-            return default
+            return None
+        return value
+
+    def weight(self) -> int | None:
+        value = self.obj.get("weight")
+        if value is None:
+            return None
+        if type(value) is not int or not 1 <= value <= 10:
+            self.bad("weight", BAD_WEIGHT)
+            return None
         return value
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self.obj.get(name)
         if value is None:
             return default
-        if not isinstance(value, bool):
+        if value is not True and value is not False:
             self.bad(name, "must be true or false")
             return default
         return value
 
-    def day(self, name: str) -> date:
+    def day(self, name: str) -> date | None:
         value = self.obj.get(name)
         if value is None:
             self.bad(name, "required")
-            return date.min
-        if not isinstance(value, str) or len(value) != 10:
-            self.bad(name, "not a valid date (YYYY-MM-DD)")
-            return date.min
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            self.bad(name, "not a valid date (YYYY-MM-DD)")
-            return date.min
+            return None
+        if type(value) is not str:
+            self.bad(name, "must be a string")
+            return None
+        # fromisoformat alone would also take week dates such as 2026-W01-1.
+        if len(value) == 10 and value[4] == "-" and value[7] == "-" and value.isascii():
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                pass
+        self.bad(name, BAD_DATE)
+        return None
 
-    def clock(self, name: str) -> time:
+    def clock(self, name: str) -> time | None:
         value = self.obj.get(name)
         if value is None:
             self.bad(name, "required")
-            return time.min
-        ok = (isinstance(value, str) and len(value) == 5 and value[2] == ":"
-              and value[:2].isdigit() and value[3:].isdigit()
-              and int(value[:2]) < 24 and int(value[3:]) < 60)
-        if not ok:
-            self.bad(name, "not a valid time (HH:MM)")
-            return time.min
-        return time(int(value[:2]), int(value[3:]))
+            return None
+        if type(value) is not str:
+            self.bad(name, "must be a string")
+            return None
+        if len(value) == 5 and value[2] == ":" and value.isascii():
+            hours, minutes = value[:2], value[3:]
+            if hours.isdigit() and minutes.isdigit():
+                h, m = int(hours), int(minutes)
+                if h < 24 and m < 60:
+                    return time(h, m)
+        self.bad(name, BAD_TIME)
+        return None
 
     def moment(self, name: str) -> datetime | None:
         value = self.obj.get(name)
         if value is None:
             return None
-        if not isinstance(value, str):
-            self.bad(name, "must be an ISO 8601 moment")
+        if type(value) is not str:
+            self.bad(name, "must be a string")
             return None
         text = value.strip()
-        if text.endswith(("Z", "z")):
+        if not text:
+            return None
+        if text[-1] in "Zz":
             text = text[:-1] + "+00:00"
         try:
             moment = datetime.fromisoformat(text)
         except ValueError:
-            self.bad(name, "must be an ISO 8601 moment, e.g. 2026-11-23T10:15:00+03:00")
+            self.bad(name, BAD_MOMENT)
             return None
         if moment.tzinfo is None:
             self.bad(name, "needs a time zone offset, e.g. +03:00")
             return None
-        return moment.astimezone(UTC)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            self.bad(name, BAD_MOMENT)
+            return None
 
 
-def _grade(r: _Line, eid: str) -> Event:
-    return GradeEvent(
-        eid, r.line, r.ident("grade_id"), r.ident("student_id"), r.text("subject") or "",
-        r.day("date"), r.integer("value", 1, 5) or 0, r.integer("weight", 1, 10, False, 1) or 1,
-        r.text("work", False), r.text("comment", False), r.text("teacher", False),
-        r.moment("set_at"),
-    )
+def _grade(r: _Reader, eid: str) -> Event | None:
+    grade_id, student_id = r.ident("grade_id"), r.ident("student_id")
+    subject, day = r.text("subject"), r.day("date")
+    value, weight = r.integer("value", 1, 5), r.weight()
+    work, comment = r.text("work", False), r.text("comment", False)
+    teacher = r.text("teacher", False)
+    set_at = r.moment("set_at")
+    if r.problems:
+        return None
+    return GradeEvent(eid, r.line, grade_id, student_id, subject, day, value,
+                      weight or 1, work, comment, teacher, set_at)
 
 
-def _grade_changed(r: _Line, eid: str) -> Event:
-    present = frozenset(k for k in ("value", "weight", "work", "comment") if k in r.obj)
+def _grade_changed(r: _Reader, eid: str) -> Event | None:
+    obj = r.obj
+    grade_id = r.ident("grade_id")
+    value, weight = r.integer("value", 1, 5, False), r.weight()
+    work, comment = r.text("work", False), r.text("comment", False)
+    # A null value or weight changes nothing; a null or blank work or comment clears it.
+    present = frozenset(
+        k for k in CHANGEABLE if k in obj and (obj[k] is not None or k in ("work", "comment")))
     if not present:
         r.bad("", "grade_changed needs at least one of value, weight, work, comment")
-    return GradeChangedEvent(
-        eid, r.line, r.ident("grade_id"), r.integer("value", 1, 5, False),
-        r.integer("weight", 1, 10, False), r.text("work", False), r.text("comment", False),
-        present,
-    )
+    if r.problems:
+        return None
+    return GradeChangedEvent(eid, r.line, grade_id, value, weight,
+                             work, comment, present)
 
 
-def _grade_deleted(r: _Line, eid: str) -> Event:
-    return GradeDeletedEvent(eid, r.line, r.ident("grade_id"))
+def _grade_deleted(r: _Reader, eid: str) -> Event | None:
+    grade_id = r.ident("grade_id")
+    if r.problems:
+        return None
+    return GradeDeletedEvent(eid, r.line, grade_id)
 
 
-def _dot(r: _Line, eid: str) -> Event:
-    event = DotEvent(
-        eid, r.line, r.ident("dot_id"), r.ident("student_id"), r.text("subject") or "",
-        r.day("date"), r.day("expires"), r.text("work", False), r.text("comment", False),
-        r.text("teacher", False), r.integer("value", 1, 5, False),
-        r.integer("weight", 1, 10, False, 1) or 1,
-    )
-    if event.date != date.min and event.expires != date.min and event.expires < event.date:
+def _dot(r: _Reader, eid: str) -> Event | None:
+    dot_id, student_id = r.ident("dot_id"), r.ident("student_id")
+    subject, day, expires = r.text("subject"), r.day("date"), r.day("expires")
+    work, comment = r.text("work", False), r.text("comment", False)
+    teacher = r.text("teacher", False)
+    value, weight = r.integer("value", 1, 5, False), r.weight()
+    if day is not None and expires is not None and expires < day:
         r.bad("expires", "must not be before date")
-    return event
+    if r.problems:
+        return None
+    return DotEvent(eid, r.line, dot_id, student_id, subject, day,
+                    expires, work, comment, teacher, value, weight or 1)
 
 
-def _dot_closed(r: _Line, eid: str) -> Event:
-    return DotClosedEvent(eid, r.line, r.ident("dot_id"), r.integer("value", 1, 5, False),
-                          r.integer("weight", 1, 10, False))
+def _dot_closed(r: _Reader, eid: str) -> Event | None:
+    dot_id = r.ident("dot_id")
+    value, weight = r.integer("value", 1, 5, False), r.weight()
+    if r.problems:
+        return None
+    return DotClosedEvent(eid, r.line, dot_id, value, weight)
 
 
-def _attendance(r: _Line, eid: str) -> Event:
+def _mark(r: _Reader) -> str | None:
     raw = r.obj.get("mark")
-    mark = MARKS.get(raw.strip().lower()) if isinstance(raw, str) else None
     if raw is None:
         r.bad("mark", "required")
-    elif mark is None:
+        return None
+    if type(raw) is not str:
+        r.bad("mark", "must be a string")
+        return None
+    mark = MARKS.get(raw.strip().lower())
+    if mark is None:
         r.bad("mark", "must be absent or late")
-    return AttendanceEvent(
-        eid, r.line, r.ident("attendance_id"), r.ident("student_id"), r.day("date"),
-        r.integer("lesson", 1, 20) or 0, r.text("subject") or "", mark or "absent",
-        r.boolean("excused", False),
-    )
+    return mark
 
 
-def _class(r: _Line) -> str:
-    value = r.text("class") or ""
-    return "".join(value.split()).upper()
+def _attendance(r: _Reader, eid: str) -> Event | None:
+    attendance_id, student_id = r.ident("attendance_id"), r.ident("student_id")
+    day, lesson, subject = r.day("date"), r.integer("lesson", 1, 20), r.text("subject")
+    mark, excused = _mark(r), r.boolean("excused", False)
+    if r.problems:
+        return None
+    return AttendanceEvent(eid, r.line, attendance_id, student_id,
+                           day, lesson, subject, mark, excused)
 
 
-def _homework(r: _Line, eid: str) -> Event:
-    return HomeworkEvent(
-        eid, r.line, r.ident("homework_id"), _class(r), r.text("subject") or "", r.day("due"),
-        r.text("text") or "", r.boolean("required", True), r.moment("updated_at"),
-    )
+def _class(r: _Reader) -> str | None:
+    """``"7 б"`` -> ``"7Б"``: the spelling the roster uses."""
+    value = r.text("class")
+    return None if value is None else "".join(value.split()).upper()
 
 
-def _lesson(r: _Line, eid: str) -> Event:
-    event = LessonEvent(
-        eid, r.line, _class(r), r.day("date"), r.integer("number", 1, 20) or 0,
-        r.text("subject") or "", r.clock("start"), r.clock("end"), r.text("room", False),
-        r.text("teacher", False), r.boolean("cancelled", False),
-    )
-    if event.start != time.min and event.end != time.min and event.end <= event.start:
+def _homework(r: _Reader, eid: str) -> Event | None:
+    homework_id, class_name = r.ident("homework_id"), _class(r)
+    subject, due, text = r.text("subject"), r.day("due"), r.text("text")
+    required, updated_at = r.boolean("required", True), r.moment("updated_at")
+    if r.problems:
+        return None
+    return HomeworkEvent(eid, r.line, homework_id, class_name,
+                         subject, due, text, required, updated_at)
+
+
+def _lesson(r: _Reader, eid: str) -> Event | None:
+    class_name, day, number = _class(r), r.day("date"), r.integer("number", 1, 20)
+    subject, start, end = r.text("subject"), r.clock("start"), r.clock("end")
+    room, teacher = r.text("room", False), r.text("teacher", False)
+    cancelled = r.boolean("cancelled", False)
+    if start is not None and end is not None and end <= start:
         r.bad("end", "must be after start")
-    return event
+    if r.problems:
+        return None
+    return LessonEvent(eid, r.line, class_name, day, number, subject,
+                       start, end, room, teacher, cancelled)
 
 
-def _period(r: _Line, eid: str) -> Event:
-    event = PeriodEvent(eid, r.line, r.ident("period_id"), r.text("name") or "",
-                        r.day("start"), r.day("end"))
-    if event.start != date.min and event.end != date.min and event.end < event.start:
+def _period(r: _Reader, eid: str) -> Event | None:
+    period_id, name = r.ident("period_id"), r.text("name")
+    start, end = r.day("start"), r.day("end")
+    if start is not None and end is not None and end < start:
         r.bad("end", "must not be before start")
-    return event
+    if r.problems:
+        return None
+    return PeriodEvent(eid, r.line, period_id, name, start, end)
 
 
-BUILDERS = {
+BUILDERS: dict[str, Callable[[_Reader, str], Event | None]] = {
     "grade": _grade,
     "grade_changed": _grade_changed,
     "grade_deleted": _grade_deleted,
@@ -364,49 +472,73 @@ BUILDERS = {
 }
 
 
-def parse_event(obj: object, line: int, filename: str) -> tuple[Event | None, list[Problem]]:
-    if not isinstance(obj, dict):
+def _parse(obj: object, line: int, filename: str,
+           surrogates: bool) -> tuple[Event | None, list[Problem]]:
+    if type(obj) is not dict:
         return None, [Problem(filename, line, "", "expected a JSON object")]
-    r = _Line(obj, line, filename)
+    r = _Reader(obj, line, filename, surrogates)
     eid = r.ident("id")
     kind = obj.get("type")
-    builder = BUILDERS.get(kind) if isinstance(kind, str) else None
+    builder = None
     if kind is None:
         r.bad("type", "required")
-    elif builder is None:
-        r.bad("type", f"unknown event type {str(kind)[:40]!r}")
+    elif type(kind) is not str:
+        r.bad("type", "must be a string")
+    else:
+        builder = BUILDERS.get(kind)
+        if builder is None:
+            r.bad("type", f"unknown event type {kind[:40]!r}")
     if builder is None:
         return None, r.problems
     event = builder(r, eid)
     return (None if r.problems else event), r.problems
 
 
+def parse_event(obj: object, line: int, filename: str) -> tuple[Event | None, list[Problem]]:
+    """Validate one decoded JSON value: ``(event, [])`` or ``(None, problems)``."""
+    return _parse(obj, line, filename, True)
+
+
 def parse_journal(lines: Iterable[str], filename: str) -> ParsedJournal:
+    """Parse JSON Lines; line numbers are physical (1-based), blank lines are skipped.
+
+    An event whose ``id`` already appeared in a valid line earlier in the file is skipped and
+    counted in ``duplicates``; an invalid line never claims its ``id``.
+    """
     result = ParsedJournal()
+    events, problems, rejected = result.events, result.problems, result.rejected_lines
     seen: set[str] = set()
+    loads = json.loads
+    count = duplicates = 0
     for number, raw in enumerate(lines, 1):
         text = raw.rstrip("\r\n")
         if number == 1 and text.startswith("\ufeff"):
             text = text[1:]
-        if not text.strip():
+        if not text or text.isspace():
             continue
-        result.lines += 1
+        count += 1
         try:
-            obj = json.loads(text)
-        except ValueError as exc:
+            obj = loads(text)
+        except ValueError as exc:  # JSONDecodeError, or an integer with too many digits
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-            result.problems.append(Problem(filename, number, "", f"not valid JSON: {reason}"))
-            result.rejected_lines[number] = text
+            problems.append(Problem(filename, number, "", f"not valid JSON: {reason}"))
+            rejected[number] = text
             continue
-        event, problems = parse_event(obj, number, filename)
-        if problems:
-            result.problems.extend(problems)
-            result.rejected_lines[number] = text
+        except RecursionError:
+            problems.append(Problem(filename, number, "", "not valid JSON: nested too deeply"))
+            rejected[number] = text
             continue
-        assert event is not None
+        surrogates = "\\u" in text and ("\\ud" in text or "\\uD" in text)
+        event, found = _parse(obj, number, filename, surrogates)
+        if event is None:
+            problems.extend(found)
+            rejected[number] = text
+            continue
         if event.id in seen:
-            result.duplicates += 1
+            duplicates += 1
             continue
         seen.add(event.id)
-        result.events.append(event)
+        events.append(event)
+    result.lines = count
+    result.duplicates = duplicates
     return result

@@ -20,35 +20,37 @@ from core.models import (
 )
 from core.storage.db import Database, Tx
 
+
 # One row per (child, role) an account can see. Guardians see their children through the roster's
 # guardianships, students see themselves.
-_CHILDREN_SQL = """
-SELECT s.id, s.last_name, s.first_name, s.middle_name, COALESCE(c.name, '') AS class_name,
-       sc.name AS school, 'guardian' AS role, NULL AS scopes
+def _children_sql(accounts: str) -> str:
+    """One row per (account, child, role): guardians see their children through the roster's
+    guardianships, students see themselves, trusted persons what a current guardian gave them.
+    ``accounts`` is the SQL condition on the account id, e.g. ``= :tg``."""
+    columns = ("s.id, s.last_name, s.first_name, s.middle_name,"
+               " COALESCE(c.name, '') AS class_name, sc.name AS school")
+    joins = ("JOIN schools sc ON sc.id = s.school_id LEFT JOIN classes c ON c.id = s.class_id")
+    return f"""
+SELECT l.telegram_id AS account, {columns}, 'guardian' AS role, NULL AS scopes
 FROM account_links l
 JOIN guardianships g ON g.guardian_id = l.guardian_id
-JOIN students s ON s.id = g.student_id AND s.active = 1
-JOIN schools sc ON sc.id = s.school_id
-LEFT JOIN classes c ON c.id = s.class_id
-WHERE l.telegram_id = :tg
+JOIN students s ON s.id = g.student_id AND s.active = 1 {joins}
+WHERE l.telegram_id {accounts}
 UNION
-SELECT s.id, s.last_name, s.first_name, s.middle_name, COALESCE(c.name, '') AS class_name,
-       sc.name AS school, 'student' AS role, NULL AS scopes
+SELECT l.telegram_id AS account, {columns}, 'student' AS role, NULL AS scopes
 FROM account_links l
-JOIN students s ON s.id = l.student_id AND s.active = 1
-JOIN schools sc ON sc.id = s.school_id
-LEFT JOIN classes c ON c.id = s.class_id
-WHERE l.telegram_id = :tg
+JOIN students s ON s.id = l.student_id AND s.active = 1 {joins}
+WHERE l.telegram_id {accounts}
 UNION
-SELECT s.id, s.last_name, s.first_name, s.middle_name, COALESCE(c.name, '') AS class_name,
-       sc.name AS school, 'trusted' AS role, t.scopes AS scopes
+SELECT t.telegram_id AS account, {columns}, 'trusted' AS role, t.scopes AS scopes
 FROM trusts t
 JOIN guardianships g ON g.guardian_id = t.guardian_id AND g.student_id = t.student_id
-JOIN students s ON s.id = t.student_id AND s.active = 1
-JOIN schools sc ON sc.id = s.school_id
-LEFT JOIN classes c ON c.id = s.class_id
-WHERE t.telegram_id = :tg
+JOIN students s ON s.id = t.student_id AND s.active = 1 {joins}
+WHERE t.telegram_id {accounts}
 """
+
+
+_CHILDREN_SQL = _children_sql("= :tg")
 
 # A trust counts only while the guardian who granted it is still the child's guardian.
 _TRUSTED_AUDIENCE = """
@@ -80,7 +82,22 @@ def _account(row) -> Account:
 
 
 async def load_children(tx: Tx | Database, telegram_id: int) -> tuple[Child, ...]:
-    rows = await tx.fetchall(_CHILDREN_SQL, {"tg": telegram_id})
+    return _children(await tx.fetchall(_CHILDREN_SQL, {"tg": telegram_id}))
+
+
+async def load_children_many(
+    tx: Tx | Database, telegram_ids: list[int]
+) -> dict[int, tuple[Child, ...]]:
+    """``load_children`` for many accounts in one query."""
+    names = {f"a{n}": tg for n, tg in enumerate(telegram_ids)}
+    sql = _children_sql(f"IN ({', '.join(':' + name for name in names)})")
+    grouped: dict[int, list] = {}
+    for row in await tx.fetchall(sql, names):
+        grouped.setdefault(row["account"], []).append(row)
+    return {tg: _children(items) for tg, items in grouped.items()}
+
+
+def _children(rows) -> tuple[Child, ...]:
     best: dict[int, Child] = {}
     for row in rows:
         child = Child(

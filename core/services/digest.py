@@ -17,14 +17,14 @@ from zoneinfo import ZoneInfo
 from core.clock import Clock, from_db, to_db
 from core.errors import AccessDenied
 from core.models import Child, Role, Scope, Viewer
-from core.services.access import AccessService, load_children
-from core.services.grades import period_of, subject_sums
+from core.services.access import AccessService, load_children_many
+from core.services.grades import period_of
 from core.services.outbox import enqueue
 from core.services.preferences import Preferences, from_row
-from core.services.timetable import TimetableService
 from core.storage.db import Database
 
 GRACE = timedelta(hours=4)
+LOOKAHEAD = 14  # days to look ahead for the next school day
 SIGNOFF_WEEKDAY = 4  # Friday's digest carries the week's sign-off
 
 
@@ -59,12 +59,11 @@ def week_start(day: date) -> date:
 
 
 class DigestService:
-    def __init__(self, db: Database, clock: Clock, tz: ZoneInfo, timetable: TimetableService,
-                 default_time: str = "19:00", grace: timedelta = GRACE) -> None:
+    def __init__(self, db: Database, clock: Clock, tz: ZoneInfo, default_time: str = "19:00",
+                 grace: timedelta = GRACE) -> None:
         self.db = db
         self.clock = clock
         self.tz = tz
-        self.timetable = timetable
         self.default_time = default_time
         self.grace = grace
 
@@ -78,121 +77,58 @@ class DigestService:
         now = self.clock.now()
         today = now.astimezone(self.tz).date()
         rows = await self.db.fetchall(
-            "SELECT a.telegram_id, s.* FROM accounts a"
+            "SELECT a.telegram_id AS account, s.* FROM accounts a"
             " LEFT JOIN account_settings s ON s.telegram_id = a.telegram_id"
             " WHERE a.unreachable_at IS NULL AND a.telegram_id NOT IN"
             " (SELECT telegram_id FROM digest_log WHERE day = ?)"
             " AND (a.telegram_id IN (SELECT telegram_id FROM account_links)"
             " OR a.telegram_id IN (SELECT telegram_id FROM trusts))",
             (today.isoformat(),))
+        due: list[tuple[int, Preferences]] = []
         for row in rows:
-            prefs = from_row(row if row["telegram_id"] is not None else None)
+            prefs = from_row(row)
             if not prefs.digest_enabled:
                 continue
-            due = self._at(today, prefs.digest_time or self.default_time)
-            if now < due:
+            at = self._at(today, prefs.digest_time or self.default_time)
+            if now < at:
                 continue
-            if now >= due + self.grace:
+            if now >= at + self.grace:
                 result.skipped_late += 1
                 continue
-            telegram_id = row[0]
-            children = await self.build(telegram_id, today, prefs)
-            if children is None:
-                continue
-            sent = await self._decide(telegram_id, today, children, prefs, now)
-            if sent is True:
-                result.sent += 1
-            elif sent is False:
-                result.empty += 1
-        return result
-
-    async def _decide(self, telegram_id: int, today: date, children: list[ChildDigest],
-                      prefs: Preferences, now: datetime) -> bool | None:
-        """True: queued; False: nothing to say; None: another run decided it first."""
-        send = any(not c.empty for c in children) or (prefs.digest_empty and bool(children))
+            due.append((row["account"], prefs))
+        if not due:
+            return result
+        snapshot = await _Snapshot.load(self, today, {tg for tg, _p in due})
+        decisions = []
+        for telegram_id, prefs in due:
+            children = snapshot.digest(telegram_id, prefs)
+            if children is not None:
+                send = any(not c.empty for c in children) or prefs.digest_empty
+                decisions.append((telegram_id, children, send))
         async with self.db.transaction() as tx:
-            cur = await tx.execute(
-                "INSERT OR IGNORE INTO digest_log (telegram_id, day, decided_at, sent)"
-                " VALUES (?, ?, ?, ?)", (telegram_id, today.isoformat(), to_db(now), int(send)))
-            if cur.rowcount == 0:
-                return None
-            if send:
+            for telegram_id, children, send in decisions:
+                cur = await tx.execute(
+                    "INSERT OR IGNORE INTO digest_log (telegram_id, day, decided_at, sent)"
+                    " VALUES (?, ?, ?, ?)",
+                    (telegram_id, today.isoformat(), to_db(now), int(send)))
+                if cur.rowcount == 0:
+                    continue  # another run decided this account's day first
+                if not send:
+                    result.empty += 1
+                    continue
                 await enqueue(tx, telegram_id, "digest",
                               {"day": today.isoformat(),
                                "children": [asdict(c) for c in children]},
                               f"digest:{telegram_id}:{today.isoformat()}", now)
-        return send
+                result.sent += 1
+        return result
 
     async def build(self, telegram_id: int, today: date,
                     prefs: Preferences | None = None) -> list[ChildDigest] | None:
         """The digest's content for one account, or None if it follows no child for it."""
-        prefs = prefs or Preferences()
-        children = [c for c in await load_children(self.db, telegram_id)
-                    if Scope.DIGEST in c.scopes and c.id not in prefs.muted_children]
-        if not children:
-            return None
-        return [await self._child(telegram_id, c, today) for c in children]
+        snapshot = await _Snapshot.load(self, today, {telegram_id})
+        return snapshot.digest(telegram_id, prefs or Preferences())
 
-    async def _child(self, telegram_id: int, child: Child, today: date) -> ChildDigest:
-        start = datetime.combine(today, time.min, tzinfo=self.tz).astimezone(UTC)
-        end = start + timedelta(days=1)
-        grades: list[dict] = []
-        marks: list[dict] = []
-        dots: list[dict] = []
-        if Scope.GRADES in child.scopes:
-            rows = await self.db.fetchall(
-                "SELECT subject, value, weight, work, date FROM grades WHERE student_id = ?"
-                " AND deleted_at IS NULL AND created_at >= ? AND created_at < ?"
-                " ORDER BY subject, id", (child.id, to_db(start), to_db(end)))
-            by_subject: dict[str, list] = {}
-            for r in rows:
-                by_subject.setdefault(r["subject"], []).append(r)
-            for subject, items in by_subject.items():
-                period = await period_of(self.db, date.fromisoformat(items[-1]["date"]))
-                async with self.db.read() as tx:
-                    total, weights = await subject_sums(tx, child.id, subject, period)
-                in_period = [r for r in items
-                             if period.start <= date.fromisoformat(r["date"]) <= period.end]
-                new_total = sum(r["value"] * r["weight"] for r in in_period)
-                new_weights = sum(r["weight"] for r in in_period)
-                before = ((total - new_total) / (weights - new_weights)
-                          if weights - new_weights else None)
-                after = total / weights if weights else None
-                for n, r in enumerate(items):
-                    last = n == len(items) - 1
-                    grades.append({"subject": subject, "value": r["value"], "weight": r["weight"],
-                                   "work": r["work"], "avg_before": before if last else None,
-                                   "avg_after": after if last else None})
-            for r in await self.db.fetchall(
-                    "SELECT subject, work, expires FROM dots WHERE student_id = ?"
-                    " AND status = 'open' ORDER BY expires, subject", (child.id,)):
-                expires = date.fromisoformat(r["expires"])
-                dots.append({"subject": r["subject"], "work": r["work"],
-                             "expires": r["expires"], "days_left": (expires - today).days})
-        if Scope.ATTENDANCE in child.scopes:
-            marks = [dict(r) for r in await self.db.fetchall(
-                "SELECT lesson, subject, mark, excused FROM attendance WHERE student_id = ?"
-                " AND date = ? ORDER BY lesson", (child.id, today.isoformat()))]
-        next_day = lessons = homework = None
-        if Scope.HOMEWORK in child.scopes:
-            class_id = await self.db.scalar("SELECT class_id FROM students WHERE id = ?",
-                                            (child.id,))
-            day = await self.timetable.next_school_day({class_id}, today)
-            [entry] = await self.timetable.day([child], day)
-            next_day = day.isoformat()
-            lessons = [{"number": x.number, "subject": x.subject,
-                        "start": x.start.strftime("%H:%M"), "cancelled": x.cancelled}
-                       for x in entry.lessons]
-            homework = [{"subject": h.subject, "text": h.text, "required": h.required}
-                        for h in entry.homework]
-        signoff = signed = None
-        if child.role is Role.GUARDIAN and today.weekday() == SIGNOFF_WEEKDAY:
-            signoff = week_start(today).isoformat()
-            signed = await self.db.scalar(
-                "SELECT signed_at FROM signoffs WHERE student_id = ? AND week_start = ?"
-                " AND telegram_id = ?", (child.id, signoff, telegram_id))
-        return ChildDigest(child.id, child.name.short, child.class_name, grades, marks, dots,
-                           next_day, lessons or [], homework or [], signoff, signed)
 
     # -- the weekly sign-off -----------------------------------------------------------------
 
@@ -232,3 +168,139 @@ class DigestService:
             f" LEFT JOIN guardians g ON g.id = so.guardian_id"
             f" WHERE {' AND '.join(where)} ORDER BY class_name, student, so.signed_at", params)
         return [dict(r) for r in rows]
+
+
+class _Snapshot:
+    """Everything the day's digests need, read in a handful of queries for all accounts."""
+
+    @classmethod
+    async def load(cls, svc: DigestService, today: date, accounts: set[int]) -> _Snapshot:
+        self = cls()
+        self.today = today
+        db = svc.db
+        start = datetime.combine(today, time.min, tzinfo=svc.tz).astimezone(UTC)
+        end = start + timedelta(days=1)
+        self.children = await _all_children(db, accounts)
+        students = {c.id for kids in self.children.values() for c in kids}
+        self.grades: dict[int, list] = {}
+        for r in await db.fetchall(
+                "SELECT student_id, subject, value, weight, work, date FROM grades"
+                " WHERE deleted_at IS NULL AND created_at >= ? AND created_at < ?"
+                " ORDER BY student_id, subject, id", (to_db(start), to_db(end))):
+            if r["student_id"] in students:
+                self.grades.setdefault(r["student_id"], []).append(r)
+        self.period = await period_of(db, today)
+        self.sums: dict[tuple[int, str], tuple[int, int]] = {}
+        with_grades = sorted(self.grades)
+        for i in range(0, len(with_grades), 500):
+            part = with_grades[i : i + 500]
+            for r in await db.fetchall(
+                    f"SELECT student_id, subject, SUM(value * weight), SUM(weight) FROM grades"
+                    f" WHERE deleted_at IS NULL AND date BETWEEN ? AND ?"
+                    f" AND student_id IN ({','.join('?' * len(part))})"
+                    f" GROUP BY student_id, subject",
+                    (self.period.start.isoformat(), self.period.end.isoformat(), *part)):
+                self.sums[(r[0], r[1])] = (r[2], r[3])
+        self.marks: dict[int, list[dict]] = {}
+        for r in await db.fetchall(
+                "SELECT student_id, lesson, subject, mark, excused FROM attendance"
+                " WHERE date = ? ORDER BY lesson", (today.isoformat(),)):
+            self.marks.setdefault(r["student_id"], []).append(
+                {"lesson": r["lesson"], "subject": r["subject"], "mark": r["mark"],
+                 "excused": r["excused"]})
+        self.dots: dict[int, list[dict]] = {}
+        for r in await db.fetchall(
+                "SELECT student_id, subject, work, expires FROM dots WHERE status = 'open'"
+                " ORDER BY expires, subject"):
+            self.dots.setdefault(r["student_id"], []).append(
+                {"subject": r["subject"], "work": r["work"], "expires": r["expires"],
+                 "days_left": (date.fromisoformat(r["expires"]) - today).days})
+        self.class_of = {r[0]: r[1] for r in await db.fetchall(
+            "SELECT id, class_id FROM students WHERE active = 1")}
+        horizon = (today + timedelta(days=LOOKAHEAD)).isoformat()
+        self.next_day = {r[0]: date.fromisoformat(r[1]) for r in await db.fetchall(
+            "SELECT class_id, MIN(date) FROM lessons WHERE date > ? AND date <= ?"
+            " GROUP BY class_id", (today.isoformat(), horizon))}
+        fallback = today + timedelta(days=1)
+        while fallback.weekday() >= 5:
+            fallback += timedelta(days=1)
+        self.fallback_day = fallback
+        self.lessons: dict[tuple[int, str], list[dict]] = {}
+        for r in await db.fetchall(
+                "SELECT class_id, date, number, subject, start_time, cancelled FROM lessons"
+                " WHERE date > ? AND date <= ? ORDER BY number", (today.isoformat(), horizon)):
+            self.lessons.setdefault((r[0], r[1]), []).append(
+                {"number": r["number"], "subject": r["subject"], "start": r["start_time"],
+                 "cancelled": bool(r["cancelled"])})
+        self.homework: dict[tuple[int, str], list[dict]] = {}
+        for r in await db.fetchall(
+                "SELECT class_id, due, subject, text, required FROM homework"
+                " WHERE due > ? AND due <= ? ORDER BY subject, id", (today.isoformat(), horizon)):
+            self.homework.setdefault((r[0], r[1]), []).append(
+                {"subject": r["subject"], "text": r["text"], "required": bool(r["required"])})
+        self.week = week_start(today).isoformat()
+        self.signed_at: dict[tuple[int, int], str] = {}
+        if today.weekday() == SIGNOFF_WEEKDAY:
+            self.signed_at = {(r[0], r[1]): r[2] for r in await db.fetchall(
+                "SELECT student_id, telegram_id, signed_at FROM signoffs WHERE week_start = ?",
+                (self.week,))}
+        return self
+
+    def digest(self, telegram_id: int, prefs: Preferences) -> list[ChildDigest] | None:
+        children = [c for c in self.children.get(telegram_id, [])
+                    if Scope.DIGEST in c.scopes and c.id not in prefs.muted_children]
+        if not children:
+            return None
+        return [self._child(telegram_id, c) for c in children]
+
+    def _child(self, telegram_id: int, child: Child) -> ChildDigest:
+        grades: list[dict] = []
+        dots: list[dict] = []
+        marks: list[dict] = []
+        if Scope.GRADES in child.scopes:
+            by_subject: dict[str, list] = {}
+            for r in self.grades.get(child.id, []):
+                by_subject.setdefault(r["subject"], []).append(r)
+            for subject, items in by_subject.items():
+                total, weights = self.sums.get((child.id, subject), (0, 0))
+                in_period = [r for r in items if self.period.start
+                             <= date.fromisoformat(r["date"]) <= self.period.end]
+                new_total = sum(r["value"] * r["weight"] for r in in_period)
+                new_weights = sum(r["weight"] for r in in_period)
+                before = ((total - new_total) / (weights - new_weights)
+                          if weights - new_weights else None)
+                after = total / weights if weights else None
+                for n, r in enumerate(items):
+                    last = n == len(items) - 1
+                    grades.append({"subject": subject, "value": r["value"], "weight": r["weight"],
+                                   "work": r["work"], "avg_before": before if last else None,
+                                   "avg_after": after if last else None})
+            dots = self.dots.get(child.id, [])
+        if Scope.ATTENDANCE in child.scopes:
+            marks = self.marks.get(child.id, [])
+        next_day = None
+        lessons: list[dict] = []
+        homework: list[dict] = []
+        if Scope.HOMEWORK in child.scopes:
+            class_id = self.class_of.get(child.id)
+            day = self.next_day.get(class_id, self.fallback_day)
+            next_day = day.isoformat()
+            lessons = self.lessons.get((class_id, next_day), [])
+            homework = self.homework.get((class_id, next_day), [])
+        signoff = signed = None
+        if child.role is Role.GUARDIAN and self.today.weekday() == SIGNOFF_WEEKDAY:
+            signoff = self.week
+            signed = self.signed_at.get((child.id, telegram_id))
+        return ChildDigest(child.id, child.name.short, child.class_name, grades, marks, dots,
+                           next_day, lessons, homework, signoff, signed)
+
+
+async def _all_children(db: Database, accounts: set[int]) -> dict[int, list[Child]]:
+    """``load_children`` for many accounts at once."""
+    result: dict[int, list[Child]] = {tg: [] for tg in accounts}
+    ids = sorted(accounts)
+    for i in range(0, len(ids), 500):
+        part = ids[i : i + 500]
+        for tg, children in (await load_children_many(db, part)).items():
+            result[tg] = list(children)
+    return result

@@ -1,0 +1,627 @@
+"""Journal JSON Lines parser: every event type, defaults, every kind of problem, file handling."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import pytest
+
+from core.importers.journal import (
+    AttendanceEvent,
+    DotClosedEvent,
+    DotEvent,
+    GradeChangedEvent,
+    GradeDeletedEvent,
+    GradeEvent,
+    HomeworkEvent,
+    LessonEvent,
+    ParsedJournal,
+    PeriodEvent,
+    parse_event,
+    parse_journal,
+)
+
+FILE = "j.jsonl"
+
+GRADE = {
+    "id": "e-1", "type": "grade", "grade_id": "g-1", "student_id": "S-1", "subject": "Алгебра",
+    "date": "2026-11-10", "value": 4,
+}
+DOT = {
+    "id": "e-2", "type": "dot", "dot_id": "d-1", "student_id": "S-1", "subject": "Физика",
+    "date": "2026-11-18", "expires": "2026-11-25",
+}
+ATTENDANCE = {
+    "id": "e-3", "type": "attendance", "attendance_id": "a-1", "student_id": "S-1",
+    "date": "2026-11-19", "lesson": 2, "subject": "Физика", "mark": "absent",
+}
+HOMEWORK = {
+    "id": "e-4", "type": "homework", "homework_id": "h-1", "class": "7Б", "subject": "Алгебра",
+    "due": "2026-11-24", "text": "№ 245",
+}
+LESSON = {
+    "id": "e-5", "type": "lesson", "class": "7Б", "date": "2026-11-24", "number": 1,
+    "subject": "Алгебра", "start": "08:30", "end": "09:15",
+}
+PERIOD = {
+    "id": "e-6", "type": "period", "period_id": "q1", "name": "1 четверть",
+    "start": "2026-09-01", "end": "2026-10-25",
+}
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def parse(*objects: Any) -> ParsedJournal:
+    return parse_journal([dump(o) for o in objects], FILE)
+
+
+def one(obj: dict[str, Any], **changes: Any) -> Any:
+    """Parse a single object (with ``changes`` applied; None removes a key); expect no problem."""
+    result = parse(_with(obj, **changes))
+    assert [str(p) for p in result.problems] == []
+    assert len(result.events) == 1
+    return result.events[0]
+
+
+def problems(obj: Any, **changes: Any) -> list[str]:
+    """Parse a single object (with ``changes`` applied) that must be rejected."""
+    result = parse(_with(obj, **changes) if isinstance(obj, dict) else obj)
+    assert result.events == []
+    assert list(result.rejected_lines) == [1]
+    return [str(p) for p in result.problems]
+
+
+def _with(obj: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    out = dict(obj)
+    for key, value in changes.items():
+        key = key.rstrip("_")  # class_ -> class
+        if value is _DROP:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+_DROP = object()
+
+
+# -- one valid line of each type ----------------------------------------------------------------
+
+
+def test_grade_with_every_field():
+    event = one(GRADE, weight=2, work=" Контрольная работа ", comment="Молодец",
+                teacher="Иванова М. П.", set_at="2026-11-10T12:30:00+03:00")
+    assert event == GradeEvent(
+        id="e-1", line=1, grade_id="g-1", student_id="S-1", subject="Алгебра",
+        date=date(2026, 11, 10), value=4, weight=2, work="Контрольная работа", comment="Молодец",
+        teacher="Иванова М. П.", set_at=datetime(2026, 11, 10, 9, 30, tzinfo=UTC),
+    )
+
+
+def test_grade_changed():
+    event = one({"id": "e-7", "type": "grade_changed", "grade_id": "g-1", "value": 5,
+                 "comment": "Исправлено"})
+    assert event == GradeChangedEvent(
+        id="e-7", line=1, grade_id="g-1", value=5, weight=None, work=None, comment="Исправлено",
+        fields=frozenset({"value", "comment"}),
+    )
+
+
+def test_grade_deleted():
+    event = one({"id": "e-8", "type": "grade_deleted", "grade_id": "g-1"})
+    assert event == GradeDeletedEvent(id="e-8", line=1, grade_id="g-1")
+
+
+def test_dot_with_every_field():
+    event = one(DOT, work="Лабораторная работа", comment="Сдать отчёт", teacher="Орлов В. С.",
+                value=2, weight=3)
+    assert event == DotEvent(
+        id="e-2", line=1, dot_id="d-1", student_id="S-1", subject="Физика",
+        date=date(2026, 11, 18), expires=date(2026, 11, 25), work="Лабораторная работа",
+        comment="Сдать отчёт", teacher="Орлов В. С.", value=2, weight=3,
+    )
+
+
+def test_dot_closed():
+    event = one({"id": "e-9", "type": "dot_closed", "dot_id": "d-1", "value": 3, "weight": 2})
+    assert event == DotClosedEvent(id="e-9", line=1, dot_id="d-1", value=3, weight=2)
+    bare = one({"id": "e-9", "type": "dot_closed", "dot_id": "d-1"})
+    assert bare == DotClosedEvent(id="e-9", line=1, dot_id="d-1", value=None, weight=None)
+
+
+def test_attendance():
+    event = one(ATTENDANCE, mark="late", excused=True)
+    assert event == AttendanceEvent(
+        id="e-3", line=1, attendance_id="a-1", student_id="S-1", date=date(2026, 11, 19),
+        lesson=2, subject="Физика", mark="late", excused=True,
+    )
+
+
+def test_homework():
+    event = one(HOMEWORK, class_=" 7 б ", required=False, updated_at="2026-11-20T15:30:00+03:00")
+    assert event == HomeworkEvent(
+        id="e-4", line=1, homework_id="h-1", class_name="7Б", subject="Алгебра",
+        due=date(2026, 11, 24), text="№ 245", required=False,
+        updated_at=datetime(2026, 11, 20, 12, 30, tzinfo=UTC),
+    )
+
+
+def test_lesson():
+    event = one(LESSON, room="214", teacher="Иванова М. П.", cancelled=True, class_="11a")
+    assert event == LessonEvent(
+        id="e-5", line=1, class_name="11A", date=date(2026, 11, 24), number=1,
+        subject="Алгебра", start=time(8, 30), end=time(9, 15), room="214",
+        teacher="Иванова М. П.", cancelled=True,
+    )
+
+
+def test_period():
+    event = one(PERIOD)
+    assert event == PeriodEvent(id="e-6", line=1, period_id="q1", name="1 четверть",
+                                start=date(2026, 9, 1), end=date(2026, 10, 25))
+    same_day = one(PERIOD, end="2026-09-01")
+    assert same_day.end == same_day.start
+
+
+def test_all_types_in_one_file_keep_order_and_line_numbers():
+    objects = [GRADE, DOT, ATTENDANCE, HOMEWORK, LESSON, PERIOD]
+    result = parse(*objects)
+    assert [e.id for e in result.events] == [o["id"] for o in objects]
+    assert [e.line for e in result.events] == [1, 2, 3, 4, 5, 6]
+    assert result.lines == 6 and result.problems == [] and result.rejected_lines == {}
+    assert result.duplicates == 0
+
+
+def test_events_are_frozen_and_slotted():
+    event = one(GRADE)
+    with pytest.raises(AttributeError):
+        event.value = 5
+    assert not hasattr(event, "__dict__")
+
+
+# -- defaults and optional fields ---------------------------------------------------------------
+
+
+def test_defaults():
+    grade = one(GRADE)
+    assert (grade.weight, grade.work, grade.comment, grade.teacher, grade.set_at) == (
+        1, None, None, None, None)
+    dot = one(DOT)
+    assert (dot.weight, dot.value, dot.work) == (1, None, None)
+    assert one(ATTENDANCE).excused is False
+    homework = one(HOMEWORK)
+    assert homework.required is True and homework.updated_at is None
+    lesson = one(LESSON)
+    assert lesson.cancelled is False and lesson.room is None and lesson.teacher is None
+
+
+def test_null_means_absent_for_optional_fields():
+    grade = one(GRADE, weight=None, work=None, comment=None, teacher=None, set_at=None)
+    assert (grade.weight, grade.work, grade.comment, grade.set_at) == (1, None, None, None)
+    assert one(ATTENDANCE, excused=None).excused is False
+    assert one(HOMEWORK, required=None).required is True
+
+
+def test_blank_optional_text_is_none_and_text_is_stripped():
+    grade = one(GRADE, work="   ", comment="", teacher="  Иванова  ", subject="  Алгебра ")
+    assert grade.work is None and grade.comment is None
+    assert grade.teacher == "Иванова" and grade.subject == "Алгебра"
+
+
+def test_unknown_fields_are_ignored():
+    event = one(GRADE, source="journal-v2", extra={"nested": [1, 2]}, value=5)
+    assert event.value == 5
+
+
+def test_numeric_ids_become_strings():
+    event = one(GRADE, id=17, grade_id=42, student_id=1001)
+    assert (event.id, event.grade_id, event.student_id) == ("17", "42", "1001")
+
+
+def test_ids_are_stripped():
+    assert one(GRADE, id="  e-1 ").id == "e-1"
+
+
+def test_mark_aliases():
+    assert one(ATTENDANCE, mark="н").mark == "absent"
+    assert one(ATTENDANCE, mark="оп").mark == "late"
+    assert one(ATTENDANCE, mark=" Absent ").mark == "absent"
+    assert one(ATTENDANCE, mark="Н").mark == "absent"
+
+
+def test_grade_changed_fields_and_clearing():
+    base = {"id": "c", "type": "grade_changed", "grade_id": "g-1"}
+    weight_only = one(base, weight=3)
+    assert weight_only.fields == frozenset({"weight"}) and weight_only.value is None
+    cleared = one(base, comment="")
+    assert cleared.fields == frozenset({"comment"}) and cleared.comment is None
+    work_null = one(base, work=None, value=2)
+    assert work_null.fields == frozenset({"work", "value"}) and work_null.work is None
+    # A null value or weight changes nothing and does not count as present.
+    with_null_value = one(base, value=None, comment="x")
+    assert with_null_value.fields == frozenset({"comment"})
+
+
+# -- moments ------------------------------------------------------------------------------------
+
+
+def test_set_at_with_z_is_utc():
+    event = one(GRADE, set_at="2026-11-10T09:30:00Z")
+    assert event.set_at == datetime(2026, 11, 10, 9, 30, tzinfo=UTC)
+    assert event.set_at.tzinfo is UTC
+
+
+def test_moment_with_offset_converts_to_utc():
+    event = one(GRADE, set_at="2026-11-10T01:00:00+05:00")
+    assert event.set_at == datetime(2026, 11, 9, 20, 0, tzinfo=UTC)
+    assert event.set_at.tzinfo is UTC
+
+
+def test_naive_moment_is_rejected():
+    assert problems(GRADE, set_at="2026-11-10T09:30:00") == [
+        f"{FILE}:1: set_at: needs a time zone offset, e.g. +03:00"]
+
+
+def test_bad_moments():
+    prefix = f"{FILE}:1: updated_at: "
+    for bad in ("yesterday", "2026-13-01T10:00:00Z", "2026-11-10T25:00:00+03:00"):
+        [message] = problems(HOMEWORK, updated_at=bad)
+        assert message.startswith(prefix + "not a valid ISO 8601 moment")
+    [message] = problems(HOMEWORK, updated_at=1700000000)
+    assert message == prefix + "must be a string"
+
+
+def test_moment_out_of_range_in_utc_is_a_problem_not_a_crash():
+    [message] = problems(GRADE, set_at="0001-01-01T00:00:00+03:00")
+    assert message.startswith(f"{FILE}:1: set_at: not a valid ISO 8601 moment")
+
+
+# -- problems: JSON and envelope ----------------------------------------------------------------
+
+
+def test_not_valid_json():
+    result = parse_journal(['{"id": "e-1", "type": "grade",', "{'id': 1}", "[1, 2"], FILE)
+    assert [str(p) for p in result.problems] == [
+        f"{FILE}:1: not valid JSON: Expecting property name enclosed in double quotes",
+        f"{FILE}:2: not valid JSON: Expecting property name enclosed in double quotes",
+        f"{FILE}:3: not valid JSON: Expecting ',' delimiter",
+    ]
+    assert all(p.field == "" for p in result.problems)
+    assert result.events == [] and result.lines == 3
+
+
+def test_trailing_garbage_is_not_valid_json():
+    assert problems_raw(dump(GRADE) + " x") == [f"{FILE}:1: not valid JSON: Extra data"]
+
+
+def test_deep_nesting_is_a_problem_not_a_crash():
+    [message] = problems_raw("[" * 100_000)
+    assert message.startswith(f"{FILE}:1: not valid JSON: ")
+
+
+def test_not_an_object():
+    for raw in ("[1, 2]", '"grade"', "42", "null", "true"):
+        assert problems_raw(raw) == [f"{FILE}:1: expected a JSON object"]
+    assert parse_event([GRADE], 3, FILE) == (
+        None, [parse_event(None, 3, FILE)[1][0]])
+    assert str(parse_event("x", 3, FILE)[1][0]) == f"{FILE}:3: expected a JSON object"
+
+
+def problems_raw(raw: str) -> list[str]:
+    result = parse_journal([raw], FILE)
+    assert result.events == [] and result.rejected_lines == {1: raw}
+    return [str(p) for p in result.problems]
+
+
+def test_id_problems():
+    assert problems(GRADE, id=_DROP) == [f"{FILE}:1: id: required"]
+    assert problems(GRADE, id="  ") == [f"{FILE}:1: id: required"]
+    assert problems(GRADE, id=None) == [f"{FILE}:1: id: required"]
+    assert problems(GRADE, id=True) == [f"{FILE}:1: id: must be a string"]
+    assert problems(GRADE, id=1.5) == [f"{FILE}:1: id: must be a string"]
+    assert problems(GRADE, id=["e-1"]) == [f"{FILE}:1: id: must be a string"]
+    assert problems(GRADE, id="x" * 129) == [f"{FILE}:1: id: longer than 128 characters"]
+    assert problems(GRADE, id=10**130) == [f"{FILE}:1: id: longer than 128 characters"]
+    assert one(GRADE, id="x" * 128).id == "x" * 128
+
+
+def test_type_problems():
+    assert problems(GRADE, type_=_DROP) == [f"{FILE}:1: type: required"]
+    assert problems(GRADE, type_="xyz") == [f"{FILE}:1: type: unknown event type 'xyz'"]
+    assert problems(GRADE, type_="Grade") == [f"{FILE}:1: type: unknown event type 'Grade'"]
+    assert problems(GRADE, type_=1) == [f"{FILE}:1: type: must be a string"]
+
+
+def test_unknown_type_and_missing_id_both_reported():
+    assert problems({"type": "xyz"}) == [
+        f"{FILE}:1: id: required", f"{FILE}:1: type: unknown event type 'xyz'"]
+
+
+# -- problems: fields ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("obj", "name"), [
+    (GRADE, "grade_id"), (GRADE, "student_id"), (GRADE, "subject"), (GRADE, "date"),
+    (GRADE, "value"), (DOT, "dot_id"), (DOT, "expires"), (ATTENDANCE, "attendance_id"),
+    (ATTENDANCE, "lesson"), (ATTENDANCE, "mark"), (HOMEWORK, "homework_id"), (HOMEWORK, "class"),
+    (HOMEWORK, "due"), (HOMEWORK, "text"), (LESSON, "number"), (LESSON, "start"),
+    (LESSON, "end"), (PERIOD, "period_id"), (PERIOD, "name"), (PERIOD, "start"),
+])
+def test_required_fields(obj, name):
+    without = {k: v for k, v in obj.items() if k != name}
+    assert problems(without) == [f"{FILE}:1: {name}: required"]
+    assert problems({**obj, name: None}) == [f"{FILE}:1: {name}: required"]
+
+
+def test_required_text_blank_after_strip():
+    assert problems(GRADE, subject="   ") == [f"{FILE}:1: subject: required"]
+    assert problems(HOMEWORK, class_=" ") == [f"{FILE}:1: class: required"]
+    assert problems(HOMEWORK, text="\n\t") == [f"{FILE}:1: text: required"]
+
+
+def test_other_types_require_their_reference():
+    assert problems({"id": "x", "type": "grade_deleted"}) == [f"{FILE}:1: grade_id: required"]
+    assert problems({"id": "x", "type": "dot_closed"}) == [f"{FILE}:1: dot_id: required"]
+    assert problems({"id": "x", "type": "grade_changed", "value": 3}) == [
+        f"{FILE}:1: grade_id: required"]
+
+
+def test_wrong_json_types():
+    assert problems(GRADE, subject=5) == [f"{FILE}:1: subject: must be a string"]
+    assert problems(GRADE, comment=["a"]) == [f"{FILE}:1: comment: must be a string"]
+    assert problems(GRADE, value="5") == [f"{FILE}:1: value: must be an integer"]
+    assert problems(GRADE, value=4.0) == [f"{FILE}:1: value: must be an integer"]
+    assert problems(ATTENDANCE, lesson="2") == [f"{FILE}:1: lesson: must be an integer"]
+    assert problems(ATTENDANCE, excused="yes") == [f"{FILE}:1: excused: must be true or false"]
+    assert problems(ATTENDANCE, excused=1) == [f"{FILE}:1: excused: must be true or false"]
+    assert problems(HOMEWORK, required="false") == [
+        f"{FILE}:1: required: must be true or false"]
+    assert problems(LESSON, cancelled=0) == [f"{FILE}:1: cancelled: must be true or false"]
+    assert problems(ATTENDANCE, mark=1) == [f"{FILE}:1: mark: must be a string"]
+    assert problems(GRADE, date=20261110) == [f"{FILE}:1: date: must be a string"]
+    assert problems(LESSON, start=830) == [f"{FILE}:1: start: must be a string"]
+
+
+def test_booleans_are_not_integers():
+    assert problems(GRADE, value=True) == [f"{FILE}:1: value: must be an integer"]
+    assert problems(GRADE, weight=True) == [f"{FILE}:1: weight: must be an integer from 1 to 10"]
+    assert problems(ATTENDANCE, lesson=False) == [f"{FILE}:1: lesson: must be an integer"]
+    assert problems(LESSON, number=True) == [f"{FILE}:1: number: must be an integer"]
+    assert problems({"id": "c", "type": "dot_closed", "dot_id": "d", "value": True}) == [
+        f"{FILE}:1: value: must be an integer"]
+
+
+def test_value_range():
+    for bad in (0, 6, -1):
+        assert problems(GRADE, value=bad) == [f"{FILE}:1: value: must be from 1 to 5"]
+    assert problems(DOT, value=7) == [f"{FILE}:1: value: must be from 1 to 5"]
+    assert [one(GRADE, value=v).value for v in (1, 5)] == [1, 5]
+
+
+def test_weight_range():
+    for bad in (0, 11, -2, 1.5, "2"):
+        assert problems(GRADE, weight=bad) == [
+            f"{FILE}:1: weight: must be an integer from 1 to 10"]
+    assert [one(GRADE, weight=w).weight for w in (1, 10)] == [1, 10]
+    changed = {"id": "c", "type": "grade_changed", "grade_id": "g", "weight": 0}
+    assert problems(changed) == [f"{FILE}:1: weight: must be an integer from 1 to 10"]
+
+
+def test_lesson_and_number_range():
+    assert problems(ATTENDANCE, lesson=0) == [f"{FILE}:1: lesson: must be from 1 to 20"]
+    assert problems(LESSON, number=21) == [f"{FILE}:1: number: must be from 1 to 20"]
+    assert one(LESSON, number=20).number == 20
+
+
+def test_bad_mark():
+    assert problems(ATTENDANCE, mark="present") == [f"{FILE}:1: mark: must be absent or late"]
+    assert problems(ATTENDANCE, mark="") == [f"{FILE}:1: mark: must be absent or late"]
+
+
+@pytest.mark.parametrize("bad", [
+    "2026-02-30", "2026-13-01", "2026-1-1", "20261110", "2026-11-10T00:00", "2026-W46-2",
+    "10.11.2026", "2026/11/10", " 2026-11-10", "", "0000-01-01", "２026-11-10",
+])
+def test_bad_dates(bad):
+    assert problems(GRADE, date=bad) == [f"{FILE}:1: date: not a valid date (YYYY-MM-DD)"]
+
+
+@pytest.mark.parametrize("bad", [
+    "24:00", "12:60", "9:30", "09:30:00", "0930", "09-30", "", "²9:30", "09:3٠", "-1:30",
+])
+def test_bad_times(bad):
+    assert problems(LESSON, start=bad) == [f"{FILE}:1: start: not a valid time (HH:MM)"]
+
+
+def test_edge_times_are_valid():
+    event = one(LESSON, start="00:00", end="23:59")
+    assert (event.start, event.end) == (time(0, 0), time(23, 59))
+
+
+def test_lesson_end_must_be_after_start():
+    assert problems(LESSON, end="08:30") == [f"{FILE}:1: end: must be after start"]
+    assert problems(LESSON, end="08:00") == [f"{FILE}:1: end: must be after start"]
+    assert problems(LESSON, end="00:00") == [f"{FILE}:1: end: must be after start"]
+
+
+def test_dot_expires_not_before_date():
+    assert problems(DOT, expires="2026-11-17") == [f"{FILE}:1: expires: must not be before date"]
+    assert problems(DOT, expires="0001-01-01") == [f"{FILE}:1: expires: must not be before date"]
+    assert one(DOT, expires="2026-11-18").expires == date(2026, 11, 18)
+
+
+def test_period_end_not_before_start():
+    assert problems(PERIOD, end="2026-08-31") == [f"{FILE}:1: end: must not be before start"]
+
+
+def test_length_limits():
+    assert one(GRADE, subject="а" * 100).subject == "а" * 100
+    assert problems(GRADE, subject="а" * 101) == [
+        f"{FILE}:1: subject: longer than 100 characters"]
+    assert len(one(HOMEWORK, text="x" * 10_000).text) == 10_000
+    assert problems(HOMEWORK, text="x" * 10_001) == [
+        f"{FILE}:1: text: longer than 10000 characters"]
+    assert len(one(GRADE, comment="x" * 2000).comment) == 2000
+    assert problems(GRADE, comment="x" * 2001) == [
+        f"{FILE}:1: comment: longer than 2000 characters"]
+    # The limit applies after stripping.
+    assert one(GRADE, subject=" " + "а" * 100 + " ").subject == "а" * 100
+
+
+def test_grade_changed_needs_something_to_change():
+    base = {"id": "c", "type": "grade_changed", "grade_id": "g-1"}
+    message = f"{FILE}:1: grade_changed needs at least one of value, weight, work, comment"
+    assert problems(base) == [message]
+    assert problems(base, value=None, weight=None, teacher="x") == [message]
+
+
+def test_lone_surrogate_is_rejected_but_escaped_pairs_are_fine():
+    bad = '{"id": "e", "type": "grade_deleted", "grade_id": "g-\\ud800"}'
+    assert problems_raw(bad) == [
+        f"{FILE}:1: grade_id: contains an invalid \\u escape (a lone surrogate)"]
+    good = json.dumps({**GRADE, "comment": "Отлично 😀"})  # ASCII with \\u escapes
+    assert "\\ud83d" in good
+    [event] = parse_journal([good], FILE).events
+    assert event.comment == "Отлично 😀"
+    event, found = parse_event({**GRADE, "teacher": "x\udc00"}, 1, FILE)
+    assert event is None and [p.field for p in found] == ["teacher"]
+
+
+# -- several problems -------------------------------------------------------------------------
+
+
+def test_all_problems_of_a_line_are_reported():
+    obj = {"id": "e-1", "type": "grade", "grade_id": "", "subject": 7, "date": "2026-02-30",
+           "value": 9, "weight": 0, "set_at": "2026-11-10T10:00:00"}
+    assert problems(obj) == [
+        f"{FILE}:1: grade_id: required",
+        f"{FILE}:1: student_id: required",
+        f"{FILE}:1: subject: must be a string",
+        f"{FILE}:1: date: not a valid date (YYYY-MM-DD)",
+        f"{FILE}:1: value: must be from 1 to 5",
+        f"{FILE}:1: weight: must be an integer from 1 to 10",
+        f"{FILE}:1: set_at: needs a time zone offset, e.g. +03:00",
+    ]
+
+
+def test_cross_field_checks_join_the_other_problems():
+    fields = sorted(p.field for p in parse(_with(LESSON, end="08:00", number=0)).problems)
+    assert fields == ["end", "number"]
+
+
+def test_all_bad_lines_are_reported_and_good_ones_kept():
+    lines = [
+        dump(GRADE),
+        "not json",
+        dump(_with(DOT, expires="2026-01-01")),
+        "",
+        dump(ATTENDANCE),
+        dump(_with(LESSON, start="25:00", end="26:00")),
+        "[]",
+    ]
+    result = parse_journal(lines, FILE)
+    assert [e.id for e in result.events] == ["e-1", "e-3"]
+    assert [e.line for e in result.events] == [1, 5]
+    assert [str(p) for p in result.problems] == [
+        f"{FILE}:2: not valid JSON: Expecting value",
+        f"{FILE}:3: expires: must not be before date",
+        f"{FILE}:6: start: not a valid time (HH:MM)",
+        f"{FILE}:6: end: not a valid time (HH:MM)",
+        f"{FILE}:7: expected a JSON object",
+    ]
+    assert sorted(result.rejected_lines) == [2, 3, 6, 7]
+    assert result.lines == 6
+
+
+def test_rejected_lines_keep_the_raw_text():
+    bad = '  {"id": "x", "type": "grade", "value": 9}  '
+    result = parse_journal([dump(GRADE) + "\n", bad + "\r\n", "{oops\n"], FILE)
+    assert result.rejected_lines == {2: bad, 3: "{oops"}
+    assert {p.line for p in result.problems} == {2, 3}
+
+
+# -- duplicates, blank lines, line endings ------------------------------------------------------
+
+
+def test_duplicate_ids_first_wins_and_are_counted():
+    first = _with(GRADE, value=4)
+    again = _with(GRADE, value=2)
+    other_type_same_id = _with(PERIOD, id="e-1")
+    result = parse(first, again, ATTENDANCE, other_type_same_id)
+    assert [e.id for e in result.events] == ["e-1", "e-3"]
+    assert result.events[0].value == 4
+    assert result.duplicates == 2
+    assert result.problems == [] and result.rejected_lines == {}
+    assert result.lines == 4
+
+
+def test_numeric_and_string_ids_are_the_same_id():
+    result = parse(_with(GRADE, id=7), _with(GRADE, id="7"))
+    assert len(result.events) == 1 and result.duplicates == 1
+
+
+def test_an_invalid_line_does_not_claim_its_id():
+    result = parse(_with(GRADE, value=9), _with(GRADE, value=3))
+    assert [e.line for e in result.events] == [2]
+    assert result.duplicates == 0 and list(result.rejected_lines) == [1]
+
+
+def test_blank_lines_are_skipped_but_counted_as_physical_lines():
+    lines = ["\n", dump(GRADE) + "\n", "   \n", "\t\r\n", dump(ATTENDANCE) + "\n", ""]
+    result = parse_journal(lines, FILE)
+    assert [e.line for e in result.events] == [2, 5]
+    assert result.lines == 2
+    assert result.problems == []
+
+
+def test_crlf_line_endings():
+    text = dump(GRADE) + "\r\n" + dump(DOT) + "\r\n" + "{bad\r\n"
+    result = parse_journal(text.splitlines(keepends=True), FILE)
+    assert [e.line for e in result.events] == [1, 2]
+    assert result.rejected_lines == {3: "{bad"}
+
+
+def test_bom_on_the_first_line_is_ignored():
+    result = parse_journal(["\ufeff" + dump(GRADE) + "\n", dump(DOT)], FILE)
+    assert [e.id for e in result.events] == ["e-1", "e-2"]
+    result = parse_journal(["\ufeff\n", dump(GRADE)], FILE)
+    assert [e.line for e in result.events] == [2] and result.lines == 1
+
+
+def test_a_bom_elsewhere_is_a_problem():
+    result = parse_journal([dump(GRADE), "\ufeff" + dump(DOT)], FILE)
+    assert [p.line for p in result.problems] == [2]
+    assert str(result.problems[0]).startswith(f"{FILE}:2: not valid JSON: ")
+
+
+def test_empty_input():
+    result = parse_journal([], FILE)
+    assert result == ParsedJournal(events=[], problems=[], rejected_lines={}, lines=0,
+                                   duplicates=0)
+
+
+def test_lines_may_come_from_a_generator():
+    result = parse_journal((dump(_with(GRADE, id=f"e-{i}")) for i in range(50)), FILE)
+    assert len(result.events) == 50 and result.events[-1].line == 50
+
+
+# -- parse_event --------------------------------------------------------------------------------
+
+
+def test_parse_event_returns_event_or_problems():
+    event, found = parse_event(dict(GRADE), 12, "x.jsonl")
+    assert found == [] and isinstance(event, GradeEvent) and event.line == 12
+    event, found = parse_event({**GRADE, "value": 0}, 12, "x.jsonl")
+    assert event is None
+    assert [str(p) for p in found] == ["x.jsonl:12: value: must be from 1 to 5"]
+
+
+def test_many_lines_parse():
+    objects = [GRADE, DOT, ATTENDANCE, HOMEWORK, LESSON, PERIOD]
+    lines = [dump({**objects[i % 6], "id": f"x-{i}"}) for i in range(6000)]
+    result = parse_journal(lines, FILE)
+    assert len(result.events) == 6000 and result.problems == []
