@@ -60,7 +60,7 @@ def parse(*objects: Any) -> ParsedJournal:
 
 
 def one(obj: dict[str, Any], **changes: Any) -> Any:
-    """Parse a single object (with ``changes`` applied; None removes a key); expect no problem."""
+    """Parse a single object (``changes`` applied, ``_DROP`` removes a key); expect no problem."""
     result = parse(_with(obj, **changes))
     assert [str(p) for p in result.problems] == []
     assert len(result.events) == 1
@@ -75,6 +75,16 @@ def problems(obj: Any, **changes: Any) -> list[str]:
     return [str(p) for p in result.problems]
 
 
+def problems_raw(raw: str) -> list[str]:
+    """Parse one raw line that must be rejected."""
+    result = parse_journal([raw], FILE)
+    assert result.events == [] and result.rejected_lines == {1: raw}
+    return [str(p) for p in result.problems]
+
+
+_DROP = object()
+
+
 def _with(obj: dict[str, Any], **changes: Any) -> dict[str, Any]:
     out = dict(obj)
     for key, value in changes.items():
@@ -84,9 +94,6 @@ def _with(obj: dict[str, Any], **changes: Any) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-_DROP = object()
 
 
 # -- one valid line of each type ----------------------------------------------------------------
@@ -308,12 +315,6 @@ def test_not_an_object():
         assert problems_raw(raw) == [f"{FILE}:1: expected a JSON object"]
     event, found = parse_event([GRADE], 3, FILE)
     assert event is None and [str(p) for p in found] == [f"{FILE}:3: expected a JSON object"]
-
-
-def problems_raw(raw: str) -> list[str]:
-    result = parse_journal([raw], FILE)
-    assert result.events == [] and result.rejected_lines == {1: raw}
-    return [str(p) for p in result.problems]
 
 
 def test_id_problems():
