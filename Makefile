@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test install install-dev locales lint pytest bench messages clean
+.PHONY: run test demo install install-dev locales lint pytest bench messages clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ messages: $(VENV)/.installed
 
 run: locales
 	$(BIN)/diary run
+
+# The demo school in its own database (data/demo.sqlite3), in demo mode.
+demo: locales
+	$(BIN)/diary demo
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -20,17 +20,23 @@ from bot.routers import (
     timetable,
     trusted,
 )
+from bot.routers import demo as demo_router
 from bot.services import Services
+from core.demo import DemoSchool
 
 
-def create_dispatcher(services: Services, i18n: I18n, storage: BaseStorage) -> Dispatcher:
-    dp = Dispatcher(storage=storage, **services.workflow_data())
+def create_dispatcher(
+    services: Services, i18n: I18n, storage: BaseStorage, demo: DemoSchool | None = None
+) -> Dispatcher:
+    """``demo``: run as the demo school (`diary demo`): /start offers a family to try."""
+    dp = Dispatcher(storage=storage, **services.workflow_data(), demo=demo)
     dp.update.outer_middleware(ViewerMiddleware(services.access))
     LocaleMiddleware(i18n).setup(dp)
+    routers = [errors.create_router(), common.create_group_guard(), common.create_router()]
+    if demo is not None:
+        routers.append(demo_router.create_router())
     dp.include_routers(
-        errors.create_router(),
-        common.create_group_guard(),
-        common.create_router(),
+        *routers,
         settings.create_router(),
         grades.create_router(),
         dots.create_router(),

@@ -60,3 +60,9 @@ class SignCb(CallbackData, prefix="sg"):
 
     c: int
     w: int
+
+
+class DemoCb(CallbackData, prefix="dm"):
+    """Demo mode: try the bot as a parent (``a="parent"``) or as a student."""
+
+    a: str

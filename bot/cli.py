@@ -12,12 +12,20 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
+from pathlib import Path
 
 from pydantic import ValidationError
 
 from bot.config import Settings
 from bot.services import open_services
-from core.errors import InputInvalid, PhoneInvalid, PhoneNotFound, Problem, UnknownStudent
+from core.errors import (
+    DemoRefused,
+    InputInvalid,
+    PhoneInvalid,
+    PhoneNotFound,
+    Problem,
+    UnknownStudent,
+)
 from core.identity import format_code
 from core.importers.journal import parse_journal
 from core.importers.roster import Roster, read_roster
@@ -107,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     slist.add_argument("--class", dest="class_name")
     slist.add_argument("--format", choices=("csv", "json"), default="csv")
 
+    demo = sub.add_parser("demo", help="seed a demo school into its own database and run the"
+                                       " bot in demo mode")
+    demo.add_argument("--database", help="the demo database (default: demo.sqlite3 beside"
+                                         " DATABASE_PATH)")
+
     sub.add_parser("status", help="counts, queue depth, last import")
     return parser
 
@@ -123,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.command == "demo":
+        return _demo(args, settings)
     if args.command == "run":
         if settings.bot_token is None or not settings.bot_token.get_secret_value():
             print(NO_TOKEN, file=sys.stderr)
@@ -144,6 +159,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.runtime import demo_school, run_bot
+
+    path = Path(args.database) if args.database else (
+        settings.database_path.parent / "demo.sqlite3")
+    settings = settings.model_copy(update={"database_path": path})
+
+    async def seed() -> None:
+        async with open_services(settings) as services:
+            await demo_school(services).seed()
+
+    try:
+        asyncio.run(seed())
+    except DemoRefused:
+        print(f"error: {path} holds a school's data; demo mode never runs on a real school's"
+              f" database. Choose another file with --database.", file=sys.stderr)
+        return EXIT_INPUT
+    print(f"demo school ready in {path}", file=sys.stderr)
+    if settings.bot_token is None or not settings.bot_token.get_secret_value():
+        print(NO_TOKEN, file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        asyncio.run(run_bot(settings, demo=True))
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     dot_remind_student_last_day: bool = True
     dot_remind_parent_last_day: bool = True
     attendance_hold_seconds: int = Field(default=60, ge=0, le=3600)
+    demo_simulator_minutes: int = Field(default=3, ge=1, le=120)
 
     @field_validator("timezone")
     @classmethod

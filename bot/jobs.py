@@ -11,6 +11,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.config import Settings
 from bot.services import Services
 from core.clock import to_db
+from core.demo import DemoSchool
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,20 @@ async def digest(services: Services) -> dict[str, int]:
 
 async def expire_invitations(services: Services) -> dict[str, int]:
     return {"expired": await services.trusted.expire()}
+
+
+def add_simulator(scheduler: AsyncIOScheduler, school: DemoSchool, minutes: int,
+                  on_queued: Callable[[], None]) -> None:
+    """Demo mode: a new grade, dot or absence for each visitor's family every few minutes."""
+
+    async def simulate() -> dict[str, int]:
+        pushes = await school.simulate()
+        if pushes:
+            on_queued()
+        return {"pushes": pushes}
+
+    scheduler.add_job(_logged("demo-simulator", simulate), "interval", minutes=minutes,
+                      id="demo-simulator", coalesce=True, max_instances=1)
 
 
 def create_scheduler(

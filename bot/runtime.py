@@ -18,8 +18,9 @@ from bot.config import Settings
 from bot.delivery import DeliveryWorker
 from bot.fsm import SQLiteStorage
 from bot.i18n import create_i18n
-from bot.jobs import create_scheduler
+from bot.jobs import add_simulator, create_scheduler
 from bot.services import Services, open_services
+from core.demo import DemoSchool
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +37,26 @@ def create_bot(settings: Settings) -> Bot:
     )
 
 
-async def run_bot(settings: Settings) -> None:
+def demo_school(services: Services) -> DemoSchool:
+    return DemoSchool(services.db, services.clock, services.tz, services.roster,
+                      services.journal, services.linking)
+
+
+async def run_bot(settings: Settings, demo: bool = False) -> None:
+    """The bot; with ``demo`` the demo school (the database must be a demo one)."""
     async with open_services(settings) as services:
+        school = None
+        if demo:
+            school = demo_school(services)
+            await school.seed()
         i18n = create_i18n(settings.default_locale)
-        dp = create_dispatcher(services, i18n, SQLiteStorage(services.db))
+        dp = create_dispatcher(services, i18n, SQLiteStorage(services.db), demo=school)
         bot = create_bot(settings)
         worker = create_worker(bot, services, i18n, settings)
         services.journal.on_queued = worker.wake
         scheduler = create_scheduler(services, settings, on_queued=worker.wake)
+        if school is not None:
+            add_simulator(scheduler, school, settings.demo_simulator_minutes, worker.wake)
         delivery: asyncio.Task[None] | None = None
         try:
             me = await bot.me()

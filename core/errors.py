@@ -133,3 +133,9 @@ class NameInvalid(DomainError):
 
 class SelfInvitation(DomainError):
     code = "self_invitation"
+
+
+class DemoRefused(DomainError):
+    """The database holds a real school's data: demo mode never runs on it."""
+
+    code = "demo_refused"

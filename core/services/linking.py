@@ -103,6 +103,11 @@ class LinkingService:
         # In a private chat the chat id is the user id.
         return await self._link_phone(telegram_id, telegram_id, phone, "support", None)
 
+    async def demo_link(self, telegram_id: int, chat_id: int, phone: str,
+                        language_code: str | None) -> LinkResult:
+        """Demo mode only: link a visitor to the demo family made for them."""
+        return await self._link_phone(telegram_id, chat_id, phone, "demo", language_code)
+
     async def _link_phone(
         self, telegram_id: int, chat_id: int, phone: str, via: str, language_code: str | None
     ) -> LinkResult:
@@ -111,9 +116,10 @@ class LinkingService:
             raise PhoneInvalid()
         phone_hash = self.hasher.phone(normalized)
         async with self.db.transaction() as tx:
-            if via == "phone":
+            if via in ("phone", "demo"):
                 # The user is talking to the bot: the account exists whatever the outcome.
                 await self._upsert_account(tx, telegram_id, chat_id, language_code)
+            if via == "phone":
                 # Telegram vouched for this number: remember it (hashed) for invitations.
                 await tx.execute(
                     "UPDATE accounts SET phone_hash = ? WHERE telegram_id = ?",

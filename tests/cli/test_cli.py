@@ -218,3 +218,17 @@ def test_jobs_run_digest_and_signoffs_list(workdir, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert {r["student_id"] for r in rows} == {"S-1001", "S-1003", "S-1004"}
     assert all(r["signed_by"] == "" for r in rows)
+
+
+def test_demo_seeds_its_own_database_and_refuses_a_real_one(workdir, capsys):
+    assert main(["demo"]) == 2  # no BOT_TOKEN: the school is seeded, the bot does not start
+    err = capsys.readouterr().err
+    assert "demo school ready in" in err and "@BotFather" in err
+    assert (workdir / "data" / "demo.sqlite3").exists()
+    assert not (workdir / "data" / "diary.sqlite3").exists()
+    main(["roster", "import", str(EXAMPLE_ROSTER)])
+    capsys.readouterr()
+    real = str(workdir / "data" / "diary.sqlite3")
+    assert main(["demo", "--database", real]) == 2
+    assert "demo mode never runs on a real school's database" in capsys.readouterr().err
+    assert count(workdir, "students") == 5

@@ -1,0 +1,68 @@
+"""Demo mode: /start offers to try the bot as a parent or as a student, with a family of one's
+own. Registered only when the bot runs with `diary demo`."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import (
+    CallbackQuery,
+    InaccessibleMessage,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
+from aiogram.utils.i18n import gettext as _
+
+from bot import render
+from bot.callbacks import DemoCb
+from core.demo import DemoSchool
+from core.models import Viewer
+
+
+def create_router() -> Router:
+    router = Router(name="demo")
+    router.message.register(cmd_start, CommandStart())
+    router.callback_query.register(on_try, DemoCb.filter(F.a.in_({"parent", "student"})))
+    return router
+
+
+def offer() -> tuple[str, InlineKeyboardMarkup]:
+    text = "\n".join([
+        _("👋 This is a demo school: everything here is made up, nothing is real."),
+        _("Try the bot as a parent of two children or as a student. You get a family of your"
+          " own: nobody else sees it. New grades, dots and absences arrive every few minutes."),
+    ])
+    markup = InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(text=_("👪 Try as a parent"),
+                              callback_data=DemoCb(a="parent").pack())],
+        [InlineKeyboardButton(text=_("🎒 Try as a student"),
+                              callback_data=DemoCb(a="student").pack())],
+    ])
+    return text, markup
+
+
+async def cmd_start(message: Message, viewer: Viewer, state: FSMContext) -> None:
+    await state.clear()
+    text, markup = offer()
+    if viewer.is_linked:
+        text += "\n\n" + _("You already have a demo family: /grades, /dots, /homework.")
+    await message.answer(text, reply_markup=markup)
+
+
+async def on_try(callback: CallbackQuery, callback_data: DemoCb, demo: DemoSchool) -> None:
+    user = callback.from_user
+    chat_id = callback.message.chat.id if callback.message else user.id
+    await callback.answer(_("Making your family…"))
+    result = await demo.visit(user.id, chat_id, callback_data.a == "student",
+                              user.language_code)
+    lines = [_("Done! In the demo you follow:"), render.children_list(result.children), ""]
+    if callback_data.a == "student":
+        lines.append(_("Try /homework завтра, /schedule, /grades and /dots."))
+    else:
+        lines.append(_("Try /grades (weighted averages), /dots, /homework, /absence, /trusted"
+                       " and /settings."))
+    lines.append(_("A new grade, dot or absence will arrive in a few minutes."))
+    if callback.message is not None and not isinstance(callback.message, InaccessibleMessage):
+        await callback.message.edit_text("\n".join(lines))
