@@ -176,3 +176,27 @@ async def test_a_killed_bot_delivers_everything_after_restart(running, api, scho
     assert api.duplicates() == []
     status = diary(school_env, tmp_path, "status")
     assert "queue depth:         0" in status.stdout
+
+
+async def test_demo_mode_lets_a_stranger_try_as_a_parent(tmp_path, api):
+    env = env_for(tmp_path, api.url)
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "demo", "--database",
+                             str(tmp_path / "demo.sqlite3")], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(400):
+            if any(method == "setmycommands" for method, _ in api.calls):
+                break
+            assert proc.poll() is None, "the demo bot exited"
+            await asyncio.sleep(0.05)
+        api.user_message(ANNA, "/start")
+        offer = await api.wait_for(lambda s: s.chat_id == ANNA and "демо-школа" in (s.text or ""))
+        data = offer.reply_markup["inline_keyboard"][0][0]["callback_data"]
+        api.user_callback(ANNA, data, offer.message_id)
+        await api.wait_for(lambda s: s.method == "editmessagetext"
+                           and "Готово! В демо вы следите за:" in (s.text or ""), timeout=20)
+        api.user_message(ANNA, "/dots")
+        await api.wait_for(lambda s: s.chat_id == ANNA and "📌 Точки" in (s.text or ""))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
