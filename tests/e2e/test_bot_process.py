@@ -40,13 +40,13 @@ def diary(env: dict[str, str], cwd: Path, *args: str, stdin: str | None = None):
 
 
 class BotProcess:
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env, self.cwd = env, cwd
+    def __init__(self, env: dict[str, str], cwd: Path, *args: str) -> None:
+        self.env, self.cwd, self.args = env, cwd, args or ("run",)
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
         self.log = open(self.cwd / "bot.log", "a")
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=self.env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot", *self.args], env=self.env,
                                      cwd=self.cwd, stdout=self.log, stderr=subprocess.STDOUT)
 
     def kill(self) -> None:
@@ -179,15 +179,14 @@ async def test_a_killed_bot_delivers_everything_after_restart(running, api, scho
 
 
 async def test_demo_mode_lets_a_stranger_try_as_a_parent(tmp_path, api):
-    env = env_for(tmp_path, api.url)
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "demo", "--database",
-                             str(tmp_path / "demo.sqlite3")], env=env, cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bot = BotProcess(env_for(tmp_path, api.url), tmp_path, "demo", "--database",
+                     str(tmp_path / "demo.sqlite3"))
+    bot.start()
     try:
         for _ in range(400):
             if any(method == "setmycommands" for method, _ in api.calls):
                 break
-            assert proc.poll() is None, "the demo bot exited"
+            assert bot.proc.poll() is None, "the demo bot exited:\n" + bot.output()
             await asyncio.sleep(0.05)
         api.user_message(ANNA, "/start")
         offer = await api.wait_for(lambda s: s.chat_id == ANNA and "демо-школа" in (s.text or ""))
@@ -198,5 +197,4 @@ async def test_demo_mode_lets_a_stranger_try_as_a_parent(tmp_path, api):
         api.user_message(ANNA, "/dots")
         await api.wait_for(lambda s: s.chat_id == ANNA and "📌 Точки" in (s.text or ""))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(20)
+        bot.stop()
