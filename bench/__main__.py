@@ -42,4 +42,8 @@ if __name__ == "__main__":
         sys.exit(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHES)}")
     result = asyncio.run(main(chosen))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+    latest = RESULTS / "latest.json"
+    # Running some benchmarks keeps the others' last figures.
+    merged = json.loads(latest.read_text()) if latest.exists() else {}
+    merged.update(result)
+    latest.write_text(json.dumps(merged, ensure_ascii=False, indent=2) + "\n")

@@ -102,6 +102,28 @@ async def run(workdir: Path) -> dict[str, float]:
                 "b_duplicates": len(api.duplicates()),
             })
             await db.close()
+
+            # C: a sender configured above Telegram's limit (40 msg/s against 30): the fake
+            # answers 429 and the sender backs off; nothing is lost or sent twice.
+            api.sent.clear()
+            api.stats.clear()
+            api.global_bucket.tokens = api.global_bucket.capacity
+            db, services = await _setup(workdir, "delivery_c", 600)
+            await _queue(services, range(20_000_000, 20_000_600), "c")
+            worker = DeliveryWorker(bot, services.outbox, create_i18n("ru"), rate=40)
+            started = time.perf_counter()
+            while await services.outbox.pending():
+                await worker.run_until_empty()
+                await asyncio.sleep(0.2)
+            elapsed = time.perf_counter() - started
+            results.update({
+                "c_pushes": 600, "c_seconds": round(elapsed, 1),
+                "c_messages_per_second": round(api.stats["delivered"] / elapsed, 2),
+                "c_429": api.stats["rejected_429"],
+                "c_lost": await services.outbox.pending(),
+                "c_delivered": api.stats["delivered"], "c_duplicates": len(api.duplicates()),
+            })
+            await db.close()
         finally:
             await bot.session.close()
     return results
