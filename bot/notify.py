@@ -318,12 +318,12 @@ def render_items(items: tuple[OutboxItem, ...]) -> tuple[str, list[int]]:
     """One message for a recipient's pending pushes, and the ids that could not be rendered.
 
     Absence marks of one child on one day make one block, wherever the first of them stands."""
-    order: list[OutboxItem | tuple[str, str]] = []
+    order: list[OutboxItem | tuple[str, str]] = []  # an item, or (student, date) of marks
     marks: dict[tuple[str, str], list[dict[str, Any]]] = {}
     unknown: list[int] = []
     for item in items:
         if item.kind == "attendance":
-            key = (item.payload["child"], item.payload["date"])
+            key = (str(item.student_id), item.payload["date"])
             if key not in marks:
                 marks[key] = []
                 order.append(key)

@@ -237,7 +237,8 @@ async def on_surname(message: Message, state: FSMContext) -> None:
         return
     await state.update_data(surname=surname, scopes=DEFAULT_SCOPES)
     await state.set_state(S.scopes)
-    await message.answer(*scopes_screen(DEFAULT_SCOPES))
+    text, markup = scopes_screen(DEFAULT_SCOPES)
+    await message.answer(text, reply_markup=markup)
 
 
 def scopes_screen(chosen: list[str]) -> tuple[str, InlineKeyboardMarkup]:

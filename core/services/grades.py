@@ -188,11 +188,12 @@ class GradesService:
                 if chosen is None and period_key != current.key:
                     raise AccessDenied(period=period_key)
                 period = chosen or current
-            subjects = await self._subjects(tx, child.id, period)
+            subjects = await self._subjects(tx, child.id, period,
+                                            with_missed=Scope.ATTENDANCE in child.scopes)
         return Overview(child, period, periods, subjects)
 
     async def _subjects(
-        self, tx: Tx, student_id: int, period: Period
+        self, tx: Tx, student_id: int, period: Period, with_missed: bool = True
     ) -> tuple[SubjectSummary, ...]:
         rows = await tx.fetchall(
             "SELECT subject, value, weight, date, work, comment, teacher, dot_id FROM grades"
@@ -214,7 +215,7 @@ class GradesService:
                 (student_id,),
             )
         }
-        missed = {
+        missed = {} if not with_missed else {
             r[0]: r[1]
             for r in await tx.fetchall(
                 "SELECT subject, COUNT(*) FROM attendance WHERE student_id = ? AND mark = 'absent'"

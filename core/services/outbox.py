@@ -19,11 +19,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.clock import Clock, from_db, to_db
+from core.models import Scope
 from core.quiet import QuietHours
+from core.services.access import load_children
 from core.services.preferences import from_row
 from core.storage.db import Database, Tx
 
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(minutes=10)
+# The scope a push about a child belongs to: checked again when it is sent.
+KIND_SCOPES = {
+    "grade_new": Scope.GRADES, "grade_changed": Scope.GRADES, "grade_deleted": Scope.GRADES,
+    "dot_new": Scope.GRADES, "dot_reminder": Scope.GRADES, "dot_vanished": Scope.GRADES,
+    "attendance": Scope.ATTENDANCE, "homework": Scope.HOMEWORK,
+    "lesson_cancelled": Scope.HOMEWORK,
+}
 
 
 @dataclass(frozen=True)
@@ -166,12 +175,20 @@ class Outbox:
                     f" AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY id",
                     (tg, stamp, stamp),
                 )
-                # What the recipient switched off in /settings is not sent.
+                # What the recipient switched off in /settings is not sent, and nothing about a
+                # child they may no longer see (a revoked trust, a roster change) is sent either.
                 muted = {r["id"] for r in due if not prefs.allows(r["kind"], r["student_id"])}
+                visible = {c.id: c.scopes for c in await load_children(tx, tg)}
+                gone = {
+                    r["id"] for r in due
+                    if r["student_id"] is not None and r["kind"] in KIND_SCOPES
+                    and KIND_SCOPES[r["kind"]] not in visible.get(r["student_id"], ())
+                }
                 await tx.executemany(
-                    "UPDATE outbox SET dropped_at = ?, last_error = 'muted' WHERE id = ?",
-                    [(stamp, i) for i in muted])
-                rows = [r for r in due if r["id"] not in muted]
+                    "UPDATE outbox SET dropped_at = ?, last_error = ? WHERE id = ?",
+                    [(stamp, "muted", i) for i in muted - gone]
+                    + [(stamp, "no access", i) for i in gone])
+                rows = [r for r in due if r["id"] not in muted | gone]
                 if not rows:
                     continue
                 await tx.executemany(

@@ -26,6 +26,14 @@ class Chat:
         await self.dp.feed_update(self.bot, update)
 
 
+@pytest.fixture(autouse=True)
+def no_handler_crashes(caplog: pytest.LogCaptureFixture):
+    """Any update that ends in the catch-all error handler fails the test."""
+    yield
+    crashes = [r for r in caplog.records if r.name == "bot.routers.errors"]
+    assert not crashes, f"a handler crashed: {crashes[0].getMessage()}"
+
+
 @pytest.fixture
 def tg(school: Services) -> Chat:
     dp = create_dispatcher(school, create_i18n("ru"), SQLiteStorage(school.db))

@@ -47,6 +47,7 @@ async def invite(tg, scopes_off: tuple[str, ...] = ()) -> None:
     assert tg.session.last_text().startswith("Это не похоже на российский мобильный номер")
     await tg.feed(up.message(ANNA, GRANNY_PHONE))
     await tg.feed(up.message(ANNA, "Иванова"))
+    assert tg.session.last_text() == "Что будет видно? Нажмите, чтобы включить или выключить."
     for scope in scopes_off:
         await tg.feed(up.callback(ANNA, press("scope", scope)))
     await tg.feed(up.callback(ANNA, press("scopes_done")))
@@ -220,3 +221,50 @@ async def test_students_cannot_invite_and_limits_hold(family):
     with pytest.raises(TooManyTrusted):
         await s.trusted.invite(viewer, [ivan.id], "+7 904 000-00-99", "Сидорова",
                                {Scope.GRADES})
+
+
+async def test_a_revoked_trust_gets_nothing_already_queued(family, clock):
+    from datetime import UTC, datetime
+
+    from tests.support.school import TZ
+
+    tg, s = family, family.services
+    await invite(tg)
+    inv = (await outbox_to(s, GRANNY))[0][1]["invitation_id"]
+    await tg.feed(up.callback(GRANNY, InviteCb(a="yes", i=inv).pack()))
+    # A grade at 22:10, in quiet hours: the push waits for the morning...
+    clock.moment = datetime(2026, 11, 23, 22, 10, tzinfo=TZ).astimezone(UTC)
+    line = json.dumps({"id": "late", "type": "grade", "grade_id": "late", "student_id": "S-1001",
+                       "subject": "Алгебра", "date": "2026-11-23", "value": 5,
+                       "comment": "личное"}, ensure_ascii=False)
+    await s.journal.import_journal(parse_journal([line], "j"), "j")
+    # ...the parent ends her access at 23:00...
+    trust_id = await s.db.scalar("SELECT id FROM trusts")
+    await s.trusted.revoke(await s.access.viewer(ANNA), trust_id)
+    # ...and in the morning the grade is not sent to her.
+    clock.moment = datetime(2026, 11, 24, 8, 1, tzinfo=TZ).astimezone(UTC)
+    batches = {b.telegram_id: b for b in await s.outbox.claim(recipients=10)}
+    kinds = [i.kind for i in batches[GRANNY].items]
+    assert "trust_news" in kinds and "grade_new" not in kinds
+    assert await s.db.scalar(
+        "SELECT last_error FROM outbox WHERE telegram_id = ? AND kind = 'grade_new'",
+        (GRANNY,)) == "no access"
+
+
+async def test_grades_scope_alone_does_not_show_missed_lessons(family):
+    tg, s = family, family.services
+    await invite(tg, scopes_off=("attendance",))
+    inv = (await outbox_to(s, GRANNY))[0][1]["invitation_id"]
+    await tg.feed(up.callback(GRANNY, InviteCb(a="yes", i=inv).pack()))
+    lines = [json.dumps(e, ensure_ascii=False) for e in (
+        {"id": "g", "type": "grade", "grade_id": "g", "student_id": "S-1001",
+         "subject": "Физика", "date": "2026-11-20", "value": 4},
+        {"id": "a", "type": "attendance", "attendance_id": "a", "student_id": "S-1001",
+         "date": "2026-11-20", "lesson": 1, "subject": "Физика", "mark": "absent"})]
+    await s.journal.import_journal(parse_journal(lines, "j"), "j", notify=False)
+    await tg.feed(up.message(GRANNY, "/grades"))
+    assert "Физика" in tg.session.last_text() and "пропусков" not in tg.session.last_text()
+    await tg.feed(up.message(ANNA, "/grades"))
+    await tg.feed(up.callback(ANNA, tg.session.last().reply_markup.inline_keyboard[0][0]
+                              .callback_data))
+    assert "· пропусков: 1" in tg.session.last_text()
