@@ -15,7 +15,6 @@ from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     CallbackQuery,
-    InaccessibleMessage,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -25,6 +24,7 @@ from aiogram.utils.i18n import gettext as _
 from bot import render
 from bot.callbacks import AbsenceCb
 from bot.states import AbsenceStates as S
+from bot.ui import edit_in_place
 from core.errors import AccessDenied, InvalidDateRange, NoticeOverlap
 from core.models import Child, Viewer
 from core.services.absence import MAX_COMMENT, AbsenceService, Notice, Reason
@@ -122,9 +122,7 @@ def month_keyboard(year: int, month: int, first: date, last: date, start: date |
 
 
 async def _edit(callback: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    if callback.message is not None and not isinstance(callback.message, InaccessibleMessage):
-        await callback.message.edit_text(text, reply_markup=markup, parse_mode="HTML")
-    await callback.answer()
+    await edit_in_place(callback, text, markup)
 
 
 # -- steps ------------------------------------------------------------------------------------
@@ -436,9 +434,8 @@ async def on_cancel_notice(callback: CallbackQuery, callback_data: AbsenceCb, vi
         raise AccessDenied()
     notice = await absence.cancel(viewer, int(callback_data.v))
     text, markup = list_screen(await absence.mine(viewer), absence.today())
-    if callback.message is not None and not isinstance(callback.message, InaccessibleMessage):
-        await callback.message.edit_text(text, reply_markup=markup, parse_mode="HTML")
-    await callback.answer(_("Notice No. {number} is cancelled.").format(number=notice.id))
+    await edit_in_place(callback, text, markup,
+                        answer=_("Notice No. {number} is cancelled.").format(number=notice.id))
 
 
 async def on_noop(callback: CallbackQuery) -> None:

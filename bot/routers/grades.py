@@ -8,7 +8,6 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import (
     CallbackQuery,
-    InaccessibleMessage,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -19,6 +18,7 @@ from aiogram.utils.i18n import ngettext
 from bot import render
 from bot.callbacks import GradesCb
 from bot.notify import average
+from bot.ui import edit_in_place
 from core.clock import Clock
 from core.errors import AccessDenied, NotLinked
 from core.models import Child, Scope, Viewer
@@ -220,10 +220,7 @@ async def cmd_grades(message: Message, viewer: Viewer, grades: GradesService, cl
 
 
 async def _edit(callback: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
-    if callback.message is not None and not isinstance(callback.message, InaccessibleMessage):
-        if callback.message.text != text or callback.message.reply_markup != markup:
-            await callback.message.edit_text(text, reply_markup=markup, parse_mode="HTML")
-    await callback.answer()
+    await edit_in_place(callback, text, markup)
 
 
 async def on_children(callback: CallbackQuery, viewer: Viewer) -> None:

@@ -8,7 +8,6 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     CallbackQuery,
-    InaccessibleMessage,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -19,6 +18,7 @@ from aiogram.utils.i18n import gettext as _
 from bot import keyboards as kb
 from bot import render
 from bot.callbacks import SettingsCb
+from bot.ui import edit_in_place
 from core.models import Viewer
 from core.services.linking import LinkingService
 from core.services.preferences import (
@@ -161,9 +161,7 @@ async def _home(viewer: Viewer, locale: str, preferences: PreferencesService):
 
 
 async def _edit(callback: CallbackQuery, text: str, markup) -> None:
-    if callback.message is not None and not isinstance(callback.message, InaccessibleMessage):
-        await callback.message.edit_text(text, reply_markup=markup)
-    await callback.answer()
+    await edit_in_place(callback, text, markup, parse_mode=None)
 
 
 async def cmd_settings(

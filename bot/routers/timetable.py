@@ -9,7 +9,6 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import (
     CallbackQuery,
-    InaccessibleMessage,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -18,6 +17,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import render
 from bot.callbacks import DayCb
+from bot.ui import edit_in_place
 from core.errors import AccessDenied, NotLinked
 from core.models import Child, Viewer
 from core.services.dayargs import DayArg, SubjectArg, WeekArg, parse_arg
@@ -232,6 +232,4 @@ async def on_day(callback: CallbackQuery, callback_data: DayCb, viewer: Viewer,
     day = date.fromordinal(max(1, callback_data.d))
     text, markup = await _show(callback_data.v, viewer, timetable, callback_data.c, day,
                                bool(callback_data.w))
-    if callback.message is not None and not isinstance(callback.message, InaccessibleMessage):
-        await callback.message.edit_text(text, reply_markup=markup, parse_mode="HTML")
-    await callback.answer()
+    await edit_in_place(callback, text, markup)

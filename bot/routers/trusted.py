@@ -10,7 +10,6 @@ from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     CallbackQuery,
-    InaccessibleMessage,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -22,6 +21,7 @@ from bot.callbacks import InviteCb, TrustCb
 from bot.notify import invitation as invitation_card
 from bot.notify import scope_names
 from bot.states import TrustStates as S
+from bot.ui import edit_in_place
 from core.errors import AccessDenied, NameInvalid, PhoneInvalid
 from core.identity import normalize_phone
 from core.models import Role, Scope, Viewer
@@ -71,9 +71,7 @@ def _btn(text: str, action: str, value: object = "") -> InlineKeyboardButton:
 
 
 async def _edit(callback: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    if callback.message is not None and not isinstance(callback.message, InaccessibleMessage):
-        await callback.message.edit_text(text, reply_markup=markup, parse_mode="HTML")
-    await callback.answer()
+    await edit_in_place(callback, text, markup)
 
 
 def _scopes(scopes) -> str:
@@ -152,10 +150,9 @@ async def on_revoke(callback: CallbackQuery, callback_data: TrustCb, viewer: Vie
     if not callback_data.v.isdigit():
         raise AccessDenied()
     person = await trusted.revoke(viewer, int(callback_data.v))
-    await callback.answer(_("Access for {surname} has ended.").format(surname=person.surname))
     text, markup = await home(viewer, trusted)
-    if callback.message is not None and not isinstance(callback.message, InaccessibleMessage):
-        await callback.message.edit_text(text, reply_markup=markup, parse_mode="HTML")
+    await edit_in_place(callback, text, markup, answer=_("Access for {surname} has ended.")
+                        .format(surname=person.surname))
 
 
 async def on_leave(callback: CallbackQuery, callback_data: TrustCb, viewer: Viewer,
@@ -163,10 +160,9 @@ async def on_leave(callback: CallbackQuery, callback_data: TrustCb, viewer: View
     if not callback_data.v.isdigit():
         raise AccessDenied()
     person = await trusted.leave(viewer, int(callback_data.v))
-    await callback.answer(_("You no longer follow {child}.").format(child=person.child_name))
-    if callback.message is not None and not isinstance(callback.message, InaccessibleMessage):
-        await callback.message.edit_text(_("You no longer follow {child}.").format(
-            child=_h(person.child_name)))
+    await edit_in_place(callback, _("You no longer follow {child}.").format(
+        child=_h(person.child_name)), answer=_("You no longer follow {child}.").format(
+        child=person.child_name))
 
 
 # -- inviting -------------------------------------------------------------------------------

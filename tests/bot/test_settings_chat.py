@@ -81,3 +81,11 @@ async def test_sign_off_button(tg, clock):
     assert note == "✍️ Иван: ознакомлен(а), 27 ноября, 19:00."
     assert tg.session.of(EditMessageText)[-1].text.endswith(note)
     assert await s.db.scalar("SELECT COUNT(*) FROM signoffs") == 1
+
+
+async def test_pressing_the_chosen_option_again_is_harmless(tg):
+    await tg.services.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+    await tg.feed(up.callback(ANNA, press("screen", "digest")))
+    tg.session.unmodified_edits = True  # the screen would not change
+    await tg.feed(up.callback(ANNA, press("dtime", "1900")))
+    assert tg.session.of(AnswerCallbackQuery)[-1].text is None  # answered, no error alert

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.base import BaseSession
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import (
     AnswerCallbackQuery,
     EditMessageReplyMarkup,
@@ -26,6 +27,7 @@ class RecordingSession(BaseSession):
         super().__init__()
         self.calls: list[TelegramMethod[Any]] = []
         self._ids = itertools.count(1000)
+        self.unmodified_edits = False  # answer edits as Telegram does when nothing changes
 
     async def close(self) -> None:
         return None
@@ -38,6 +40,8 @@ class RecordingSession(BaseSession):
         self, bot: Bot, method: TelegramMethod[Any], timeout: int | None = None  # noqa: ASYNC109
     ) -> Any:
         self.calls.append(method)
+        if self.unmodified_edits and isinstance(method, EditMessageText):
+            raise TelegramBadRequest(method, "Bad Request: message is not modified")
         if isinstance(method, GetMe):
             return BOT_USER
         if isinstance(method, SendMessage | EditMessageText):
