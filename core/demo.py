@@ -11,6 +11,7 @@ is refused, so demo mode cannot be switched on against a real school by accident
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -24,6 +25,7 @@ from core.errors import DemoRefused
 from core.importers.journal import parse_journal
 from core.importers.roster import COLUMNS, parse_roster
 from core.models import LinkResult
+from core.services.access import load_children
 from core.services.journal import JournalService
 from core.services.linking import LinkingService
 from core.services.roster import RosterService
@@ -178,6 +180,7 @@ class DemoSchool:
         self.roster = roster
         self.journal = journal
         self.linking = linking
+        self._roster_lock = asyncio.Lock()
 
     def today(self) -> date:
         return self.clock.now().astimezone(self.tz).date()
@@ -213,21 +216,30 @@ class DemoSchool:
         await self._import(periods(self.today()) + class_events(self.today()), notify=False)
 
     async def _add_family(self) -> Family:
-        number = await self._visitors() + 1
-        fams = [family(n) for n in range(1, number + 1)]
-        await self.roster.apply(parse_roster(roster_text(fams), "demo-roster.csv"),
-                                "demo-roster.csv")
+        # The number is taken atomically: two visitors at once never share a family.
         async with self.db.transaction() as tx:
-            await tx.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key)"
-                             " DO UPDATE SET value = excluded.value", (META_VISITORS, number))
-        await self._import(history(fams[-1], self.today()), notify=False)
-        return fams[-1]
+            number = int(await tx.scalar(
+                "INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT (key)"
+                " DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value",
+                (META_VISITORS,)))
+        async with self._roster_lock:
+            fams = [family(n) for n in range(1, await self._visitors() + 1)]
+            await self.roster.apply(parse_roster(roster_text(fams), "demo-roster.csv"),
+                                    "demo-roster.csv")
+        fam = family(number)
+        await self._import(history(fam, self.today()), notify=False)
+        return fam
 
     async def visit(self, telegram_id: int, chat_id: int, as_student: bool,
                     language_code: str | None) -> LinkResult:
         """A family of the visitor's own, linked to their account."""
         if not await self.is_demo():
             raise DemoRefused()
+        mine = await self.db.scalar(
+            "SELECT COUNT(*) FROM account_links WHERE telegram_id = ? AND via = 'demo'",
+            (telegram_id,))
+        if mine:  # a second tap: the family made before
+            return LinkResult(await load_children(self.db, telegram_id), 0)
         fam = await self._add_family()
         phone = fam.student_phone if as_student else fam.guardian_phone
         return await self.linking.demo_link(telegram_id, chat_id, phone, language_code)

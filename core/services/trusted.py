@@ -360,7 +360,7 @@ async def end_orphaned(tx: Tx, now: datetime) -> int:
                          " VALUES (?, 'ended', ?, ?)", (r["student_id"], r["surname"], stamp))
         await enqueue(tx, r["telegram_id"], "trust_news",
                       {"event": "ended", "surname": r["surname"], "children": [r["child_name"]]},
-                      f"trust:{r['id']}:ended", now)
+                      f"trust:{r['id']}:ended:{stamp}", now)
     await tx.execute(
         "UPDATE invitations SET status = 'ended', decided_at = ? WHERE status = 'pending' AND"
         " NOT EXISTS (SELECT 1 FROM json_each(invitations.students) j JOIN guardianships g"

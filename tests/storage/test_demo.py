@@ -71,3 +71,15 @@ async def test_a_real_roster_cannot_be_mistaken_for_a_demo(services):
     await import_roster(services)
     with pytest.raises(DemoRefused):
         await demo_school(services).claim()
+
+
+async def test_two_visitors_at_once_get_two_families_and_a_second_tap_changes_nothing(services):
+    import asyncio
+
+    school = demo_school(services)
+    await school.seed()
+    a, b = await asyncio.gather(school.visit(1, 1, False, "ru"), school.visit(2, 2, False, "ru"))
+    assert {c.id for c in a.children}.isdisjoint({c.id for c in b.children})
+    again = await school.visit(1, 1, True, "ru")
+    assert {c.id for c in again.children} == {c.id for c in a.children}
+    assert await services.db.scalar("SELECT COUNT(*) FROM students") == 10
