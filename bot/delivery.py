@@ -33,7 +33,7 @@ from aiogram.exceptions import (
 from aiogram.utils.i18n import I18n
 
 from bot.i18n import pick_locale
-from bot.notify import Outgoing, render_batch, split_message
+from bot.notify import Outgoing, render_batch
 from core.services.outbox import Batch, Outbox
 
 log = logging.getLogger(__name__)
@@ -185,6 +185,8 @@ class DeliveryWorker:
             rest = [i for m in messages[number:] for i in m.ids]
             if not await self._send_message(batch, message, rest, attempts):
                 return
+            if not message.ids:
+                continue  # the first part of a long message: its rows go with the last part
             await self.outbox.sent(message.ids)
             now = self.outbox.clock.now()
             self.stats.messages += 1
@@ -193,23 +195,20 @@ class DeliveryWorker:
 
     async def _send_message(self, batch: Batch, message: Outgoing, rest: list[int],
                             attempts: int) -> bool:
-        """Send one message (in parts if long). On failure settle ``rest`` — this message's
-        rows and those after it — and return False."""
+        """Send one message. On failure settle ``rest`` — this message's rows and those after
+        it — and return False."""
         try:
-            parts = split_message(message.text)
-            for n, part in enumerate(parts):
-                await self.bucket.take()
-                await self._wait_for_chat(batch.telegram_id)
-                markup = message.markup if n == len(parts) - 1 else None
-                await self.bot.send_message(batch.chat_id, part, reply_markup=markup)
-                self._chat_ready[batch.telegram_id] = time.monotonic() + self.chat_interval
+            await self.bucket.take()
+            await self._wait_for_chat(batch.telegram_id)
+            await self.bot.send_message(batch.chat_id, message.text, reply_markup=message.markup)
+            self._chat_ready[batch.telegram_id] = time.monotonic() + self.chat_interval
             return True
         except TelegramRetryAfter as exc:
             self.stats.rate_limited += 1
             wait = float(exc.retry_after)
             self._chat_ready[batch.telegram_id] = time.monotonic() + wait
             await self.outbox.defer(rest, self.outbox.clock.now() + timedelta(seconds=wait))
-        except (TelegramForbiddenError, TelegramNotFound) as exc:
+        except TelegramForbiddenError as exc:
             self.stats.unreachable += 1
             await self.outbox.unreachable(batch.telegram_id, exc.message)
         except TelegramBadRequest as exc:
@@ -229,6 +228,11 @@ class DeliveryWorker:
             # The token is wrong or revoked: nothing can be sent; keep every row for later.
             log.critical("Telegram rejects the bot token; pushes are kept for later")
             await self.outbox.retry(rest, timedelta(seconds=MAX_BACKOFF), "unauthorized")
+        except TelegramNotFound as exc:
+            # 404 is the Bot API server's (a wrong TELEGRAM_API_URL), not the chat's.
+            log.critical("the Bot API answers 404: check TELEGRAM_API_URL; pushes are kept")
+            self.stats.retries += 1
+            await self.outbox.retry(rest, timedelta(seconds=backoff(attempts)), exc.message)
         except (TelegramServerError, TelegramNetworkError, TimeoutError, OSError) as exc:
             self.stats.retries += 1
             await self.outbox.retry(rest, timedelta(seconds=backoff(attempts)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -17,6 +18,7 @@ from bot.callbacks import InviteCb, SignCb
 from core.services.outbox import OutboxItem
 
 TELEGRAM_LIMIT = 4096
+log = logging.getLogger(__name__)
 
 
 def average(value: float | None) -> str:
@@ -314,12 +316,13 @@ INTERACTIVE: dict[
 }
 
 
-def render_items(items: tuple[OutboxItem, ...]) -> tuple[str, list[int]]:
-    """One message for a recipient's pending pushes, and the ids that could not be rendered.
+def render_blocks(items: tuple[OutboxItem, ...]) -> tuple[list[tuple[str, list[int]]], list[int]]:
+    """Each push as a block of text with the rows it covers, and the rows that could not be
+    rendered (an unknown kind, or a payload the renderer fails on: logged, then dropped).
 
-    Absence marks of one child on one day make one block, wherever the first of them stands."""
+    Absence marks of one child on one day make one block, where the first of them stands."""
     order: list[OutboxItem | tuple[str, str]] = []  # an item, or (student, date) of marks
-    marks: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    marks: dict[tuple[str, str], list[OutboxItem]] = {}
     unknown: list[int] = []
     for item in items:
         if item.kind == "attendance":
@@ -327,39 +330,72 @@ def render_items(items: tuple[OutboxItem, ...]) -> tuple[str, list[int]]:
             if key not in marks:
                 marks[key] = []
                 order.append(key)
-            marks[key].append(item.payload)
+            marks[key].append(item)
         elif item.kind in RENDERERS:
             order.append(item)
         else:
             unknown.append(item.id)
-    blocks = [
-        attendance(marks[entry]) if isinstance(entry, tuple)
-        else RENDERERS[entry.kind](entry.payload)
-        for entry in order
-    ]
-    return "\n\n".join(blocks), unknown
+    blocks = []
+    for entry in order:
+        group = marks[entry] if isinstance(entry, tuple) else [entry]
+        try:
+            text = (attendance([i.payload for i in group]) if isinstance(entry, tuple)
+                    else RENDERERS[entry.kind](entry.payload))
+        except Exception:
+            log.exception("cannot render outbox rows %s", [i.id for i in group])
+            unknown += [i.id for i in group]
+            continue
+        blocks.append((text, [i.id for i in group]))
+    return blocks, unknown
+
+
+def render_items(items: tuple[OutboxItem, ...]) -> tuple[str, list[int]]:
+    """One text for a recipient's pending pushes, and the ids that could not be rendered."""
+    blocks, unknown = render_blocks(items)
+    return "\n\n".join(text for text, _ids in blocks), unknown
 
 
 @dataclass(frozen=True)
 class Outgoing:
     text: str
     markup: InlineKeyboardMarkup | None
-    ids: list[int]
+    ids: list[int]  # the rows this message settles (none for the first parts of a long one)
+
+
+def _parts(text: str, markup: InlineKeyboardMarkup | None, ids: list[int]) -> list[Outgoing]:
+    """A text too long for one message becomes several; the rows go with the last part."""
+    parts = split_message(text)
+    return [Outgoing(part, markup if n == len(parts) - 1 else None,
+                     ids if n == len(parts) - 1 else [])
+            for n, part in enumerate(parts)]
 
 
 def render_batch(items: tuple[OutboxItem, ...]) -> tuple[list[Outgoing], list[int]]:
-    """The messages for a recipient's pending pushes: the plain ones together, each one with
-    buttons on its own; and the ids that could not be rendered."""
+    """The messages for a recipient's pending pushes, and the ids that could not be rendered.
+
+    Plain pushes share messages of up to Telegram's limit, whole blocks at a time, so a failure
+    part-way never resends what already went out; a push with buttons goes on its own."""
     plain = tuple(i for i in items if i.kind not in INTERACTIVE)
-    text, unknown = render_items(plain)
-    messages = []
-    known = [i.id for i in plain if i.id not in set(unknown)]
-    if known:
-        messages.append(Outgoing(text, None, known))
+    blocks, unknown = render_blocks(plain)
+    messages: list[Outgoing] = []
+    text, ids = "", []
+    for block, block_ids in blocks:
+        if text and len(text) + 2 + len(block) > TELEGRAM_LIMIT:
+            messages += _parts(text, None, ids)
+            text, ids = "", []
+        text = f"{text}\n\n{block}" if text else block
+        ids = ids + block_ids
+    if text:
+        messages += _parts(text, None, ids)
     for item in items:
         if item.kind in INTERACTIVE:
-            body, markup = INTERACTIVE[item.kind](item.payload)
-            messages.append(Outgoing(body, markup, [item.id]))
+            try:
+                body, markup = INTERACTIVE[item.kind](item.payload)
+            except Exception:
+                log.exception("cannot render outbox row %s", item.id)
+                unknown.append(item.id)
+                continue
+            messages += _parts(body, markup, [item.id])
     return messages, unknown
 
 

@@ -199,3 +199,22 @@ async def test_lease_expiry_also_frees_rows(linked, api, bot):
     assert not await linked.outbox.has_due()
     linked.clock.advance(minutes=1, seconds=1)
     assert await linked.outbox.has_due()
+
+
+async def test_a_failure_part_way_never_resends_what_went_out(linked, api, bot):
+    api.global_bucket = None
+    api.per_chat_rate, api.per_chat_burst = 0.5, 1  # the second message to a chat gets a 429
+    await grades(linked, *([4] * 30), comment="Подробный комментарий учителя к работе. " * 6)
+    w = worker(bot, linked)
+    await w.run_until_empty()
+    first = len(api.messages_to(ANNA))
+    assert first == 1 and w.stats.rate_limited >= 1
+    for _ in range(10):
+        if not await pending(linked):
+            break
+        linked.clock.advance(seconds=3)
+        await asyncio.sleep(2.1)
+        await w.run_until_empty()
+    parts = api.messages_to(ANNA)
+    assert len(parts) >= 2 and api.duplicates() == []
+    assert sum(p.text.count("🔔 Новая оценка") for p in parts) == 30
