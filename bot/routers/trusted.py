@@ -23,10 +23,9 @@ from bot.notify import scope_names
 from bot.states import TrustStates as S
 from bot.ui import edit_in_place
 from core.errors import AccessDenied, NameInvalid, PhoneInvalid
-from core.identity import normalize_phone
 from core.models import Role, Scope, Viewer
 from core.services.access import AccessService
-from core.services.trusted import Invitation, TrustService
+from core.services.trusted import Invitation, InviteePhone, TrustService
 
 DEFAULT_SCOPES = [Scope.GRADES.value, Scope.ATTENDANCE.value, Scope.HOMEWORK.value]
 EVENTS = {
@@ -214,14 +213,16 @@ async def _ask_phone(callback: CallbackQuery, state: FSMContext) -> None:
                             " +7 900 123-45-67 (or share their contact)."), None)
 
 
-async def on_phone(message: Message, state: FSMContext) -> None:
+async def on_phone(message: Message, trusted: TrustService, state: FSMContext) -> None:
     raw = message.contact.phone_number if message.contact else (message.text or "")
-    phone = normalize_phone(raw)
-    if phone is None:
+    try:
+        phone = trusted.invitee_phone(raw)
+    except PhoneInvalid:
         await message.answer(_("This does not look like a Russian mobile number. Please send it"
                                " like +7 900 123-45-67, or /cancel."))
         return
-    await state.update_data(phone=phone)
+    # Only the keyed hash is kept in the conversation state, never the number itself.
+    await state.update_data(phone_hash=phone.hash, phone_masked=phone.masked)
     await state.set_state(S.surname)
     await message.answer(_("Their surname, as on mos.ru (for example, Иванова):"))
 
@@ -262,7 +263,7 @@ async def on_scopes_done(callback: CallbackQuery, viewer: Viewer, state: FSMCont
         return
     await state.set_state(S.confirm)
     names = ", ".join(c.name.short for c in viewer.children if c.id in data["kids"])
-    masked = data["phone"][:2] + " ··· ···-··-" + data["phone"][-2:]
+    masked = data["phone_masked"]
     text = _("Invite {surname} ({phone}) to follow {children}? They will see: {scopes}. The"
              " invitation is valid for 7 days.").format(
         surname=_h(data["surname"]), phone=masked, children=_h(names),
@@ -277,8 +278,8 @@ async def on_send(callback: CallbackQuery, viewer: Viewer, trusted: TrustService
     await state.clear()
     try:
         invitation, token, invitee = await trusted.invite(
-            viewer, list(data["kids"]), data["phone"], data["surname"],
-            {Scope(s) for s in data["scopes"]})
+            viewer, list(data["kids"]), InviteePhone(data["phone_hash"], data["phone_masked"]),
+            data["surname"], {Scope(s) for s in data["scopes"]})
     except (PhoneInvalid, NameInvalid):
         await _edit(callback, _("The number or the surname is not valid; start again with"
                                 " /trusted."), None)

@@ -31,6 +31,12 @@ _NAME = re.compile(r"^[^\W\d_][^\W\d_\s'’.-]*(?:[\s'’.-]+[^\W\d_]+)*$")
 
 
 @dataclass(frozen=True)
+class InviteePhone:
+    hash: str
+    masked: str  # «+7 ··· ···-··-67»
+
+
+@dataclass(frozen=True)
 class Invitation:
     id: int
     inviter_tg: int
@@ -164,20 +170,28 @@ class TrustService:
             "INSERT INTO trust_log (student_id, event, person, actor_tg, at)"
             " VALUES (?, ?, ?, ?, ?)", [(sid, event, person, actor, stamp) for sid in student_ids])
 
-    async def invite(self, viewer: Viewer, child_ids: list[int], phone: str, surname: str,
-                     scopes: set[Scope]) -> tuple[Invitation, str, int | None]:
+    def invitee_phone(self, raw: str) -> InviteePhone:
+        """The invitee's number as kept during the conversation: hashed, and masked for
+        display. PhoneInvalid if it is not a Russian mobile number."""
+        normalized = normalize_phone(raw)
+        if normalized is None:
+            raise PhoneInvalid()
+        return InviteePhone(self.hasher.phone(normalized),
+                            f"{normalized[:2]} ··· ···-··-{normalized[-2:]}")
+
+    async def invite(self, viewer: Viewer, child_ids: list[int], phone: str | InviteePhone,
+                     surname: str, scopes: set[Scope]) -> tuple[Invitation, str, int | None]:
         """Returns the invitation, its deep-link token (shown once) and the invitee's account
         if they already use the bot with that verified number (the invitation is pushed)."""
         children = [AccessService.require_guardian(viewer, cid) for cid in child_ids]
         if not children or not scopes:
             raise AccessDenied()
-        normalized = normalize_phone(phone)
-        if normalized is None:
-            raise PhoneInvalid()
+        if isinstance(phone, str):
+            phone = self.invitee_phone(phone)
         surname = " ".join(surname.split())
         if not surname or len(surname) > 100 or not _NAME.match(surname):
             raise NameInvalid()
-        phone_hash = self.hasher.phone(normalized)
+        phone_hash = phone.hash
         now = self.clock.now()
         token = secrets.token_urlsafe(12)
         async with self.db.transaction() as tx:

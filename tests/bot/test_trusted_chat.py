@@ -46,6 +46,8 @@ async def invite(tg, scopes_off: tuple[str, ...] = ()) -> None:
     await tg.feed(up.message(ANNA, "12345"))
     assert tg.session.last_text().startswith("Это не похоже на российский мобильный номер")
     await tg.feed(up.message(ANNA, GRANNY_PHONE))
+    state = " ".join(r[0] for r in await tg.services.db.fetchall("SELECT data FROM fsm_state"))
+    assert "9031112233" not in state and "111-22-33" not in state  # kept hashed only
     await tg.feed(up.message(ANNA, "Иванова"))
     assert tg.session.last_text() == "Что будет видно? Нажмите, чтобы включить или выключить."
     for scope in scopes_off:
