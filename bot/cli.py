@@ -357,6 +357,13 @@ async def _bot_username(args: argparse.Namespace, settings: Settings) -> str:
 
 async def _codes_issue(args: argparse.Namespace, settings: Settings) -> int:
     username = await _bot_username(args, settings)
+    if args.out:
+        # Make sure the codes can be written before issuing them revokes the previous ones.
+        try:
+            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as exc:
+            raise InputError(f"--out: cannot write {args.out}: {exc.strerror}") from exc
+        os.close(fd)
     async with open_services(settings) as services:
         try:
             codes = await services.linking.issue_codes(

@@ -197,8 +197,7 @@ async def on_flag(callback: CallbackQuery, callback_data: SettingsCb, viewer: Vi
     if name not in FLAGS or not viewer.is_linked:
         await callback.answer()
         return
-    current = await preferences.get(viewer.telegram_id)
-    await preferences.set_flag(viewer.telegram_id, name, not getattr(current, name))
+    await preferences.toggle_flag(viewer.telegram_id, name)
     await _screen(callback, "digest" if name.startswith("digest") else "notif", viewer,
                   preferences)
 

@@ -75,6 +75,9 @@ def _pid_alive(pid: int) -> bool:
 
 
 _PENDING = "sent_at IS NULL AND dropped_at IS NULL"
+# A sender settles only rows it still holds: after its lease ran out another may have taken them.
+# (Marking a row sent is never fenced: a message that went out must not go out again.)
+_MINE = "(claimed_by = ? OR claimed_by IS NULL)"
 
 
 async def enqueue(
@@ -224,16 +227,16 @@ class Outbox:
         when = to_db(self.clock.now() + delay)
         await self._settle(
             "UPDATE outbox SET not_before = ?, attempts = attempts + 1, last_error = ?,"
-            " claimed_by = NULL, claimed_until = NULL WHERE id = ?",
-            [(when, error[:500], i) for i in ids],
+            f" claimed_by = NULL, claimed_until = NULL WHERE id = ? AND {_MINE}",
+            [(when, error[:500], i, self.owner) for i in ids],
         )
 
     async def defer(self, ids: list[int], until: datetime) -> None:
         """Not a failure (a rate limit): release the rows until then."""
         await self._settle(
             "UPDATE outbox SET not_before = ?, claimed_by = NULL, claimed_until = NULL"
-            " WHERE id = ?",
-            [(to_db(until), i) for i in ids],
+            f" WHERE id = ? AND {_MINE}",
+            [(to_db(until), i, self.owner) for i in ids],
         )
 
     async def drop(self, ids: list[int], error: str) -> None:
@@ -241,8 +244,8 @@ class Outbox:
         stamp = to_db(self.clock.now())
         await self._settle(
             "UPDATE outbox SET dropped_at = ?, last_error = ?, claimed_by = NULL,"
-            " claimed_until = NULL WHERE id = ?",
-            [(stamp, error[:500], i) for i in ids],
+            f" claimed_until = NULL WHERE id = ? AND {_MINE}",
+            [(stamp, error[:500], i, self.owner) for i in ids],
         )
 
     async def unreachable(self, telegram_id: int, error: str) -> None:

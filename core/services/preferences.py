@@ -99,6 +99,21 @@ class PreferencesService:
             raise ValueError(name)
         return await self._set(telegram_id, name, int(value))
 
+    async def toggle_flag(self, telegram_id: int, name: str) -> Preferences:
+        """Flip a switch in one statement, so two quick taps flip it twice."""
+        if name not in FLAGS:
+            raise ValueError(name)
+        async with self.db.transaction() as tx:
+            if not await tx.scalar("SELECT 1 FROM accounts WHERE telegram_id = ?",
+                                   (telegram_id,)):
+                return Preferences()
+            await tx.execute(
+                f"INSERT INTO account_settings (telegram_id, {name}) VALUES (?, ?)"
+                f" ON CONFLICT (telegram_id) DO UPDATE SET"
+                f" {name} = 1 - COALESCE(account_settings.{name}, ?)",
+                (telegram_id, int(not FLAGS[name]), int(FLAGS[name])))
+        return await self.get(telegram_id)
+
     async def set_digest_time(self, telegram_id: int, value: str) -> Preferences:
         hours, _, minutes = value.partition(":")
         time(int(hours), int(minutes))  # raises ValueError for a bad time
@@ -109,6 +124,16 @@ class PreferencesService:
         return await self._set(telegram_id, "quiet_hours", value)
 
     async def toggle_child(self, telegram_id: int, student_id: int) -> Preferences:
-        prefs = await self.get(telegram_id)
-        muted = set(prefs.muted_children) ^ {student_id}
-        return await self._set(telegram_id, "muted_children", json.dumps(sorted(muted)))
+        async with self.db.transaction() as tx:
+            if not await tx.scalar("SELECT 1 FROM accounts WHERE telegram_id = ?",
+                                   (telegram_id,)):
+                return Preferences()
+            raw = await tx.scalar(
+                "SELECT muted_children FROM account_settings WHERE telegram_id = ?",
+                (telegram_id,))
+            muted = set(json.loads(raw) if raw else []) ^ {student_id}
+            await tx.execute(
+                "INSERT INTO account_settings (telegram_id, muted_children) VALUES (?, ?)"
+                " ON CONFLICT (telegram_id) DO UPDATE SET muted_children = excluded.muted_children",
+                (telegram_id, json.dumps(sorted(muted))))
+        return await self.get(telegram_id)

@@ -232,3 +232,15 @@ def test_demo_seeds_its_own_database_and_refuses_a_real_one(workdir, capsys):
     assert main(["demo", "--database", real]) == 2
     assert "demo mode never runs on a real school's database" in capsys.readouterr().err
     assert count(workdir, "students") == 5
+
+
+def test_codes_are_not_issued_when_they_cannot_be_written(workdir, capsys):
+    main(["roster", "import", str(EXAMPLE_ROSTER)])
+    assert main(["codes", "issue", "--class", "5А", "--bot-username", "b"]) == 0
+    before = capsys.readouterr().out
+    assert main(["codes", "issue", "--class", "5А", "--bot-username", "b", "--out",
+                 str(workdir / "missing" / "codes.csv")]) == 2
+    assert "--out: cannot write" in capsys.readouterr().err
+    with sqlite3.connect(workdir / "data" / "diary.sqlite3") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM link_codes").fetchone()[0] == len(
+            before.splitlines()) - 1  # the printed codes still work
