@@ -110,32 +110,26 @@ class JournalService:
         class_names = sorted({e.class_name for e in parsed.events
                               if isinstance(e, HomeworkEvent | LessonEvent)})
         async with self.db.read() as tx:
-            done: set[str] = set()
-            for part in _chunks(ids):
-                rows = await tx.fetchall(
-                    f"SELECT event_id FROM journal_events WHERE event_id IN"
-                    f" ({','.join('?' * len(part))})", part)
-                done.update(r[0] for r in rows)
-            students: dict[str, tuple[int, str, bool]] = {}
-            for part in _chunks(student_ext):
-                rows = await tx.fetchall(
-                    f"SELECT id, external_id, first_name, active FROM students WHERE external_id"
-                    f" IN ({','.join('?' * len(part))})", part)
-                students.update({r["external_id"]: (r["id"], r["first_name"], bool(r["active"]))
-                                 for r in rows})
-            in_db: set[str] = set()
-            for part in _chunks(grade_refs):
-                rows = await tx.fetchall(
-                    f"SELECT external_id FROM grades WHERE external_id IN"
-                    f" ({','.join('?' * len(part))})", part)
-                in_db.update(r[0] for r in rows)
+
+            async def lookup(sql: str, values: list[str]) -> list:
+                """``sql`` with ``{in}`` for the list of values, asked in chunks."""
+                rows = []
+                for part in _chunks(values):
+                    rows += await tx.fetchall(sql.format(**{"in": ",".join("?" * len(part))}),
+                                              part)
+                return rows
+
+            done = {r[0] for r in await lookup(
+                "SELECT event_id FROM journal_events WHERE event_id IN ({in})", ids)}
+            students: dict[str, tuple[int, str, bool]] = {
+                r["external_id"]: (r["id"], r["first_name"], bool(r["active"]))
+                for r in await lookup("SELECT id, external_id, first_name, active FROM students"
+                                      " WHERE external_id IN ({in})", student_ext)}
+            in_db = {r[0] for r in await lookup(
+                "SELECT external_id FROM grades WHERE external_id IN ({in})", grade_refs)}
             grades = set(in_db)
-            dots: set[str] = set()
-            for part in _chunks(dot_refs):
-                rows = await tx.fetchall(
-                    f"SELECT external_id FROM dots WHERE external_id IN"
-                    f" ({','.join('?' * len(part))})", part)
-                dots.update(r[0] for r in rows)
+            dots = {r[0] for r in await lookup(
+                "SELECT external_id FROM dots WHERE external_id IN ({in})", dot_refs)}
             classes: dict[str, list[int]] = {}
             for name in class_names:
                 rows = await tx.fetchall("SELECT id FROM classes WHERE name = ?", (name,))
