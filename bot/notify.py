@@ -42,21 +42,26 @@ def _details(p: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
+def _grade_block(head: str, p: dict[str, Any], with_comment: bool = True,
+                 with_teacher: bool = False) -> str:
+    lines = [head, _details(p)]
+    if with_comment and p.get("comment"):
+        lines.append(_("Comment: «{comment}»").format(comment=p["comment"]))
+    if with_teacher and p.get("teacher"):
+        lines.append(_("Teacher: {teacher}").format(teacher=p["teacher"]))
+    change = _average_change(p)
+    if change:
+        lines.append(change)
+    return "\n".join(lines)
+
+
 def grade_new(p: dict[str, Any]) -> str:
     head = (
         _("🔔 Grade {value} from a dot · {subject}")
         if p.get("from_dot")
         else _("🔔 New grade {value} · {subject}")
     ).format(value=p["value"], subject=p["subject"])
-    lines = [head, _details(p)]
-    if p.get("comment"):
-        lines.append(_("Comment: «{comment}»").format(comment=p["comment"]))
-    if p.get("teacher"):
-        lines.append(_("Teacher: {teacher}").format(teacher=p["teacher"]))
-    change = _average_change(p)
-    if change:
-        lines.append(change)
-    return "\n".join(lines)
+    return _grade_block(head, p, with_teacher=True)
 
 
 def grade_changed(p: dict[str, Any]) -> str:
@@ -68,24 +73,13 @@ def grade_changed(p: dict[str, Any]) -> str:
         head = _("✏️ Grade {value} updated · {subject}").format(
             value=p["value"], subject=p["subject"]
         )
-    lines = [head, _details(p)]
-    if p.get("comment"):
-        lines.append(_("Comment: «{comment}»").format(comment=p["comment"]))
-    change = _average_change(p)
-    if change:
-        lines.append(change)
-    return "\n".join(lines)
+    return _grade_block(head, p)
 
 
 def grade_deleted(p: dict[str, Any]) -> str:
-    lines = [
-        _("🗑 Grade {value} removed · {subject}").format(value=p["value"], subject=p["subject"]),
-        _details(p),
-    ]
-    change = _average_change(p)
-    if change:
-        lines.append(change)
-    return "\n".join(lines)
+    head = _("🗑 Grade {value} removed · {subject}").format(value=p["value"],
+                                                           subject=p["subject"])
+    return _grade_block(head, p, with_comment=False)
 
 
 def days_left(n: int) -> str:
