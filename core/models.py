@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import NewType
@@ -89,9 +89,6 @@ class Viewer:
                 return child
         return None
 
-    def roles(self) -> set[Role]:
-        return {c.role for c in self.children}
-
 
 @dataclass(frozen=True)
 class LinkResult:
@@ -127,4 +124,3 @@ class Status:
     oldest_undelivered: datetime | None
     last_import: dict[str, str] | None
     schema_version: int
-    extra: dict[str, int] = field(default_factory=dict)
