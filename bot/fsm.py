@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 
+from core.clock import to_db
 from core.storage.db import Database
+
+
+def _now() -> str:
+    return to_db(datetime.now(UTC))
 
 
 def storage_key(key: StorageKey) -> str:
@@ -30,9 +36,10 @@ class SQLiteStorage(BaseStorage):
         value = state.state if isinstance(state, State) else state
         async with self.db.transaction() as tx:
             await tx.execute(
-                "INSERT INTO fsm_state (key, state) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET state = excluded.state",
-                (storage_key(key), value),
+                "INSERT INTO fsm_state (key, state, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET state = excluded.state,"
+                " updated_at = excluded.updated_at",
+                (storage_key(key), value, _now()),
             )
 
     async def get_state(self, key: StorageKey) -> str | None:
@@ -43,9 +50,10 @@ class SQLiteStorage(BaseStorage):
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         async with self.db.transaction() as tx:
             await tx.execute(
-                "INSERT INTO fsm_state (key, data) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET data = excluded.data",
-                (storage_key(key), json.dumps(dict(data), ensure_ascii=False)),
+                "INSERT INTO fsm_state (key, data, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET data = excluded.data,"
+                " updated_at = excluded.updated_at",
+                (storage_key(key), json.dumps(dict(data), ensure_ascii=False), _now()),
             )
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:

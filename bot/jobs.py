@@ -19,8 +19,8 @@ SENT_RETENTION = timedelta(days=30)
 
 
 async def housekeeping(services: Services) -> dict[str, int]:
-    """Forget what is no longer needed: delivered pushes and digest decisions after 30 days, old
-    code failures, expired or used link codes."""
+    """Forget what is no longer needed: delivered pushes and digest decisions after 30 days,
+    conversations abandoned for a week, old code failures, expired or used link codes."""
     now = services.clock.now()
     async with services.db.transaction() as tx:
         sent = await tx.execute(
@@ -35,12 +35,17 @@ async def housekeeping(services: Services) -> dict[str, int]:
             "DELETE FROM link_codes WHERE expires_at < ? OR used_at < ?",
             (to_db(now - timedelta(days=1)), to_db(now - SENT_RETENTION)),
         )
+        # A conversation abandoned for a week is forgotten (it may hold half-typed answers).
+        states = await tx.execute(
+            "DELETE FROM fsm_state WHERE updated_at IS NULL OR updated_at < ?",
+            (to_db(now - timedelta(days=7)),),
+        )
         digests = await tx.execute(
             "DELETE FROM digest_log WHERE day < ?",
             ((now - SENT_RETENTION).date().isoformat(),),
         )
     return {"outbox": sent.rowcount, "code_failures": failures.rowcount, "codes": codes.rowcount,
-            "digest_log": digests.rowcount}
+            "digest_log": digests.rowcount, "conversations": states.rowcount}
 
 
 def _logged(name: str, job: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
