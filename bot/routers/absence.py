@@ -23,6 +23,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import render
 from bot.callbacks import AbsenceCb
+from bot.filters import NOT_COMMAND
 from bot.states import AbsenceStates as S
 from bot.ui import edit_in_place
 from core.errors import AccessDenied, InvalidDateRange, NoticeOverlap
@@ -48,10 +49,12 @@ def create_router() -> Router:
     cb(on_reason, StateFilter(S.reason), AbsenceCb.filter(F.a == "reason"))
     cb(on_skip_comment, StateFilter(S.comment), AbsenceCb.filter(F.a == "skip"))
     cb(on_send, StateFilter(S.confirm), AbsenceCb.filter(F.a == "send"))
-    router.message.register(on_comment, StateFilter(S.comment), F.text)
+    # A command is never taken for an answer: it goes to its own handler.
+    router.message.register(on_comment, StateFilter(S.comment), F.text, NOT_COMMAND)
     router.message.register(
         on_not_a_button,
         StateFilter(S.child, S.mode, S.start, S.end, S.lessons, S.reason, S.confirm, S.comment),
+        NOT_COMMAND,
     )
     return router
 

@@ -10,6 +10,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards as kb
 from bot import render
+from bot.filters import NOT_COMMAND
 from bot.routers.trusted import show_invitations
 from bot.states import LinkStates
 from core.errors import PhoneNotFound
@@ -25,8 +26,8 @@ def create_router() -> Router:
     router.message.register(cmd_start, CommandStart())
     router.message.register(on_contact, F.contact)
     router.message.register(ask_code, F.text == kb.HAVE_CODE)
-    router.message.register(on_code, StateFilter(LinkStates.code), F.text)
-    router.message.register(on_code_not_text, StateFilter(LinkStates.code))
+    router.message.register(on_code, StateFilter(LinkStates.code), F.text, NOT_COMMAND)
+    router.message.register(on_code_not_text, StateFilter(LinkStates.code), NOT_COMMAND)
     # A code typed without pressing the button works too.
     router.message.register(
         on_code, StateFilter(None), F.text.func(lambda t: normalize_code(t) is not None)

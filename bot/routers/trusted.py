@@ -18,6 +18,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import render
 from bot.callbacks import InviteCb, TrustCb
+from bot.filters import NOT_COMMAND
 from bot.notify import invitation as invitation_card
 from bot.notify import scope_names
 from bot.states import TrustStates as S
@@ -54,10 +55,11 @@ def create_router() -> Router:
     cb(on_scope, StateFilter(S.scopes), TrustCb.filter(F.a == "scope"))
     cb(on_scopes_done, StateFilter(S.scopes), TrustCb.filter(F.a == "scopes_done"))
     cb(on_send, StateFilter(S.confirm), TrustCb.filter(F.a == "send"))
-    router.message.register(on_phone, StateFilter(S.phone), F.text | F.contact)
-    router.message.register(on_surname, StateFilter(S.surname), F.text)
-    router.message.register(on_wrong_input, StateFilter(S.kids, S.phone, S.surname, S.scopes,
-                                                        S.confirm))
+    # A command is never taken for an answer: it goes to its own handler.
+    router.message.register(on_phone, StateFilter(S.phone), F.text | F.contact, NOT_COMMAND)
+    router.message.register(on_surname, StateFilter(S.surname), F.text, NOT_COMMAND)
+    router.message.register(on_wrong_input, NOT_COMMAND,
+                            StateFilter(S.kids, S.phone, S.surname, S.scopes, S.confirm))
     return router
 
 

@@ -188,3 +188,20 @@ async def test_absence_marks_are_pushed_to_parents_one_message_a_day(tg, clock):
         text, _ = render_items(batch.items)
     assert text == ("🚫 Иван: пропуски 23 ноября\n• 2-й урок, Физика — опоздание\n"
                     "• 3-й урок, Химия — отсутствие")
+
+
+async def test_a_command_in_the_middle_of_a_form_is_a_command(tg):
+    s = tg.services
+    await s.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+    await tg.feed(up.message(ANNA, "/absence"))
+    await tg.feed(up.callback(ANNA, press("child", await ivan_id(tg))))
+    await tg.feed(up.callback(ANNA, press("mode", "days")))
+    await tg.feed(up.callback(ANNA, day(25)))
+    await tg.feed(up.callback(ANNA, day(25)))
+    await tg.feed(up.callback(ANNA, press("reason", "illness")))
+    await tg.feed(up.message(ANNA, "/trusted"))  # at the comment step
+    assert tg.session.last_text().startswith("🤝 Доверенные лица видят только то")
+    codes = await s.linking.issue_codes(student_external_id="S-1005")
+    await tg.feed(up.message(ANNA, "/absence"))
+    await tg.feed(up.message(ANNA, f"/start {codes[0].code}"))
+    assert "Артём Волков, 5А класс" in tg.session.last_text()
