@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         return _demo(args, settings)
     if args.command == "run":
-        if settings.bot_token is None or not settings.bot_token.get_secret_value():
+        if not settings.has_token:
             print(NO_TOKEN, file=sys.stderr)
             return EXIT_INPUT
         from bot.runtime import run_bot  # aiogram loads slowly: only where it is needed
@@ -179,7 +179,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
               f" database. Choose another file with --database.", file=sys.stderr)
         return EXIT_INPUT
     print(f"demo school ready in {path}", file=sys.stderr)
-    if settings.bot_token is None or not settings.bot_token.get_secret_value():
+    if not settings.has_token:
         print(NO_TOKEN, file=sys.stderr)
         return EXIT_INPUT
     try:
@@ -311,7 +311,7 @@ async def _run_job(args: argparse.Namespace, settings: Settings) -> int:
 
     async with open_services(settings) as services:
         if args.name == "deliver":
-            if settings.bot_token is None:
+            if not settings.has_token:
                 raise InputError("delivering needs BOT_TOKEN")
             bot = create_bot(settings)
             try:
@@ -343,7 +343,7 @@ async def _run_job(args: argparse.Namespace, settings: Settings) -> int:
 async def _bot_username(args: argparse.Namespace, settings: Settings) -> str:
     if args.bot_username:
         return args.bot_username.lstrip("@")
-    if settings.bot_token is None:
+    if not settings.has_token:
         raise InputError("the links need the bot's username: set BOT_TOKEN or pass --bot-username")
     from bot.runtime import create_bot
 

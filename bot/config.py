@@ -80,6 +80,10 @@ class Settings(BaseSettings):
         return value.strip()
 
     @property
+    def has_token(self) -> bool:
+        return self.bot_token is not None and bool(self.bot_token.get_secret_value().strip())
+
+    @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 

@@ -160,7 +160,8 @@ CHANGEABLE = ("value", "weight", "work", "comment")
 BAD_DATE = "not a valid date (YYYY-MM-DD)"
 BAD_TIME = "not a valid time (HH:MM)"
 BAD_MOMENT = "not a valid ISO 8601 moment, e.g. 2026-11-23T10:15:00+03:00"
-BAD_WEIGHT = "must be an integer from 1 to 10"
+MAX_WEIGHT = 100  # the contract says «≥ 1»; a bound only catches garbage
+BAD_WEIGHT = f"must be an integer from 1 to {MAX_WEIGHT}"
 BAD_CHARS = "contains an invalid \\u escape (a lone surrogate)"
 
 
@@ -263,7 +264,7 @@ class _Reader:
         value = self.obj.get("weight")
         if value is None:
             return None
-        if type(value) is not int or not 1 <= value <= 10:
+        if type(value) is not int or not 1 <= value <= MAX_WEIGHT:
             self.bad("weight", BAD_WEIGHT)
             return None
         return value

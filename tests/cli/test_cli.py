@@ -245,3 +245,13 @@ def test_codes_are_not_issued_when_they_cannot_be_written(workdir, capsys):
     with sqlite3.connect(workdir / "data" / "diary.sqlite3") as conn:
         stored = conn.execute("SELECT COUNT(*) FROM link_codes").fetchone()[0]
     assert stored == len(list(csv.DictReader(io.StringIO(before))))  # the printed codes work
+
+
+def test_an_empty_token_is_a_clear_error_not_a_traceback(workdir, capsys, monkeypatch):
+    monkeypatch.setenv("BOT_TOKEN", "")
+    main(["roster", "import", str(EXAMPLE_ROSTER)])
+    capsys.readouterr()
+    assert main(["codes", "issue", "--class", "5А"]) == 2
+    assert "set BOT_TOKEN or pass --bot-username" in capsys.readouterr().err
+    assert main(["jobs", "run", "deliver"]) == 2
+    assert "delivering needs BOT_TOKEN" in capsys.readouterr().err

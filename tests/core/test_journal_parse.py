@@ -388,7 +388,7 @@ def test_wrong_json_types():
 
 def test_booleans_are_not_integers():
     assert problems(GRADE, value=True) == [f"{FILE}:1: value: must be an integer"]
-    assert problems(GRADE, weight=True) == [f"{FILE}:1: weight: must be an integer from 1 to 10"]
+    assert problems(GRADE, weight=True) == [f"{FILE}:1: weight: must be an integer from 1 to 100"]
     assert problems(ATTENDANCE, lesson=False) == [f"{FILE}:1: lesson: must be an integer"]
     assert problems(LESSON, number=True) == [f"{FILE}:1: number: must be an integer"]
     assert problems({"id": "c", "type": "dot_closed", "dot_id": "d", "value": True}) == [
@@ -403,12 +403,12 @@ def test_value_range():
 
 
 def test_weight_range():
-    for bad in (0, 11, -2, 1.5, "2"):
+    for bad in (0, 101, -2, 1.5, "2"):
         assert problems(GRADE, weight=bad) == [
-            f"{FILE}:1: weight: must be an integer from 1 to 10"]
-    assert [one(GRADE, weight=w).weight for w in (1, 10)] == [1, 10]
+            f"{FILE}:1: weight: must be an integer from 1 to 100"]
+    assert [one(GRADE, weight=w).weight for w in (1, 10, 100)] == [1, 10, 100]
     changed = {"id": "c", "type": "grade_changed", "grade_id": "g", "weight": 0}
-    assert problems(changed) == [f"{FILE}:1: weight: must be an integer from 1 to 10"]
+    assert problems(changed) == [f"{FILE}:1: weight: must be an integer from 1 to 100"]
 
 
 def test_lesson_and_number_range():
@@ -503,7 +503,7 @@ def test_all_problems_of_a_line_are_reported():
         f"{FILE}:1: subject: must be a string",
         f"{FILE}:1: date: not a valid date (YYYY-MM-DD)",
         f"{FILE}:1: value: must be from 1 to 5",
-        f"{FILE}:1: weight: must be an integer from 1 to 10",
+        f"{FILE}:1: weight: must be an integer from 1 to 100",
         f"{FILE}:1: set_at: needs a time zone offset, e.g. +03:00",
     ]
 
