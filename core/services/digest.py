@@ -185,7 +185,7 @@ class _Snapshot:
         self.grades: dict[int, list] = {}
         for r in await db.fetchall(
                 "SELECT student_id, subject, value, weight, work, date FROM grades"
-                " WHERE deleted_at IS NULL AND created_at >= ? AND created_at < ?"
+                " WHERE deleted_at IS NULL AND quiet = 0 AND created_at >= ? AND created_at < ?"
                 " ORDER BY student_id, subject, id", (to_db(start), to_db(end))):
             if r["student_id"] in students:
                 self.grades.setdefault(r["student_id"], []).append(r)

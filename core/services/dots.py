@@ -91,9 +91,10 @@ async def close_dot(tx: Tx, access: AccessService, dot, value: int | None, weigh
     before = await subject_sums(tx, dot["student_id"], dot["subject"], period)
     grade_id = await tx.insert(
         "INSERT INTO grades (student_id, subject, date, value, weight, work, comment, teacher,"
-        " dot_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " dot_id, created_at, updated_at, quiet) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (dot["student_id"], dot["subject"], grade_date.isoformat(), value, weight, dot["work"],
-         dot["comment"], dot["teacher"], dot["id"], stamp, stamp),
+         dot["comment"], dot["teacher"], dot["id"], stamp, stamp,
+         int(not (notify and dot["active"]))),
     )
     await tx.execute("UPDATE dots SET grade_id = ? WHERE id = ?", (grade_id, dot["id"]))
     if not (notify and dot["active"]):

@@ -241,8 +241,8 @@ class _Applier:
         if self.pending_grades:
             await self.tx.executemany(
                 "INSERT INTO grades (external_id, student_id, subject, date, value, weight, work,"
-                " comment, teacher, set_at, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " comment, teacher, set_at, created_at, updated_at, quiet)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 self.pending_grades,
             )
             self.pending_grades.clear()
@@ -311,10 +311,11 @@ class _Applier:
                                             "comment": e.comment}, e.id)
             return
         self.known_grades.add(e.grade_id)
+        announce = active and self.relevant(e.date, e.set_at)
         row = (e.grade_id, sid, e.subject, e.date.isoformat(), e.value, e.weight, e.work,
                e.comment, e.teacher, to_db(e.set_at) if e.set_at else None, self.stamp,
-               self.stamp)
-        if not (active and self.relevant(e.date, e.set_at)):
+               self.stamp, int(not announce))
+        if not announce:
             self.pending_grades.append(row)
             return
         await self.flush()

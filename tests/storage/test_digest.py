@@ -24,9 +24,9 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=TZ).astimezone(UTC)
 
 
-async def feed(services, *events: dict) -> None:
+async def feed(services, *events: dict, notify: bool = False) -> None:
     lines = [json.dumps(e, ensure_ascii=False) for e in events]
-    await services.journal.import_journal(parse_journal(lines, "j"), "j", notify=False)
+    await services.journal.import_journal(parse_journal(lines, "j"), "j", notify=notify)
 
 
 async def digests(services) -> list[tuple[int, dict]]:
@@ -65,7 +65,11 @@ async def family(school, clock):
                {"id": "h1", "type": "homework", "homework_id": "h1", "class": "7Б",
                 "subject": "Алгебра", "due": "2026-11-24", "text": "№ 245"},
                {"id": "l1", "type": "lesson", "class": "7Б", "date": "2026-11-24",
-                "number": 1, "subject": "Алгебра", "start": "08:30", "end": "09:15"})
+                "number": 1, "subject": "Алгебра", "start": "08:30", "end": "09:15"},
+               notify=True)
+    # History loaded today without pushes is not «today's grades».
+    await feed(school, {"id": "old", "type": "grade", "grade_id": "old", "student_id": "S-1001",
+                        "subject": "История", "date": "2026-10-01", "value": 2})
     return school
 
 
@@ -83,6 +87,7 @@ async def test_at_19_00_one_digest_per_day_with_the_days_news(family, clock):
     assert "Оценки сегодня:\n• Алгебра: 5 (вес 3, Контрольная работа) — средний 4,00 → 4,75"\
         in text
     assert "Посещаемость сегодня:\n• 2-й урок, Физика — отсутствие" in text
+    assert "История" not in text
     assert "Открытые точки:\n• Химия: до 25 ноября, осталось 2 дня" in text
     assert "Вторник, 24 ноября:\nУроки: 1. Алгебра 08:30\n• Алгебра: № 245" in text
     assert "👤 Мария Петрова, 5А\nСегодня без новостей." in text
@@ -175,6 +180,8 @@ async def test_trusted_person_gets_the_digest_only_with_that_scope(family, clock
 
 
 async def test_switched_off_pushes_are_not_sent(family, clock):
+    async with family.db.transaction() as tx:
+        await tx.execute("DELETE FROM outbox")  # what the fixture queued
     await family.preferences.set_flag(ANNA, "push_grades", False)
     clock.moment = at(23, 12)
     lines = [json.dumps({"id": "g7", "type": "grade", "grade_id": "g7", "student_id": "S-1001",
