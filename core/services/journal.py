@@ -381,7 +381,7 @@ class _Applier:
         if not (self.notify and row["active"]):
             return
         after = await self.averages(row["student_id"], row["subject"], day)
-        await self.push(row["student_id"], "grade_deleted", f"grade:{e.grade_id}:del", {
+        await self.push(row["student_id"], "grade_deleted", f"grade:{e.grade_id}:del:{e.id}", {
             "child": row["first_name"], "subject": row["subject"], "value": row["value"],
             "weight": row["weight"], "work": row["work"], "date": row["date"],
             "avg_before": before[0] / before[1] if before[1] else None,

@@ -166,12 +166,13 @@ class Outbox:
                 )
                 release = quiet.release_at(now, self.tz) if quiet else None
                 if release is not None:
+                    # Held until the quiet hours end — except the digest, whose time the user
+                    # chose themselves.
                     await tx.execute(
                         f"UPDATE outbox SET not_before = ? WHERE telegram_id = ? AND {_PENDING}"
-                        f" AND not_before < ?",
+                        f" AND not_before < ? AND kind != 'digest'",
                         (to_db(release), tg, to_db(release)),
                     )
-                    continue
                 due = await tx.fetchall(
                     f"SELECT id, kind, student_id, payload, created_at, attempts FROM outbox"
                     f" WHERE telegram_id = ? AND {_PENDING} AND not_before <= ?"

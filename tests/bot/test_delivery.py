@@ -218,3 +218,16 @@ async def test_a_failure_part_way_never_resends_what_went_out(linked, api, bot):
     parts = api.messages_to(ANNA)
     assert len(parts) >= 2 and api.duplicates() == []
     assert sum(p.text.count("🔔 Новая оценка") for p in parts) == 30
+
+
+async def test_the_digest_is_not_held_by_quiet_hours(linked, api, bot):
+    from core.services.outbox import enqueue
+
+    linked.clock.moment = datetime(2026, 11, 23, 19, 0, tzinfo=UTC)  # 22:00 in Moscow
+    await grades(linked, 5, set_at="2026-11-23T18:59:00Z")
+    async with linked.db.transaction() as tx:
+        await enqueue(tx, ANNA, "digest", {"day": "2026-11-23", "children": []}, "d",
+                      linked.clock.now())
+    batches = {b.telegram_id: b for b in await linked.outbox.claim(recipients=10)}
+    assert [i.kind for i in batches[ANNA].items] == ["digest"]
+    assert IVAN not in batches  # his grade push waits for the morning
