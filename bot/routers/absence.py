@@ -377,9 +377,13 @@ async def on_send(callback: CallbackQuery, viewer: Viewer, absence: AbsenceServi
                                               [_btn(_("📋 My notices"), "list")]))
         return
     except InvalidDateRange:
+        await state.update_data(start=None, end=None, lessons=[])
         await state.set_state(S.start)
-        await callback.answer(_("These dates can no longer be filed; please pick them again."),
-                              show_alert=True)
+        first, last = absence.window()
+        today = absence.today()
+        await edit_in_place(
+            callback, _("These dates can no longer be filed; please pick them again."),
+            month_keyboard(today.year, today.month, first, last, None))
         return
     await state.clear()
     await _edit(callback, receipt_text(notice), None)

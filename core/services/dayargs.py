@@ -47,7 +47,9 @@ def parse_arg(text: str | None, today: date) -> Arg | None:
     plausible subject."""
     if text is None or not text.strip():
         return None
-    word = " ".join(text.strip().lower().replace("ё", "е").split()).removeprefix("в ")
+    word = " ".join(text.strip().lower().replace("ё", "е").split())
+    for prefix in ("во ", "в ", "на ", "on ", "for "):
+        word = word.removeprefix(prefix)
     raw = " ".join(text.split())
     if word in _RELATIVE:
         return DayArg(today + timedelta(days=_RELATIVE[word]))
@@ -64,12 +66,19 @@ def parse_arg(text: str | None, today: date) -> Arg | None:
     m = _DM.match(word)
     if m:
         day, month, year = int(m.group(1)), int(m.group(2)), m.group(3)
-        try:
-            if year:
+        if year:
+            try:
                 return DayArg(date(int(year) + (2000 if len(year) == 2 else 0), month, day))
-            candidates = [date(today.year + k, month, day) for k in (-1, 0, 1)]
-        except ValueError:
-            raise ValueError(text) from None
+            except ValueError:
+                raise ValueError(text) from None
+        candidates = []
+        for k in (-1, 0, 1):  # 29.02 exists only in some years
+            try:
+                candidates.append(date(today.year + k, month, day))
+            except ValueError:
+                pass
+        if not candidates:
+            raise ValueError(text)
         return DayArg(min(candidates, key=lambda d: abs((d - today).days)))
     if len(word) >= 3 and any(ch.isalpha() for ch in word) and not word[0].isdigit():
         return SubjectArg(raw)

@@ -18,6 +18,8 @@ MONDAY = date(2026, 11, 23)
     ("вт", DayArg(date(2026, 11, 24))),
     ("пятница", DayArg(date(2026, 11, 27))),
     ("в пятницу", DayArg(date(2026, 11, 27))),
+    ("во вторник", DayArg(date(2026, 11, 24))),
+    ("на завтра", DayArg(date(2026, 11, 24))),
     ("friday", DayArg(date(2026, 11, 27))),
     ("Sun", DayArg(date(2026, 11, 29))),
     ("понедельник", DayArg(MONDAY)),
@@ -54,3 +56,7 @@ def test_subject_matching():
     assert match_subject("русс", subjects) == ["Русский язык"]
     assert match_subject("лгеб", subjects) == ["Алгебра"]
     assert match_subject("химия", subjects) == []
+
+
+def test_29_february_in_a_leap_year():
+    assert parse_arg("29.02", date(2028, 2, 1)) == DayArg(date(2028, 2, 29))
