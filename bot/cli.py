@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from bot.config import Settings
 from bot.services import open_services
+from core.clock import from_db
 from core.errors import (
     DemoRefused,
     InputInvalid,
@@ -383,7 +384,8 @@ async def _codes_issue(args: argparse.Namespace, settings: Settings) -> int:
         writer.writerow(
             [c.class_name, c.student_external_id, c.student_name.full, c.recipient.value,
              c.recipient_name.full, c.relation, format_code(c.code),
-             f"https://t.me/{username}?start={c.code}", c.expires_at.date().isoformat()]
+             f"https://t.me/{username}?start={c.code}",
+             c.expires_at.astimezone(settings.tz).date().isoformat()]
         )
     if args.out:
         fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -420,7 +422,7 @@ async def _notices(args: argparse.Namespace, settings: Settings) -> int:
          "class": n.class_name, "start": n.start.isoformat(), "end": n.end.isoformat(),
          "lessons": " ".join(str(x) for x in n.lessons), "reason": n.reason.value,
          "comment": n.comment, "filed_by": n.filed_by_name,
-         "filed_at": n.created_at.isoformat(timespec="minutes"),
+         "filed_at": n.created_at.astimezone(settings.tz).isoformat(timespec="minutes"),
          "status": "cancelled" if n.cancelled_at else "active"}
         for n in notices
     ]
@@ -440,7 +442,8 @@ async def _signoffs(args: argparse.Namespace, settings: Settings) -> int:
         rows = await services.digest.signoffs(monday, args.class_name)
     out = [{"week": monday.isoformat(), "student_id": r["external_id"], "student": r["student"],
             "class": r["class_name"], "signed_by": r["guardian"] or "",
-            "signed_at": r["signed_at"] or ""} for r in rows]
+            "signed_at": from_db(r["signed_at"]).astimezone(settings.tz).isoformat(
+                timespec="minutes") if r["signed_at"] else ""} for r in rows]
     if args.format == "json":
         print(json.dumps(out, ensure_ascii=False, indent=2))
     else:

@@ -204,7 +204,8 @@ def invitation(p: dict[str, Any]) -> tuple[str, InlineKeyboardMarkup]:
         _("🤝 {inviter} invites you ({surname}) to follow: {children}.").format(
             inviter=p["inviter"], surname=p["surname"], children=", ".join(p["children"])),
         _("You will see: {scopes}.").format(scopes=scope_names(p["scopes"])),
-        _("The invitation is valid until {day}.").format(day=render.day(expires.date())),
+        _("The invitation is valid until {day}.").format(day=render.day(
+            date.fromisoformat(p["expires_day"]) if p.get("expires_day") else expires.date())),
     ])
     markup = InlineKeyboardMarkup(inline_keyboard=[[
         InlineKeyboardButton(text=_("✅ Accept"), callback_data=InviteCb(

@@ -106,7 +106,7 @@ def build_services(
         timetable=timetable,
         preferences=PreferencesService(db, tuning.quiet_hours, tuning.digest_time),
         absence=absence,
-        trusted=TrustService(db, hasher, clock),
+        trusted=TrustService(db, hasher, clock, tz),
         digest=DigestService(db, clock, tz, tuning.digest_time),
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from aiogram import F, Router
 from aiogram.filters import CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -50,7 +52,7 @@ def linked_text(result: LinkResult) -> str:
 
 async def cmd_start(
     message: Message, viewer: Viewer, linking: LinkingService, trusted: TrustService,
-    state: FSMContext,
+    state: FSMContext, tz: ZoneInfo,
 ) -> None:
     user = message.from_user
     assert user is not None
@@ -58,7 +60,7 @@ async def cmd_start(
     await linking.touch(user.id, message.chat.id, user.language_code)
     waiting = await trusted.pending_for(user.id)
     if waiting:
-        await show_invitations(message, waiting)
+        await show_invitations(message, waiting, tz)
     if viewer.is_linked:
         await message.answer(
             "\n".join(
@@ -94,18 +96,18 @@ async def cmd_start(
 
 async def cmd_start_code(
     message: Message, command: CommandObject, linking: LinkingService, trusted: TrustService,
-    state: FSMContext,
+    state: FSMContext, tz: ZoneInfo,
 ) -> None:
     await state.clear()
     args = command.args or ""
     if args.startswith("inv_"):
-        await _invitation_link(message, args[4:], linking, trusted)
+        await _invitation_link(message, args[4:], linking, trusted, tz)
         return
     await _redeem(message, args, linking)
 
 
 async def _invitation_link(message: Message, token: str, linking: LinkingService,
-                           trusted: TrustService) -> None:
+                           trusted: TrustService, tz: ZoneInfo) -> None:
     """A forwarded invitation: only the owner of the invited number may accept it."""
     user = message.from_user
     assert user is not None
@@ -117,7 +119,7 @@ async def _invitation_link(message: Message, token: str, linking: LinkingService
         return
     mine = [inv for inv in await trusted.pending_for(user.id) if inv.id == invitation.id]
     if mine:
-        await show_invitations(message, mine)
+        await show_invitations(message, mine, tz)
         return
     await message.answer(
         _("{inviter} invites you to follow their child here. To make sure the invitation is"
@@ -128,7 +130,7 @@ async def _invitation_link(message: Message, token: str, linking: LinkingService
 
 
 async def on_contact(message: Message, linking: LinkingService, trusted: TrustService,
-                     state: FSMContext) -> None:
+                     state: FSMContext, tz: ZoneInfo) -> None:
     user = message.from_user
     contact = message.contact
     assert user is not None and contact is not None
@@ -144,10 +146,10 @@ async def on_contact(message: Message, linking: LinkingService, trusted: TrustSe
             raise
         await message.answer(_("Thank you, the number is confirmed."),
                              reply_markup=ReplyKeyboardRemove())
-        await show_invitations(message, invitations)
+        await show_invitations(message, invitations, tz)
         return
     await message.answer(linked_text(result), reply_markup=ReplyKeyboardRemove())
-    await show_invitations(message, await trusted.pending_for(user.id))
+    await show_invitations(message, await trusted.pending_for(user.id), tz)
 
 
 async def ask_code(message: Message, state: FSMContext) -> None:

@@ -82,7 +82,8 @@ def _scopes(scopes) -> str:
 # -- the home screen ------------------------------------------------------------------------
 
 
-async def home(viewer: Viewer, trusted: TrustService) -> tuple[str, InlineKeyboardMarkup]:
+async def home(viewer: Viewer, trusted: TrustService,
+               tz: ZoneInfo) -> tuple[str, InlineKeyboardMarkup]:
     guardian_of = [c for c in viewer.children if c.role is Role.GUARDIAN]
     if not guardian_of:
         mine = await trusted.my_access(viewer)
@@ -108,29 +109,30 @@ async def home(viewer: Viewer, trusted: TrustService) -> tuple[str, InlineKeyboa
         if not people:
             lines.append(_("No trusted persons."))
         for t in people:
+            since = render.day(t.since.astimezone(tz).date())
             lines.append(_("• {surname} — {scopes} (since {day})").format(
-                surname=_h(t.surname), scopes=_scopes(t.scopes), day=render.day(t.since.date())))
+                surname=_h(t.surname), scopes=_scopes(t.scopes), day=since))
             rows.append([_btn(_("🗑 End access: {surname} → {child}").format(
                 surname=t.surname, child=child.name.first), "revoke", t.trust_id)])
         for inv in overview.pending:
             if child.id in {cid for cid, _n in inv.children}:
                 lines.append(_("• {surname} — invited, waiting for an answer until {day}").format(
-                    surname=_h(inv.surname), day=render.day(inv.expires_at.date())))
+                    surname=_h(inv.surname), day=render.day(inv.expires_at.astimezone(tz).date())))
     rows.insert(0, [_btn(_("➕ Invite"), "invite"), _btn(_("📜 Log"), "log")])
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 async def cmd_trusted(message: Message, viewer: Viewer, trusted: TrustService,
-                      state: FSMContext) -> None:
+                      state: FSMContext, tz: ZoneInfo) -> None:
     await state.clear()
-    text, markup = await home(viewer, trusted)
+    text, markup = await home(viewer, trusted, tz)
     await message.answer(text, reply_markup=markup, parse_mode="HTML")
 
 
 async def on_home(callback: CallbackQuery, viewer: Viewer, trusted: TrustService,
-                  state: FSMContext) -> None:
+                  state: FSMContext, tz: ZoneInfo) -> None:
     await state.clear()
-    await _edit(callback, *await home(viewer, trusted))
+    await _edit(callback, *await home(viewer, trusted, tz))
 
 
 async def on_log(callback: CallbackQuery, viewer: Viewer, trusted: TrustService,
@@ -147,11 +149,11 @@ async def on_log(callback: CallbackQuery, viewer: Viewer, trusted: TrustService,
 
 
 async def on_revoke(callback: CallbackQuery, callback_data: TrustCb, viewer: Viewer,
-                    trusted: TrustService) -> None:
+                    trusted: TrustService, tz: ZoneInfo) -> None:
     if not callback_data.v.isdigit():
         raise AccessDenied()
     person = await trusted.revoke(viewer, int(callback_data.v))
-    text, markup = await home(viewer, trusted)
+    text, markup = await home(viewer, trusted, tz)
     await edit_in_place(callback, text, markup, answer=_("Access for {surname} has ended.")
                         .format(surname=person.surname))
 
@@ -306,12 +308,14 @@ async def on_wrong_input(message: Message) -> None:
 # -- the invitee's side ---------------------------------------------------------------------
 
 
-async def show_invitations(message: Message, invitations: list[Invitation]) -> None:
+async def show_invitations(message: Message, invitations: list[Invitation],
+                           tz: ZoneInfo) -> None:
     for inv in invitations:
         payload = {"invitation_id": inv.id, "inviter": inv.inviter_name, "surname": inv.surname,
                    "children": [n for _i, n in inv.children],
                    "scopes": [s.value for s in Scope if s in inv.scopes],
-                   "expires": inv.expires_at.isoformat()}
+                   "expires": inv.expires_at.isoformat(),
+                   "expires_day": inv.expires_at.astimezone(tz).date().isoformat()}
         text, markup = invitation_card(payload)
         await message.answer(text, reply_markup=markup)
 

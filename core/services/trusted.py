@@ -9,6 +9,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from core.clock import Clock, from_db, to_db
 from core.errors import (
@@ -79,9 +80,10 @@ def _scopes_text(scopes: frozenset[Scope] | set[Scope]) -> str:
 
 
 class TrustService:
-    def __init__(self, db: Database, hasher: Hasher, clock: Clock,
+    def __init__(self, db: Database, hasher: Hasher, clock: Clock, tz: ZoneInfo,
                  ttl: timedelta = INVITATION_TTL) -> None:
         self.db = db
+        self.tz = tz
         self.hasher = hasher
         self.clock = clock
         self.ttl = ttl
@@ -234,12 +236,12 @@ class TrustService:
                               f"invitation:{invitation_id}:{invitee}", now)
         return invitation, token, invitee
 
-    @staticmethod
-    def _payload(inv: Invitation) -> dict:
+    def _payload(self, inv: Invitation) -> dict:
         return {"invitation_id": inv.id, "inviter": inv.inviter_name, "surname": inv.surname,
                 "children": [name for _id, name in inv.children],
                 "scopes": [s.value for s in Scope if s in inv.scopes],
-                "expires": to_db(inv.expires_at)}
+                "expires": to_db(inv.expires_at),
+                "expires_day": inv.expires_at.astimezone(self.tz).date().isoformat()}
 
     async def _pending_row(self, tx: Tx, telegram_id: int, invitation_id: int):
         row = await tx.fetchone(
