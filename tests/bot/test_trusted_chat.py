@@ -122,7 +122,7 @@ async def test_with_grades_scope_she_gets_grade_pushes_until_revoked(family):
               if b.text.startswith("🗑"))
     assert revoke.text == "🗑 Закрыть доступ: Иванова → Иван"
     await tg.feed(up.callback(ANNA, revoke.callback_data))
-    assert tg.session.of(AnswerCallbackQuery)[-1].text == "Доступ для Иванова закрыт."
+    assert tg.session.of(AnswerCallbackQuery)[-1].text == "Иванова: доступ закрыт."
     assert await grade(s, 2) == 1
     kinds = [(k, p.get("event")) for k, p in await outbox_to(s, GRANNY)]
     assert kinds == [("invitation", None), ("grade_new", None), ("trust_news", "revoked")]
