@@ -419,9 +419,41 @@ class _Applier:
             "SELECT d.*, s.first_name, s.active FROM dots d JOIN students s ON s.id = d.student_id"
             " WHERE d.external_id = ?", (e.dot_id,))
         assert dot is not None
-        self.summary.pushes += await close_dot(
-            self.tx, self.svc.access, dot, e.value, e.weight, self.today, self.now, "teacher",
-            notify=self.notify)
+        if dot["status"] == "open":
+            self.summary.pushes += await close_dot(
+                self.tx, self.svc.access, dot, e.value, e.weight, self.today, self.now,
+                "teacher", notify=self.notify)
+        elif dot["status"] == "graded" and e.value is not None:
+            # The expiry job turned it into its default grade first; the teacher's word wins.
+            await self._regrade(dot, e)
+        elif dot["status"] == "vanished" and e.value is not None:
+            await self.tx.execute("UPDATE dots SET status = 'open' WHERE id = ?", (dot["id"],))
+            self.summary.pushes += await close_dot(
+                self.tx, self.svc.access, dot, e.value, e.weight, self.today, self.now,
+                "teacher", notify=self.notify)
+
+    async def _regrade(self, dot, e: DotClosedEvent) -> None:
+        grade = await self.tx.fetchone("SELECT * FROM grades WHERE id = ?", (dot["grade_id"],))
+        if grade is None:
+            return
+        weight = e.weight or grade["weight"]
+        if (grade["value"], grade["weight"]) == (e.value, weight):
+            return
+        day = date.fromisoformat(grade["date"])
+        before = await self.averages(dot["student_id"], dot["subject"], day)
+        await self.tx.execute(
+            "UPDATE grades SET value = ?, weight = ?, quiet = 0, updated_at = ? WHERE id = ?",
+            (e.value, weight, self.stamp, grade["id"]))
+        if not (self.notify and dot["active"]):
+            return
+        after = await self.averages(dot["student_id"], dot["subject"], day)
+        await self.push(dot["student_id"], "grade_changed", f"dot:{e.dot_id}:regrade:{e.id}", {
+            "child": dot["first_name"], "subject": dot["subject"], "value": e.value,
+            "old_value": grade["value"], "weight": weight, "work": grade["work"],
+            "comment": grade["comment"], "date": grade["date"],
+            "avg_before": before[0] / before[1] if before[1] else None,
+            "avg_after": after[0] / after[1] if after[1] else None,
+        })
 
     async def _AttendanceEvent(self, e: AttendanceEvent) -> None:
         sid, first_name, active = self.student(e.student_id)

@@ -150,3 +150,15 @@ async def test_old_history_of_dots_does_not_push(family):
     assert await pushes(family) == []  # ended in October: closed quietly
     viewer = await family.access.viewer(IVAN)
     assert viewer.children[0].role is Role.STUDENT
+
+
+async def test_the_teachers_grade_after_expiry_replaces_the_default(family, clock):
+    await feed(family, dot(1, expires="2026-11-24", value=2))
+    clock.moment = at(25, 1)
+    assert (await family.dots.run()).graded == 1
+    clock.moment = at(25, 10)
+    await feed(family, {"id": "late-close", "type": "dot_closed", "dot_id": "dot1", "value": 5})
+    assert [r[0] for r in await family.db.fetchall("SELECT value FROM grades")] == [5]
+    corrections = await pushes(family, "grade_changed")
+    assert len(corrections) == 2  # the parent and the student
+    assert (corrections[0][2]["old_value"], corrections[0][2]["value"]) == (2, 5)
