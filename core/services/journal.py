@@ -308,7 +308,8 @@ class _Applier:
         if e.grade_id in self.known_grades:
             # The journal sent the same grade again under a new event id: a correction.
             await self._change(e.grade_id, {"value": e.value, "weight": e.weight, "work": e.work,
-                                            "comment": e.comment}, e.id)
+                                            "comment": e.comment, "subject": e.subject,
+                                            "date": e.date.isoformat()}, e.id)
             return
         self.known_grades.add(e.grade_id)
         announce = active and self.relevant(e.date, e.set_at)
@@ -343,26 +344,41 @@ class _Applier:
         assert row is not None  # checked before
         day = date.fromisoformat(row["date"])
         before = await self.averages(row["student_id"], row["subject"], day)
-        new = {k: row[k] for k in ("value", "weight", "work", "comment")}
+        new = {k: row[k] for k in ("value", "weight", "work", "comment", "subject", "date")}
         new.update({k: v for k, v in changes.items() if k in new and
                     (v is not None or k in ("work", "comment"))})
         await self.tx.execute(
-            "UPDATE grades SET value = ?, weight = ?, work = ?, comment = ?, deleted_at = NULL,"
-            " updated_at = ? WHERE id = ?",
-            (new["value"], new["weight"], new["work"], new["comment"], self.stamp, row["id"]),
+            "UPDATE grades SET value = ?, weight = ?, work = ?, comment = ?, subject = ?, date = ?,"
+            " deleted_at = NULL, updated_at = ? WHERE id = ?",
+            (new["value"], new["weight"], new["work"], new["comment"], new["subject"],
+             new["date"], self.stamp, row["id"]),
         )
         if not (self.notify and row["active"]):
             return
-        if all(new[k] == row[k] for k in new) and row["deleted_at"] is None:
+        revived = row["deleted_at"] is not None
+        if all(new[k] == row[k] for k in new) and not revived:
             return  # nothing a family would notice
-        after = await self.averages(row["student_id"], row["subject"], day)
-        await self.push(row["student_id"], "grade_changed", f"grade:{grade_id}:chg:{event_id}", {
-            "child": row["first_name"], "subject": row["subject"], "value": new["value"],
-            "old_value": row["value"], "weight": new["weight"], "work": new["work"],
-            "comment": new["comment"], "date": row["date"],
+        after = await self.averages(row["student_id"], new["subject"],
+                                    date.fromisoformat(new["date"]))
+        payload = {
+            "child": row["first_name"], "subject": new["subject"], "value": new["value"],
+            "weight": new["weight"], "work": new["work"], "comment": new["comment"],
+            "date": new["date"], "teacher": row["teacher"],
             "avg_before": before[0] / before[1] if before[1] else None,
             "avg_after": after[0] / after[1] if after[1] else None,
-        })
+        }
+        if revived:
+            # A grade deleted before and sent again is news, not a correction.
+            before = await self.averages(row["student_id"], new["subject"],
+                                         date.fromisoformat(new["date"]))
+            payload["avg_before"] = ((before[0] - new["value"] * new["weight"])
+                                     / (before[1] - new["weight"])
+                                     if before[1] - new["weight"] else None)
+            await self.push(row["student_id"], "grade_new", f"grade:{grade_id}:new:{event_id}",
+                            payload)
+            return
+        await self.push(row["student_id"], "grade_changed", f"grade:{grade_id}:chg:{event_id}",
+                        {**payload, "old_value": row["value"]})
 
     async def _GradeDeletedEvent(self, e: GradeDeletedEvent) -> None:
         await self.flush()

@@ -149,3 +149,18 @@ async def test_grades_overview_uses_weighted_average(linked):
     algebra = next(s for s in ov.subjects if s.subject == "Алгебра")
     assert algebra.average == pytest.approx((10 + 4 + 9) / 6)
     assert [m.value for m in algebra.marks] == [5, 4, 3]
+
+
+async def test_resent_grade_corrects_subject_and_date_and_a_deleted_one_comes_back_as_new(linked):
+    await run(linked, jl(grade(1, 3, subject="Алгебра")), notify=False)
+    await run(linked, jl({**grade(1, 3, subject="Геометрия", day="2026-11-22"), "id": "e1b"}))
+    row = await linked.db.fetchone("SELECT subject, date FROM grades WHERE external_id = 'g1'")
+    assert (row["subject"], row["date"]) == ("Геометрия", "2026-11-22")
+    assert [r["kind"] for r in await outbox(linked) if r["to"] == ANNA] == ["grade_changed"]
+    await run(linked, jl({"id": "del", "type": "grade_deleted", "grade_id": "g1"}))
+    await run(linked, jl({**grade(1, 4, subject="Геометрия"), "id": "e1c"}))
+    kinds = [r["kind"] for r in await outbox(linked) if r["to"] == ANNA]
+    assert kinds == ["grade_changed", "grade_deleted", "grade_new"]
+    await run(linked, jl({"id": "del2", "type": "grade_deleted", "grade_id": "g1"}))
+    kinds = [r["kind"] for r in await outbox(linked) if r["to"] == ANNA]
+    assert kinds[-1] == "grade_deleted" and kinds.count("grade_deleted") == 2
