@@ -18,7 +18,7 @@ from core.clock import Clock, from_db, to_db
 from core.errors import AccessDenied
 from core.models import Child, Role, Scope, Viewer
 from core.services.access import AccessService, load_children_many
-from core.services.grades import period_of
+from core.services.grades import mean, period_of
 from core.services.outbox import enqueue
 from core.services.preferences import Preferences, from_row
 from core.storage.db import Database
@@ -267,9 +267,8 @@ class _Snapshot:
                              <= date.fromisoformat(r["date"]) <= self.period.end]
                 new_total = sum(r["value"] * r["weight"] for r in in_period)
                 new_weights = sum(r["weight"] for r in in_period)
-                before = ((total - new_total) / (weights - new_weights)
-                          if weights - new_weights else None)
-                after = total / weights if weights else None
+                before = mean(total - new_total, weights - new_weights)
+                after = mean(total, weights)
                 for n, r in enumerate(items):
                     last = n == len(items) - 1
                     grades.append({"subject": subject, "value": r["value"], "weight": r["weight"],

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from core.clock import Clock, to_db
 from core.models import Child, Role, Scope, Viewer
 from core.services.access import AccessService
-from core.services.grades import period_of, subject_sums
+from core.services.grades import mean, period_of, subject_sums
 from core.services.outbox import enqueue
 from core.storage.db import Database, Tx
 
@@ -50,10 +50,6 @@ class ExpiryResult:
     graded: int = 0
     vanished: int = 0
     reminders: int = 0
-
-
-def _avg(total: int, weights: int) -> float | None:
-    return total / weights if weights else None
 
 
 async def announce(tx: Tx, access: AccessService, student_id: int, kind: str, key: str,
@@ -102,8 +98,8 @@ async def close_dot(tx: Tx, access: AccessService, dot, value: int | None, weigh
     return await announce(tx, access, dot["student_id"], "grade_new",
                           f"dot:{dot['external_id']}:end", {
         **base, "value": value, "weight": weight, "date": grade_date.isoformat(),
-        "from_dot": True, "avg_before": _avg(*before),
-        "avg_after": _avg(before[0] + value * weight, before[1] + weight),
+        "from_dot": True, "avg_before": mean(*before),
+        "avg_after": mean(before[0] + value * weight, before[1] + weight),
     }, now)
 
 

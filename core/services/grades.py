@@ -82,13 +82,18 @@ def subject_key(subject: str) -> str:
     return hashlib.blake2s(subject.encode(), digest_size=5).hexdigest()
 
 
+def mean(total: int, weights: int) -> float | None:
+    """Σ(mark × weight) / Σweight from the two sums; None without marks."""
+    return total / weights if weights else None
+
+
 def weighted_average(marks: list[tuple[int, int]] | tuple[Mark, ...]) -> float | None:
     total = weights = 0
     for mark in marks:
         value, weight = (mark.value, mark.weight) if isinstance(mark, Mark) else mark
         total += value * weight
         weights += weight
-    return total / weights if weights else None
+    return mean(total, weights)
 
 
 def next_target(average: float, threshold: float = 0.5) -> float | None:

@@ -33,7 +33,7 @@ from core.models import Role, Scope
 from core.services.absence import AbsenceService
 from core.services.access import AccessService
 from core.services.dots import close_dot
-from core.services.grades import Period, period_of, subject_sums
+from core.services.grades import Period, mean, period_of, subject_sums
 from core.services.outbox import enqueue
 from core.storage.db import Database, Tx
 
@@ -328,8 +328,7 @@ class _Applier:
             "child": first_name, "subject": e.subject, "value": e.value, "weight": e.weight,
             "work": e.work, "comment": e.comment, "teacher": e.teacher,
             "date": e.date.isoformat(),
-            "avg_before": total / weights if weights else None,
-            "avg_after": after_total / after_weights,
+            "avg_before": mean(total, weights), "avg_after": mean(after_total, after_weights),
         })
 
     async def _GradeChangedEvent(self, e: GradeChangedEvent) -> None:
@@ -364,16 +363,13 @@ class _Applier:
             "child": row["first_name"], "subject": new["subject"], "value": new["value"],
             "weight": new["weight"], "work": new["work"], "comment": new["comment"],
             "date": new["date"], "teacher": row["teacher"],
-            "avg_before": before[0] / before[1] if before[1] else None,
-            "avg_after": after[0] / after[1] if after[1] else None,
+            "avg_before": mean(*before), "avg_after": mean(*after),
         }
         if revived:
-            # A grade deleted before and sent again is news, not a correction.
-            before = await self.averages(row["student_id"], new["subject"],
-                                         date.fromisoformat(new["date"]))
-            payload["avg_before"] = ((before[0] - new["value"] * new["weight"])
-                                     / (before[1] - new["weight"])
-                                     if before[1] - new["weight"] else None)
+            # A grade deleted before and sent again is news, not a correction: its average
+            # change is from the marks without it.
+            payload["avg_before"] = mean(after[0] - new["value"] * new["weight"],
+                                         after[1] - new["weight"])
             await self.push(row["student_id"], "grade_new", f"grade:{grade_id}:new:{event_id}",
                             payload)
             return
@@ -400,8 +396,7 @@ class _Applier:
         await self.push(row["student_id"], "grade_deleted", f"grade:{e.grade_id}:del:{e.id}", {
             "child": row["first_name"], "subject": row["subject"], "value": row["value"],
             "weight": row["weight"], "work": row["work"], "date": row["date"],
-            "avg_before": before[0] / before[1] if before[1] else None,
-            "avg_after": after[0] / after[1] if after[1] else None,
+            "avg_before": mean(*before), "avg_after": mean(*after),
         })
 
     async def _DotEvent(self, e: DotEvent) -> None:
@@ -467,8 +462,7 @@ class _Applier:
             "child": dot["first_name"], "subject": dot["subject"], "value": e.value,
             "old_value": grade["value"], "weight": weight, "work": grade["work"],
             "comment": grade["comment"], "date": grade["date"],
-            "avg_before": before[0] / before[1] if before[1] else None,
-            "avg_after": after[0] / after[1] if after[1] else None,
+            "avg_before": mean(*before), "avg_after": mean(*after),
         })
 
     async def _AttendanceEvent(self, e: AttendanceEvent) -> None:
