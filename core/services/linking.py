@@ -149,20 +149,15 @@ class LinkingService:
     async def _link(self, tx: Tx, telegram_id: int, targets: _Targets, via: str) -> LinkResult:
         now = to_db(self.clock.now())
         new = 0
-        for gid in targets.guardian_ids:
-            cur = await tx.execute(
-                "INSERT OR IGNORE INTO account_links (telegram_id, guardian_id, via, linked_at)"
-                " VALUES (?, ?, ?, ?)",
-                (telegram_id, gid, via, now),
-            )
-            new += cur.rowcount
-        for sid in targets.student_ids:
-            cur = await tx.execute(
-                "INSERT OR IGNORE INTO account_links (telegram_id, student_id, via, linked_at)"
-                " VALUES (?, ?, ?, ?)",
-                (telegram_id, sid, via, now),
-            )
-            new += cur.rowcount
+        for column, ids in (("guardian_id", targets.guardian_ids),
+                            ("student_id", targets.student_ids)):
+            for person in ids:
+                cur = await tx.execute(
+                    f"INSERT OR IGNORE INTO account_links (telegram_id, {column}, via, linked_at)"
+                    f" VALUES (?, ?, ?, ?)",
+                    (telegram_id, person, via, now),
+                )
+                new += cur.rowcount
         children = await load_children(tx, telegram_id)
         return LinkResult(
             children=children,
