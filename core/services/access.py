@@ -21,44 +21,45 @@ from core.models import (
 from core.storage.db import Database, Tx
 
 
-# One row per (child, role) an account can see. Guardians see their children through the roster's
-# guardianships, students see themselves.
-def _children_sql(accounts: str) -> str:
-    """One row per (account, child, role): guardians see their children through the roster's
-    guardianships, students see themselves, trusted persons what a current guardian gave them.
-    ``accounts`` is the SQL condition on the account id, e.g. ``= :tg``."""
+def _access_sql(condition: str, reachable: bool = False) -> str:
+    """The access rules, once: one row per (account, child, role, scopes). Guardians see their
+    children through the roster's guardianships, students see themselves, trusted persons what a
+    guardian who still is one gave them. ``condition`` filters each branch; ``{account}`` in it
+    stands for the account id and ``s`` for the student. ``reachable``: only accounts Telegram
+    still delivers to."""
     columns = ("s.id, s.last_name, s.first_name, s.middle_name,"
                " COALESCE(c.name, '') AS class_name, sc.name AS school")
-    joins = ("JOIN schools sc ON sc.id = s.school_id LEFT JOIN classes c ON c.id = s.class_id")
+    joins = "JOIN schools sc ON sc.id = s.school_id LEFT JOIN classes c ON c.id = s.class_id"
+
+    def branch(account: str) -> str:
+        where = condition.format(account=account)
+        if reachable:
+            joins_ = (f"{joins} JOIN accounts a ON a.telegram_id = {account}"
+                      f" AND a.unreachable_at IS NULL")
+        else:
+            joins_ = joins
+        return f"{joins_} WHERE {where}"
+
     return f"""
 SELECT l.telegram_id AS account, {columns}, 'guardian' AS role, NULL AS scopes
 FROM account_links l
 JOIN guardianships g ON g.guardian_id = l.guardian_id
-JOIN students s ON s.id = g.student_id AND s.active = 1 {joins}
-WHERE l.telegram_id {accounts}
+JOIN students s ON s.id = g.student_id AND s.active = 1 {branch("l.telegram_id")}
 UNION
 SELECT l.telegram_id AS account, {columns}, 'student' AS role, NULL AS scopes
 FROM account_links l
-JOIN students s ON s.id = l.student_id AND s.active = 1 {joins}
-WHERE l.telegram_id {accounts}
+JOIN students s ON s.id = l.student_id AND s.active = 1 {branch("l.telegram_id")}
 UNION
 SELECT t.telegram_id AS account, {columns}, 'trusted' AS role, t.scopes AS scopes
 FROM trusts t
 JOIN guardianships g ON g.guardian_id = t.guardian_id AND g.student_id = t.student_id
-JOIN students s ON s.id = t.student_id AND s.active = 1 {joins}
-WHERE t.telegram_id {accounts}
+JOIN students s ON s.id = t.student_id AND s.active = 1 {branch("t.telegram_id")}
 """
 
 
-_CHILDREN_SQL = _children_sql("= :tg")
-
-# A trust counts only while the guardian who granted it is still the child's guardian.
-_TRUSTED_AUDIENCE = """
-SELECT t.telegram_id, 'trusted' AS role FROM trusts t
-JOIN guardianships g ON g.guardian_id = t.guardian_id AND g.student_id = t.student_id
-JOIN accounts a ON a.telegram_id = t.telegram_id AND a.unreachable_at IS NULL
-WHERE t.student_id = :s AND (',' || t.scopes || ',') LIKE '%,' || :scope || ',%'
-"""
+_CHILDREN_SQL = _access_sql("{account} = :tg")
+_AUDIENCE_SQL = _access_sql("s.id = :s", reachable=True)
+_CLASS_AUDIENCE_SQL = _access_sql("s.class_id = :c", reachable=True)
 
 
 def parse_scopes(text: str | None) -> frozenset[Scope]:
@@ -90,7 +91,7 @@ async def load_children_many(
 ) -> dict[int, tuple[Child, ...]]:
     """``load_children`` for many accounts in one query."""
     names = {f"a{n}": tg for n, tg in enumerate(telegram_ids)}
-    sql = _children_sql(f"IN ({', '.join(':' + name for name in names)})")
+    sql = _access_sql(f"{{account}} IN ({', '.join(':' + name for name in names)})")
     grouped: dict[int, list] = {}
     for row in await tx.fetchall(sql, names):
         grouped.setdefault(row["account"], []).append(row)
@@ -149,26 +150,13 @@ class AccessService:
 
         Guardians and the student see every scope; trusted persons only what they were given.
         """
-        rows = await tx.fetchall(
-            """
-            SELECT l.telegram_id, 'guardian' AS role FROM guardianships g
-            JOIN account_links l ON l.guardian_id = g.guardian_id
-            JOIN accounts a ON a.telegram_id = l.telegram_id AND a.unreachable_at IS NULL
-            WHERE g.student_id = :s
-            UNION
-            SELECT l.telegram_id, 'student' AS role FROM account_links l
-            JOIN accounts a ON a.telegram_id = l.telegram_id AND a.unreachable_at IS NULL
-            JOIN students s ON s.id = l.student_id AND s.active = 1
-            WHERE l.student_id = :s
-            UNION
-            """ + _TRUSTED_AUDIENCE,
-            {"s": student_id, "scope": scope.value},
-        )
         seen: dict[int, Role] = {}
-        for row in rows:
+        for row in await tx.fetchall(_AUDIENCE_SQL, {"s": student_id}):
             role = Role(row["role"])
-            if row["telegram_id"] not in seen or _RANK[role] < _RANK[seen[row["telegram_id"]]]:
-                seen[row["telegram_id"]] = role
+            if scope not in parse_scopes(row["scopes"]):
+                continue
+            if row["account"] not in seen or _RANK[role] < _RANK[seen[row["account"]]]:
+                seen[row["account"]] = role
         return sorted(seen.items())
 
     async def class_audience(
@@ -177,30 +165,16 @@ class AccessService:
         """Reachable accounts following active students of a class, for a class-wide push that
         the account has not switched off: (telegram_id, student_id, student's first name)."""
         assert setting in ("push_homework", "push_timetable")
-        rows = await tx.fetchall(
-            f"""
-            SELECT l.telegram_id, s.id AS student_id, s.first_name FROM students s
-            JOIN guardianships g ON g.student_id = s.id
-            JOIN account_links l ON l.guardian_id = g.guardian_id
-            JOIN accounts a ON a.telegram_id = l.telegram_id AND a.unreachable_at IS NULL
-            LEFT JOIN account_settings st ON st.telegram_id = l.telegram_id
-            WHERE s.class_id = :c AND s.active = 1 AND COALESCE(st.{setting}, :d) = 1
-            UNION
-            SELECT l.telegram_id, s.id, s.first_name FROM students s
-            JOIN account_links l ON l.student_id = s.id
-            JOIN accounts a ON a.telegram_id = l.telegram_id AND a.unreachable_at IS NULL
-            LEFT JOIN account_settings st ON st.telegram_id = l.telegram_id
-            WHERE s.class_id = :c AND s.active = 1 AND COALESCE(st.{setting}, :d) = 1
-            UNION
-            SELECT t.telegram_id, s.id, s.first_name FROM students s
-            JOIN trusts t ON t.student_id = s.id
-            JOIN guardianships g ON g.guardian_id = t.guardian_id AND g.student_id = s.id
-            JOIN accounts a ON a.telegram_id = t.telegram_id AND a.unreachable_at IS NULL
-            LEFT JOIN account_settings st ON st.telegram_id = t.telegram_id
-            WHERE s.class_id = :c AND s.active = 1 AND COALESCE(st.{setting}, :d) = 1
-              AND (',' || t.scopes || ',') LIKE '%,' || :scope || ',%'
-            ORDER BY 1, 2
-            """,
-            {"c": class_id, "d": int(default), "scope": scope.value},
-        )
-        return [(r[0], r[1], r[2]) for r in rows]
+        rows = [r for r in await tx.fetchall(_CLASS_AUDIENCE_SQL, {"c": class_id})
+                if scope in parse_scopes(r["scopes"])]
+        accounts = sorted({r["account"] for r in rows})
+        chosen: dict[int, bool] = {}
+        for i in range(0, len(accounts), 500):
+            part = accounts[i : i + 500]
+            for r in await tx.fetchall(
+                    f"SELECT telegram_id, {setting} FROM account_settings"
+                    f" WHERE telegram_id IN ({','.join('?' * len(part))})", part):
+                if r[1] is not None:
+                    chosen[r[0]] = bool(r[1])
+        return sorted({(r["account"], r["id"], r["first_name"]) for r in rows
+                       if chosen.get(r["account"], default)})
