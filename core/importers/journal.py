@@ -278,13 +278,21 @@ class _Reader:
             return default
         return value
 
-    def day(self, name: str) -> date | None:
+    def _string(self, name: str, required: bool) -> str | None:
+        """The field if it is a string; None (and a problem where due) otherwise."""
         value = self.obj.get(name)
         if value is None:
-            self.bad(name, "required")
+            if required:
+                self.bad(name, "required")
             return None
         if type(value) is not str:
             self.bad(name, "must be a string")
+            return None
+        return value
+
+    def day(self, name: str) -> date | None:
+        value = self._string(name, required=True)
+        if value is None:
             return None
         # fromisoformat alone would also take week dates such as 2026-W01-1.
         if len(value) == 10 and value[4] == "-" and value[7] == "-" and value.isascii():
@@ -296,12 +304,8 @@ class _Reader:
         return None
 
     def clock(self, name: str) -> time | None:
-        value = self.obj.get(name)
+        value = self._string(name, required=True)
         if value is None:
-            self.bad(name, "required")
-            return None
-        if type(value) is not str:
-            self.bad(name, "must be a string")
             return None
         if len(value) == 5 and value[2] == ":" and value.isascii():
             hours, minutes = value[:2], value[3:]
@@ -313,11 +317,8 @@ class _Reader:
         return None
 
     def moment(self, name: str) -> datetime | None:
-        value = self.obj.get(name)
+        value = self._string(name, required=False)
         if value is None:
-            return None
-        if type(value) is not str:
-            self.bad(name, "must be a string")
             return None
         text = value.strip()
         if not text:
