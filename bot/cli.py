@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
@@ -28,8 +29,9 @@ from core.errors import (
     UnknownStudent,
 )
 from core.identity import format_code
-from core.importers.journal import parse_journal
+from core.importers.journal import JournalText, parse_journal, read_journal
 from core.importers.roster import Roster, read_roster
+from core.importers.text import UTF8, UTF8_BOM, decode, split_lines
 from core.storage.db import Database, upgrade
 
 JOBS = ("deliver", "digest", "expire-dots", "expire-invitations", "housekeeping")
@@ -48,8 +50,30 @@ into the .env file next to the Makefile:
 """
 
 
+EXIT_BUSY = 1
+
+# A spreadsheet takes a cell starting with one of these for a formula (OWASP: CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 class InputError(Exception):
     """Bad input on the command line: printed, exit code 2."""
+
+
+def csv_safe(value: object) -> object:
+    """A cell a spreadsheet shows as text: one that would start a formula gets a leading '."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _csv_rows(rows: list[dict]) -> list[dict]:
+    return [{k: csv_safe(v) for k, v in row.items()} for row in rows]
+
+
+def _read_note(path: str, encoding: str) -> None:
+    if encoding not in (UTF8, UTF8_BOM):
+        print(f"{path}: read as {encoding}")
 
 
 def _iso_date(text: str) -> date:
@@ -152,6 +176,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     try:
         return asyncio.run(_dispatch(args, settings))
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+        print("error: the database is busy (another import or job holds it for too long);"
+              " nothing was changed, try again", file=sys.stderr)
+        return EXIT_BUSY
     except InputInvalid as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -223,6 +253,7 @@ def _read_roster(path: str) -> Roster:
 
 async def _roster_import(args: argparse.Namespace, settings: Settings) -> int:
     roster = await asyncio.to_thread(_read_roster, args.file)
+    _read_note(args.file, roster.encoding)
     async with open_services(settings) as services:
         summary = await services.roster.apply(roster, args.file, dry_run=args.dry_run)
     head = "dry run, nothing changed" if summary.dry_run else "roster imported"
@@ -239,16 +270,26 @@ async def _roster_import(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _read_journal(path: str) -> list[str]:
+def _read_journal(path: str) -> JournalText:
     if path == "-":
-        return sys.stdin.read().splitlines()
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:  # already text (tests, embedding)
+            return JournalText(split_lines(sys.stdin.read()), UTF8)
+        text, encoding = decode(stream.read(), "<stdin>")
+        return JournalText(split_lines(text), encoding)
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such file")
+    return read_journal(path)
+
+
+def _check_writable(option: str, path: str) -> None:
+    """Fail before anything is imported if ``path`` cannot be written (it is created empty)."""
     try:
-        with open(path, encoding="utf-8-sig") as fh:
-            return fh.read().splitlines()
-    except UnicodeDecodeError as exc:
-        raise InputInvalid([Problem(path, 0, "", "the file is not UTF-8 text")]) from exc
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except OSError as exc:
+        raise InputError(f"{option}: cannot write {path}: {exc.strerror};"
+                         f" nothing was imported") from exc
+    os.close(fd)
 
 
 def _progress(label: str) -> Callable[[int, int], None] | None:
@@ -276,7 +317,11 @@ def _write_rejects(path: str, checked_problems: list[Problem], raw: dict[int, st
 
 async def _journal_import(args: argparse.Namespace, settings: Settings) -> int:
     name = "<stdin>" if args.file == "-" else args.file
-    lines = await asyncio.to_thread(_read_journal, args.file)
+    if args.rejects:
+        _check_writable("--rejects", args.rejects)
+    journal = await asyncio.to_thread(_read_journal, args.file)
+    _read_note(name, journal.encoding)
+    lines = journal.lines
     raw = {n: text for n, text in enumerate(lines, 1)}
     parsed = parse_journal(lines, name)
     async with open_services(settings) as services:
@@ -290,7 +335,7 @@ async def _journal_import(args: argparse.Namespace, settings: Settings) -> int:
                 lines_bad = {p.line for p in exc.problems}
                 await asyncio.to_thread(_write_rejects, args.rejects, exc.problems, raw, lines_bad)
             raise
-    if args.rejects and checked.rejected_lines:
+    if args.rejects:
         await asyncio.to_thread(_write_rejects, args.rejects, checked.problems, raw,
                                 set(checked.rejected_lines))
     for problem in checked.problems:
@@ -381,12 +426,11 @@ async def _codes_issue(args: argparse.Namespace, settings: Settings) -> int:
          "link", "expires"]
     )
     for c in codes:
-        writer.writerow(
-            [c.class_name, c.student_external_id, c.student_name.full, c.recipient.value,
-             c.recipient_name.full, c.relation, format_code(c.code),
-             f"https://t.me/{username}?start={c.code}",
-             c.expires_at.astimezone(settings.tz).date().isoformat()]
-        )
+        writer.writerow([csv_safe(cell) for cell in (
+            c.class_name, c.student_external_id, c.student_name.full, c.recipient.value,
+            c.recipient_name.full, c.relation, format_code(c.code),
+            f"https://t.me/{username}?start={c.code}",
+            c.expires_at.astimezone(settings.tz).date().isoformat())])
     if args.out:
         fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
@@ -431,7 +475,7 @@ async def _notices(args: argparse.Namespace, settings: Settings) -> int:
     else:
         writer = csv.DictWriter(sys.stdout, fieldnames=NOTICE_FIELDS)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(_csv_rows(rows))
     return EXIT_OK
 
 
@@ -450,7 +494,7 @@ async def _signoffs(args: argparse.Namespace, settings: Settings) -> int:
         writer = csv.DictWriter(sys.stdout, fieldnames=["week", "student_id", "student", "class",
                                                         "signed_by", "signed_at"])
         writer.writeheader()
-        writer.writerows(out)
+        writer.writerows(_csv_rows(out))
     return EXIT_OK
 
 

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from core.errors import Problem
+from core.importers.text import read_text, split_lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +140,19 @@ Event = (
     GradeEvent | GradeChangedEvent | GradeDeletedEvent | DotEvent | DotClosedEvent
     | AttendanceEvent | HomeworkEvent | LessonEvent | PeriodEvent
 )
+
+
+@dataclass(frozen=True)
+class JournalText:
+    """A journal file's lines (ended by ``\\n`` or ``\\r\\n`` only) and the encoding read."""
+
+    lines: list[str]
+    encoding: str
+
+
+def read_journal(path: str) -> JournalText:
+    text, encoding = read_text(path)
+    return JournalText(split_lines(text), encoding)
 
 
 @dataclass

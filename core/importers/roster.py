@@ -6,6 +6,7 @@ Pure: no database. Phones, e-mails and SNILS are normalised here and never echoe
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from core.errors import InputInvalid, Problem
 from core.identity import normalize_email, normalize_phone, snils_digits, snils_is_valid
+from core.importers.text import UTF8, read_text
 
 COLUMNS = (
     "school", "class", "student_id", "student_last_name", "student_first_name",
@@ -72,6 +74,7 @@ class Roster:
     guardians: list[RosterGuardian]
     links: list[RosterLink]
     rows: int
+    encoding: str = UTF8  # what the file was read as
 
 
 def normalize_class(raw: str) -> str | None:
@@ -337,9 +340,5 @@ def _group_guardians(rows, p: _Parser) -> tuple[list[RosterGuardian], list[Roste
 
 
 def read_roster(path: str) -> Roster:
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            text = fh.read()
-    except UnicodeDecodeError:
-        raise InputInvalid([Problem(path, 0, "", "the file is not UTF-8 text")]) from None
-    return parse_roster(text, path)
+    text, encoding = read_text(path)
+    return dataclasses.replace(parse_roster(text, path), encoding=encoding)

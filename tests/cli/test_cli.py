@@ -163,7 +163,7 @@ def test_jobs_run_expire_dots(workdir, capsys):
     assert count(workdir, "grades") == 1
 
 
-async def _file_notice(workdir: Path) -> None:
+async def _file_notice(workdir: Path, comment: str = "Свадьба у родственников") -> None:
     from zoneinfo import ZoneInfo
 
     from bot.services import build_services
@@ -178,7 +178,7 @@ async def _file_notice(workdir: Path) -> None:
     viewer = await services.access.viewer(1)
     today = services.absence.today()
     await services.absence.file(viewer, viewer.children[0].id, today, today, (),
-                                Reason.FAMILY, "Свадьба у родственников")
+                                Reason.FAMILY, comment)
     await db.close()
 
 
@@ -255,3 +255,67 @@ def test_an_empty_token_is_a_clear_error_not_a_traceback(workdir, capsys, monkey
     assert "set BOT_TOKEN or pass --bot-username" in capsys.readouterr().err
     assert main(["jobs", "run", "deliver"]) == 2
     assert "delivering needs BOT_TOKEN" in capsys.readouterr().err
+
+
+def test_a_cp1251_roster_is_read_and_said_so(workdir, capsys):
+    cp1251 = workdir / "r.csv"
+    cp1251.write_bytes(EXAMPLE_ROSTER.read_text(encoding="utf-8").encode("cp1251"))
+    assert main(["roster", "import", str(cp1251)]) == 0
+    out = capsys.readouterr().out
+    assert f"{cp1251}: read as cp1251" in out and "students: +5 added" in out
+    assert main(["roster", "import", str(EXAMPLE_ROSTER)]) == 0
+    out = capsys.readouterr().out
+    assert "read as" not in out and "students: +0 added, 0 updated" in out
+
+
+def test_a_journal_with_raw_line_separators_keeps_its_line_numbers(workdir, capsys):
+    main(["roster", "import", str(EXAMPLE_ROSTER)])
+    events = [
+        {"id": "c1", "type": "grade", "grade_id": "c1", "student_id": "S-1001",
+         "subject": "Алгебра", "date": "2026-11-10", "value": 5,
+         "comment": "строка\u2028строка\u0085строка"},
+        {"id": "c2", "type": "grade", "grade_id": "c2", "student_id": "S-1001",
+         "subject": "Алгебра", "date": "2026-11-10", "value": 9},
+    ]
+    journal = workdir / "j.jsonl"
+    journal.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events),
+                       encoding="utf-8")
+    capsys.readouterr()
+    assert main(["journal", "import", str(journal), "--skip-invalid"]) == 0
+    captured = capsys.readouterr()
+    assert f"rejected: {journal}:2: value: must be from 1 to 5" in captured.err
+    assert "applied 1 (1 grade)" in captured.out and "1 rejected" in captured.out
+
+
+def test_an_unwritable_rejects_file_stops_the_import_before_anything_is_written(workdir, capsys):
+    main(["roster", "import", str(EXAMPLE_ROSTER)])
+    journal = workdir / "j.jsonl"
+    journal.write_text((EXAMPLE_ROOT / "journal.jsonl").read_text(encoding="utf-8")
+                       + "not json\n", encoding="utf-8")
+    capsys.readouterr()
+    missing = workdir / "missing" / "r.jsonl"
+    assert main(["journal", "import", str(journal), "--skip-invalid", "--rejects",
+                 str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"--rejects: cannot write {missing}" in err and "Traceback" not in err
+    assert count(workdir, "grades") == 0 and count(workdir, "journal_events") == 0
+    rejects = workdir / "r.jsonl"
+    assert main(["journal", "import", str(journal), "--skip-invalid", "--rejects",
+                 str(rejects)]) == 0
+    assert count(workdir, "journal_events") == 13
+    assert [json.loads(r)["raw"] for r in rejects.read_text().splitlines()] == ["not json"]
+
+
+def test_csv_cells_cannot_become_formulas(workdir, capsys):
+    import asyncio
+
+    main(["roster", "import", str(EXAMPLE_ROSTER)])
+    asyncio.run(_file_notice(workdir, '=HYPERLINK("http://evil.test","x")'))
+    capsys.readouterr()
+    assert main(["notices", "list"]) == 0
+    out = capsys.readouterr().out
+    row = next(csv.DictReader(io.StringIO(out)))
+    assert row["comment"] == "\'=HYPERLINK(\"http://evil.test\",\"x\")"
+    assert "\n=" not in out and ",=" not in out
+    assert main(["notices", "list", "--format", "json"]) == 0  # JSON is data, left as it is
+    assert json.loads(capsys.readouterr().out)[0]["comment"].startswith("=HYPERLINK")

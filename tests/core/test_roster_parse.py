@@ -505,12 +505,17 @@ def test_every_bad_line_is_reported_in_line_order():
     assert all(p.file == FILE for p in found)
 
 
-def test_read_roster_rejects_non_utf8(tmp_path):
+def test_read_roster_reads_cp1251_and_names_a_bad_byte_of_utf8(tmp_path):
     path = tmp_path / "r.csv"
     path.write_bytes(csv_text(row(**student())).encode("cp1251"))
+    roster = read_roster(str(path))
+    assert (roster.encoding, roster.students[0].last_name) == ("cp1251", "Петров")
+    path.write_bytes(csv_text(row(**student()), row(**student("1002"))).encode()
+                     .replace(b"1002", b"10\xe902"))
     with pytest.raises(InputInvalid) as err:
         read_roster(str(path))
-    assert [str(p) for p in err.value.problems] == [f"{path}: the file is not UTF-8 text"]
+    [problem] = err.value.problems
+    assert str(problem).startswith(f"{path}:3: not UTF-8 text: byte 0xE9 at byte offset ")
 
 
 def test_read_roster_names_the_file_in_problems(tmp_path):
