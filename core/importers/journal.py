@@ -10,6 +10,8 @@ Conventions of the format:
   optional one takes its default. Optional text fields that are blank after stripping are
   ``None`` (in ``grade_changed`` a blank ``work`` or ``comment`` therefore clears it).
 * Dates are ``YYYY-MM-DD``, times ``HH:MM``, moments ISO 8601 with an offset (converted to UTC).
+  Dates and moments must lie in the years 2000 to 2100: anything else is a typo or a placeholder
+  (``0001-01-01``, ``9999-12-31``), and such a date would break date arithmetic later.
 * Unknown fields are ignored, so the journal may add fields without breaking the import.
 """
 
@@ -172,6 +174,8 @@ ID_NUMBER = 10**ID_LIMIT
 CHANGEABLE = ("value", "weight", "work", "comment")
 
 BAD_DATE = "not a valid date (YYYY-MM-DD)"
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+OUT_OF_WINDOW = f"must be between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}"
 BAD_TIME = "not a valid time (HH:MM)"
 BAD_MOMENT = "not a valid ISO 8601 moment, e.g. 2026-11-23T10:15:00+03:00"
 MAX_WEIGHT = 100  # the contract says «≥ 1»; a bound only catches garbage
@@ -311,9 +315,14 @@ class _Reader:
         # fromisoformat alone would also take week dates such as 2026-W01-1.
         if len(value) == 10 and value[4] == "-" and value[7] == "-" and value.isascii():
             try:
-                return date.fromisoformat(value)
+                day = date.fromisoformat(value)
             except ValueError:
                 pass
+            else:
+                if FIRST_DAY <= day <= LAST_DAY:
+                    return day
+                self.bad(name, OUT_OF_WINDOW)
+                return None
         self.bad(name, BAD_DATE)
         return None
 
@@ -348,10 +357,14 @@ class _Reader:
             self.bad(name, "needs a time zone offset, e.g. +03:00")
             return None
         try:
-            return moment.astimezone(UTC)
+            moment = moment.astimezone(UTC)
         except OverflowError:
             self.bad(name, BAD_MOMENT)
             return None
+        if not FIRST_DAY <= moment.date() <= LAST_DAY:
+            self.bad(name, OUT_OF_WINDOW)
+            return None
+        return moment
 
 
 def _grade(r: _Reader, eid: str) -> Event | None:

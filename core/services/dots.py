@@ -9,6 +9,7 @@ downtime, or next to the bot converts and announces each dot exactly once.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from core.services.grades import mean, period_of, subject_sums
 from core.services.outbox import enqueue
 from core.storage.db import Database, Tx
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DotReminders:
@@ -50,6 +52,7 @@ class ExpiryResult:
     graded: int = 0
     vanished: int = 0
     reminders: int = 0
+    failed: int = 0  # rows that could not be expired (logged, left open, tried again next run)
 
 
 async def announce(tx: Tx, access: AccessService, student_id: int, kind: str, key: str,
@@ -154,20 +157,35 @@ class DotsService:
                 {"today": today.isoformat()},
             )
             for dot in due:
-                period = await period_of(tx, date.fromisoformat(dot["date"]))
-                expires = date.fromisoformat(dot["expires"])
-                ends = expires if period.is_school_year else min(expires, period.end)
-                reason = "expired" if ends == expires else "period_end"
-                # A dot that ended long ago (history, or a very long downtime) closes quietly.
-                recent = (today - ends).days <= self.relevance_days
-                await close_dot(tx, self.access, dot, dot["value"], dot["weight"], ends, now,
-                                reason, notify=recent)
+                # Each dot in a savepoint: a row that cannot be expired (a date no import lets
+                # in any more, written before that check) is logged and left, the rest go on.
+                await tx.execute("SAVEPOINT expire_dot")
+                try:
+                    await self._expire(tx, dot, today, now)
+                except Exception as exc:
+                    await tx.execute("ROLLBACK TO expire_dot")
+                    log.error("dot %s (id %s, date %r, expires %r) cannot be expired: %s",
+                              dot["external_id"], dot["id"], dot["date"], dot["expires"], exc)
+                    result.failed += 1
+                    continue
+                finally:
+                    await tx.execute("RELEASE expire_dot")
                 if dot["value"] is None:
                     result.vanished += 1
                 else:
                     result.graded += 1
             result.reminders = await self._remind(tx, today, now)
         return result
+
+    async def _expire(self, tx: Tx, dot, today: date, now: datetime) -> None:
+        period = await period_of(tx, date.fromisoformat(dot["date"]))
+        expires = date.fromisoformat(dot["expires"])
+        ends = expires if period.is_school_year else min(expires, period.end)
+        reason = "expired" if ends == expires else "period_end"
+        # A dot that ended long ago (history, or a very long downtime) closes quietly.
+        recent = (today - ends).days <= self.relevance_days
+        await close_dot(tx, self.access, dot, dot["value"], dot["weight"], ends, now, reason,
+                        notify=recent)
 
     async def _remind(self, tx: Tx, today: date, now: datetime) -> int:
         r = self.reminders

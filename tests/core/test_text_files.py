@@ -54,7 +54,8 @@ def test_binary_garbage_is_not_taken_for_cp1251():
 
 def test_utf16_without_a_bom_is_named_not_read_as_garbage():
     message = problem_of(ROSTER.encode("utf-16-le"))
-    assert message == "f.csv:1: contains NUL bytes: UTF-16 without a byte order mark? Save it as UTF-8"
+    assert message == ("f.csv:1: contains NUL bytes: UTF-16 without a byte order mark?"
+                       " Save it as UTF-8")
 
 
 @pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085", "\x0b", "\x0c", "\x1c"])
@@ -109,8 +110,8 @@ def test_roster_in_cp1251_and_utf16(tmp_path):
 
 def test_roster_with_a_raw_line_separator_keeps_line_numbers(tmp_path):
     path = tmp_path / "r.csv"
-    path.write_text(HEADER + "\n7Б,1,Пет\u2028ров,Иван,,,\n7Б,2,Петров\u0085,Иван,,,\nxyz,3,Петров,Иван,,,\n",
-                    encoding="utf-8")
+    rows = ["7Б,1,Пет\u2028ров,Иван,,,", "7Б,2,Петров\u0085,Иван,,,", "xyz,3,Петров,Иван,,,"]
+    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
     with pytest.raises(InputInvalid) as err:
         read_roster(str(path))
     assert [str(p) for p in err.value.problems] == [

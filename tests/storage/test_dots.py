@@ -162,3 +162,27 @@ async def test_the_teachers_grade_after_expiry_replaces_the_default(family, cloc
     corrections = await pushes(family, "grade_changed")
     assert len(corrections) == 2  # the parent and the student
     assert (corrections[0][2]["old_value"], corrections[0][2]["value"]) == (2, 5)
+
+
+async def test_a_corrupt_dot_is_logged_and_skipped_and_the_others_still_expire(
+        family, clock, caplog):
+    await feed(family, dot(1, expires="2026-11-25", value=4), dot(2, expires="2026-11-25",
+                                                                     value=None))
+    student = await family.db.scalar("SELECT id FROM students WHERE external_id = 'S-1001'")
+    async with family.db.transaction() as tx:  # rows no import lets in any more
+        for n, (day, expires) in enumerate([("0001-01-01", "0001-01-01"),
+                                            ("2026-11-01", "2026-02-30")], 3):
+            await tx.execute(
+                "INSERT INTO dots (external_id, student_id, subject, date, expires, value, weight,"
+                " created_at) VALUES (?, ?, 'Физика', ?, ?, 5, 1, '2026-11-01T00:00:00.000000Z')",
+                (f"bad{n}", student, day, expires))
+    clock.moment = at(26)
+    with caplog.at_level("ERROR", logger="core.services.dots"):
+        result = await family.dots.run()
+    assert (result.graded, result.vanished, result.failed) == (1, 1, 2)
+    statuses = dict(await family.db.fetchall("SELECT external_id, status FROM dots"))
+    assert statuses == {"dot1": "graded", "dot2": "vanished", "bad3": "open", "bad4": "open"}
+    assert await family.db.scalar("SELECT COUNT(*) FROM grades WHERE dot_id IS NOT NULL") == 1
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "bad3" in logged and "bad4" in logged and "out of range" in logged
+    assert (await family.dots.run()).graded == 0  # the next run fails on them again, alone
