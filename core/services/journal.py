@@ -1,8 +1,13 @@
 """Applying journal events: idempotent by event id, all or nothing, pushes in the same transaction.
 
 Validation happens in two passes: the parser checks each line on its own, then ``check`` looks the
-references up in the database (students, classes, grades and dots named by earlier events). Only
-then is anything written, in one transaction, together with the outbox rows that announce it.
+references up in the database (students, classes, grades and dots named by earlier events). The
+second pass and the writes share one write transaction, so two imports of the same file at once
+run one after the other and the second finds the events already imported.
+
+A grade, dot or attendance id belongs to the student it was first seen with: an event that names
+it with another student is rejected, never applied as a correction that would move the fact (and
+its pushes) to another child.
 """
 
 from __future__ import annotations
@@ -99,6 +104,11 @@ class JournalService:
 
     async def check(self, parsed: ParsedJournal, filename: str, raw: dict[int, str]) -> Checked:
         """``raw`` maps line numbers to their text, for the rejects file."""
+        async with self.db.read() as tx:
+            return await self._check(tx, parsed, filename, raw)
+
+    async def _check(self, tx: Tx, parsed: ParsedJournal, filename: str,
+                     raw: dict[int, str]) -> Checked:
         problems = list(parsed.problems)
         rejected = dict(parsed.rejected_lines)
         ids = [e.id for e in parsed.events]
@@ -107,33 +117,41 @@ class JournalService:
                              if isinstance(e, GradeChangedEvent | GradeDeletedEvent | GradeEvent)})
         dot_refs = sorted({e.dot_id for e in parsed.events
                            if isinstance(e, DotClosedEvent | DotEvent)})
+        mark_refs = sorted({e.attendance_id for e in parsed.events
+                            if isinstance(e, AttendanceEvent)})
         class_names = sorted({e.class_name for e in parsed.events
                               if isinstance(e, HomeworkEvent | LessonEvent)})
-        async with self.db.read() as tx:
 
-            async def lookup(sql: str, values: list[str]) -> list:
-                """``sql`` with ``{in}`` for the list of values, asked in chunks."""
-                rows = []
-                for part in _chunks(values):
-                    rows += await tx.fetchall(sql.format(**{"in": ",".join("?" * len(part))}),
-                                              part)
-                return rows
+        async def lookup(sql: str, values: list[str]) -> list:
+            """``sql`` with ``{in}`` for the list of values, asked in chunks."""
+            rows = []
+            for part in _chunks(values):
+                rows += await tx.fetchall(sql.format(**{"in": ",".join("?" * len(part))}), part)
+            return rows
 
-            done = {r[0] for r in await lookup(
-                "SELECT event_id FROM journal_events WHERE event_id IN ({in})", ids)}
-            students: dict[str, tuple[int, str, bool]] = {
-                r["external_id"]: (r["id"], r["first_name"], bool(r["active"]))
-                for r in await lookup("SELECT id, external_id, first_name, active FROM students"
-                                      " WHERE external_id IN ({in})", student_ext)}
-            in_db = {r[0] for r in await lookup(
-                "SELECT external_id FROM grades WHERE external_id IN ({in})", grade_refs)}
-            grades = set(in_db)
-            dots = {r[0] for r in await lookup(
-                "SELECT external_id FROM dots WHERE external_id IN ({in})", dot_refs)}
-            classes: dict[str, list[int]] = {}
-            for name in class_names:
-                rows = await tx.fetchall("SELECT id FROM classes WHERE name = ?", (name,))
-                classes[name] = [r[0] for r in rows]
+        def owners(table: str) -> str:
+            return (f"SELECT t.external_id, s.external_id FROM {table} t"
+                    f" JOIN students s ON s.id = t.student_id WHERE t.external_id IN ({{in}})")
+
+        done = {r[0] for r in await lookup(
+            "SELECT event_id FROM journal_events WHERE event_id IN ({in})", ids)}
+        students: dict[str, tuple[int, str, bool]] = {
+            r["external_id"]: (r["id"], r["first_name"], bool(r["active"]))
+            for r in await lookup("SELECT id, external_id, first_name, active FROM students"
+                                  " WHERE external_id IN ({in})", student_ext)}
+        # Whose each id is: (kind, id) -> the student's external id.
+        owner: dict[tuple[str, str], str] = {}
+        for kind, table, refs in (("grade_id", "grades", grade_refs), ("dot_id", "dots", dot_refs),
+                                  ("attendance_id", "attendance", mark_refs)):
+            for r in await lookup(owners(table), refs):
+                owner[(kind, r[0])] = r[1]
+        in_db = {ref for kind, ref in owner if kind == "grade_id"}
+        grades = set(in_db)
+        dots = {ref for kind, ref in owner if kind == "dot_id"}
+        classes: dict[str, list[int]] = {}
+        for name in class_names:
+            rows = await tx.fetchall("SELECT id FROM classes WHERE name = ?", (name,))
+            classes[name] = [r[0] for r in rows]
 
         valid: list[Event] = []
         already = 0
@@ -165,6 +183,12 @@ class JournalService:
             if isinstance(event, DotClosedEvent) and event.dot_id not in dots:
                 reject(event, "dot_id", f"unknown dot {event.dot_id!r}")
                 continue
+            key = _owned_id(event)
+            if key is not None:
+                first = owner.setdefault(key, event.student_id)
+                if first != event.student_id:
+                    reject(event, key[0], "already used for another student")
+                    continue
             if isinstance(event, GradeEvent):
                 grades.add(event.grade_id)
             if isinstance(event, DotEvent):
@@ -186,17 +210,19 @@ class JournalService:
         skip_invalid: bool = False,
         progress: Callable[[int, int], None] | None = None,
     ) -> tuple[JournalSummary, Checked]:
-        checked = await self.check(parsed, filename, raw or {})
-        if checked.problems and not skip_invalid:
-            raise InputInvalid(checked.problems)
-        summary = JournalSummary(
-            lines=parsed.lines,
-            already_imported=checked.already_imported,
-            duplicates_in_file=parsed.duplicates,
-            rejected=len(checked.rejected_lines),
-            notify=notify,
-        )
         async with self.db.transaction() as tx:
+            # Checked under the write lock: an import running at the same time has either
+            # committed (its events count as already imported) or not started writing.
+            checked = await self._check(tx, parsed, filename, raw or {})
+            if checked.problems and not skip_invalid:
+                raise InputInvalid(checked.problems)
+            summary = JournalSummary(
+                lines=parsed.lines,
+                already_imported=checked.already_imported,
+                duplicates_in_file=parsed.duplicates,
+                rejected=len(checked.rejected_lines),
+                notify=notify,
+            )
             applier = _Applier(self, tx, checked, summary, notify)
             total = len(checked.events)
             for n, event in enumerate(checked.events, 1):
@@ -211,6 +237,17 @@ class JournalService:
         if summary.pushes and self.on_queued is not None:
             self.on_queued()
         return summary, checked
+
+
+def _owned_id(event: Event) -> tuple[str, str] | None:
+    """The id an event gives to one student's fact, as (field, id)."""
+    if isinstance(event, GradeEvent):
+        return ("grade_id", event.grade_id)
+    if isinstance(event, DotEvent):
+        return ("dot_id", event.dot_id)
+    if isinstance(event, AttendanceEvent):
+        return ("attendance_id", event.attendance_id)
+    return None
 
 
 class _Applier:

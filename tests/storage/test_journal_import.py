@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -164,3 +165,89 @@ async def test_resent_grade_corrects_subject_and_date_and_a_deleted_one_comes_ba
     await run(linked, jl({"id": "del2", "type": "grade_deleted", "grade_id": "g1"}))
     kinds = [r["kind"] for r in await outbox(linked) if r["to"] == ANNA]
     assert kinds[-1] == "grade_deleted" and kinds.count("grade_deleted") == 2
+
+
+def dot_event(eid: str, dot_id: str, student: str) -> dict:
+    return {"id": eid, "type": "dot", "dot_id": dot_id, "student_id": student,
+            "subject": "Физика", "date": "2026-11-23", "expires": "2026-11-27"}
+
+
+def mark(eid: str, attendance_id: str, student: str) -> dict:
+    return {"id": eid, "type": "attendance", "attendance_id": attendance_id,
+            "student_id": student, "date": "2026-11-23", "lesson": 2, "subject": "Физика",
+            "mark": "absent"}
+
+
+async def test_an_id_of_one_student_is_never_used_for_another_in_the_same_file(linked):
+    lines = jl({**grade(1, 3), "grade_id": "shared-7"},
+               {**grade(2, 5, student="S-1002"), "grade_id": "shared-7"},
+               dot_event("d1", "dot-7", "S-1001"), dot_event("d2", "dot-7", "S-1002"),
+               mark("a1", "att-7", "S-1001"), mark("a2", "att-7", "S-1002"))
+    with pytest.raises(InputInvalid) as err:
+        await run(linked, lines)
+    assert [str(p) for p in err.value.problems] == [
+        "j.jsonl:2: grade_id: already used for another student",
+        "j.jsonl:4: dot_id: already used for another student",
+        "j.jsonl:6: attendance_id: already used for another student",
+    ]
+    summary, checked = await run(linked, lines, skip_invalid=True)
+    assert summary.applied == {"grade": 1, "dot": 1, "attendance": 1}
+    assert sorted(checked.rejected_lines) == [2, 4, 6]
+    owners = await linked.db.fetchall(
+        "SELECT s.external_id FROM grades g JOIN students s ON s.id = g.student_id"
+        " UNION ALL SELECT s.external_id FROM dots d JOIN students s ON s.id = d.student_id"
+        " UNION ALL SELECT s.external_id FROM attendance a JOIN students s ON s.id = a.student_id")
+    assert [r[0] for r in owners] == ["S-1001"] * 3
+
+
+async def test_an_id_of_one_student_is_never_used_for_another_in_a_later_import(linked):
+    await run(linked, jl({**grade(1, 3), "grade_id": "shared-7"},
+                         dot_event("d1", "dot-7", "S-1001"), mark("a1", "att-7", "S-1001")))
+    before = await outbox(linked)
+    lines = jl({**grade(2, 5, student="S-1002"), "grade_id": "shared-7"},
+               dot_event("d2", "dot-7", "S-1002"), mark("a2", "att-7", "S-1002"),
+               grade(3, student="S-1002"))
+    with pytest.raises(InputInvalid) as err:
+        await run(linked, lines)
+    assert [str(p) for p in err.value.problems] == [
+        "j.jsonl:1: grade_id: already used for another student",
+        "j.jsonl:2: dot_id: already used for another student",
+        "j.jsonl:3: attendance_id: already used for another student",
+    ]
+    summary, _ = await run(linked, lines, skip_invalid=True)
+    assert summary.applied == {"grade": 1} and summary.rejected == 3
+    row = await linked.db.fetchone(
+        "SELECT g.value, s.external_id FROM grades g JOIN students s ON s.id = g.student_id"
+        " WHERE g.external_id = 'shared-7'")
+    assert (row["value"], row["external_id"]) == (3, "S-1001")
+    assert {r["kind"] for r in (await outbox(linked))[len(before):]} == {"grade_new"}
+    # The same student may still correct their own grade by sending it again.
+    await run(linked, jl({**grade(4, 4), "grade_id": "shared-7"}))
+    assert await linked.db.scalar(
+        "SELECT value FROM grades WHERE external_id = 'shared-7'") == 4
+
+
+async def test_a_rejected_line_does_not_claim_its_id(linked):
+    lines = jl({**grade(1, 9), "grade_id": "g-x"},
+               {**grade(2, student="S-1002"), "grade_id": "g-x"})
+    summary, checked = await run(linked, lines, skip_invalid=True)
+    assert summary.applied == {"grade": 1} and list(checked.rejected_lines) == [1]
+
+
+async def test_two_imports_of_one_file_at_once_apply_it_once(linked, tmp_path, clock):
+    from bot.services import build_services
+    from core.storage.db import Database
+    from tests.support.school import SECRET, TZ
+
+    lines = jl(*(grade(n, 4 + n % 2) for n in range(1, 201)))
+    other = await Database(linked.db.path).connect()
+    try:
+        second = build_services(other, SECRET, TZ, clock)
+        results = await asyncio.gather(run(linked, lines), run(second, lines))
+    finally:
+        await other.close()
+    applied = sorted(summary.applied_total for summary, _ in results)
+    already = sorted(summary.already_imported for summary, _ in results)
+    assert applied == [0, 200] and already == [0, 200]
+    assert await linked.db.scalar("SELECT COUNT(*) FROM grades") == 200
+    assert await linked.db.scalar("SELECT COUNT(*) FROM outbox") == 400
