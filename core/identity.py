@@ -39,6 +39,16 @@ def normalize_phone(raw: str) -> str | None:
     return None
 
 
+# Nine digits or more, whatever separates them: a phone number or a SNILS, whole or nearly.
+_DIGIT_RUN = re.compile(r"\d(?:[\s\-().+/]*\d){8,}")
+
+
+def looks_personal(text: str) -> bool:
+    """Whether a value may be a phone number, SNILS or e-mail (in whatever column it was typed),
+    so that a message about it must not quote it."""
+    return "@" in text or _DIGIT_RUN.search(text) is not None
+
+
 def snils_digits(raw: str) -> str | None:
     """Return the 11 digits of a SNILS written as ``123-456-789 64`` (or plain), or None."""
     text = raw.strip()

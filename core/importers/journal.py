@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from core.errors import Problem
-from core.importers.text import read_text, split_lines
+from core.importers.text import quote, read_text, split_lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -516,7 +516,7 @@ def _parse(obj: object, line: int, filename: str,
     else:
         builder = BUILDERS.get(kind)
         if builder is None:
-            r.bad("type", f"unknown event type {kind[:40]!r}")
+            r.bad("type", f"unknown event type {quote(kind)}")
     if builder is None:
         return None, r.problems
     event = builder(r, eid)

@@ -13,8 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from core.errors import InputInvalid, Problem
-from core.identity import normalize_email, normalize_phone, snils_digits, snils_is_valid
-from core.importers.text import UTF8, read_text
+from core.identity import (
+    looks_personal,
+    normalize_email,
+    normalize_phone,
+    snils_digits,
+    snils_is_valid,
+)
+from core.importers.text import UTF8, quote, read_text, shown
 
 COLUMNS = (
     "school", "class", "student_id", "student_last_name", "student_first_name",
@@ -181,7 +187,8 @@ def parse_roster(text: str, filename: str) -> Roster:
         if not col:
             p.problem(header_line, "", f"column {number} has no name")
         elif col not in COLUMNS:
-            p.problem(header_line, col, "unknown column")
+            p.problem(header_line, f"column {number}" if looks_personal(col) else col,
+                      "unknown column")
         elif col in named:
             p.problem(header_line, col, "column given twice")
         named.add(col)
@@ -211,7 +218,7 @@ def parse_roster(text: str, filename: str) -> Roster:
         if not raw_class:
             p.problem(line, "class", "required")
         elif class_name is None:
-            p.problem(line, "class", f"not a class like 7Б: {raw_class!r}")
+            p.problem(line, "class", f"not a class like 7Б: {quote(raw_class)}")
         sid = row.get("student_id", "").strip()
         if not sid:
             p.problem(line, "student_id", "required")
@@ -247,7 +254,8 @@ def parse_roster(text: str, filename: str) -> Roster:
                 other = student_phones.get(s_ids.phone)
                 if other is not None and other[0] != sid:
                     p.problem(line, "student_phone",
-                              f"the same phone is given for student {other[0]} on line {other[1]}")
+                              f"the same phone is given for student {shown(other[0])}"
+                              f" on line {other[1]}")
                 else:
                     student_phones[s_ids.phone] = (sid, line)
         else:
@@ -258,11 +266,13 @@ def parse_roster(text: str, filename: str) -> Roster:
                 ("student_middle_name", first.middle_name, s_middle),
             ):
                 if not _same_name(a, b):
-                    p.problem(line, fld, f"student {sid} has {a!r} on line {first.line}")
+                    p.problem(line, fld,
+                              f"student {shown(sid)} has {quote(a)} on line {first.line}")
             for kind in ("phone", "email", "snils"):
                 if getattr(first.ids, kind) != getattr(s_ids, kind):
                     p.problem(line, f"student_{kind}",
-                              f"student {sid} has a different {kind} on line {first.line}")
+                              f"student {shown(sid)} has a different {kind}"
+                              f" on line {first.line}")
         if g is not None:
             guardian_rows.append(g)
 
@@ -327,7 +337,7 @@ def _group_guardians(rows, p: _Parser) -> tuple[list[RosterGuardian], list[Roste
                               f"the same guardian has a different {kind} on line {seen_id[1]}")
             if sid in pairs:
                 p.problem(line, "", f"duplicate row: this guardian is already linked to student"
-                                    f" {sid} on line {pairs[sid]}")
+                                    f" {shown(sid)} on line {pairs[sid]}")
                 continue
             pairs[sid] = line
             links.append(RosterLink(sid, key, relation, line))

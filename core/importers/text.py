@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 
 from core.errors import InputInvalid, Problem
+from core.identity import looks_personal
 
 UTF8 = "UTF-8"
 UTF8_BOM = "UTF-8 with BOM"
@@ -22,6 +23,21 @@ CP1251 = "cp1251"
 
 # What cp1251 text holds above ASCII: letters, and the punctuation Russian text uses.
 _CP1251_PUNCTUATION = set("«»—–№…„“”‘’•·°±§\u00a0")
+
+
+NOT_SHOWN = "(not shown: looks like a phone number, SNILS or e-mail)"
+
+
+def quote(value: str, limit: int = 40) -> str:
+    """A value from the file for a message: quoted, or withheld if it may identify a person."""
+    if looks_personal(value):
+        return NOT_SHOWN
+    return repr(value[:limit])
+
+
+def shown(value: str) -> str:
+    """An identifier from the file (a student id) for a message, withheld like ``quote``."""
+    return NOT_SHOWN if looks_personal(value) else value
 
 
 def _line_of(data: bytes, offset: int) -> int:

@@ -34,6 +34,7 @@ from core.importers.journal import (
     ParsedJournal,
     PeriodEvent,
 )
+from core.importers.text import quote
 from core.models import Role, Scope
 from core.services.absence import AbsenceService
 from core.services.access import AccessService
@@ -166,22 +167,23 @@ class JournalService:
                 continue
             sid = getattr(event, "student_id", None)
             if sid is not None and sid not in students:
-                reject(event, "student_id", f"unknown student {sid!r} (not on the roster)")
+                reject(event, "student_id", f"unknown student {quote(sid)} (not on the roster)")
                 continue
             if isinstance(event, HomeworkEvent | LessonEvent):
                 found = classes.get(event.class_name, [])
                 if not found:
-                    reject(event, "class", f"unknown class {event.class_name!r}")
+                    reject(event, "class", f"unknown class {quote(event.class_name)}")
                     continue
                 if len(found) > 1:
-                    reject(event, "class", f"class {event.class_name!r} exists in several schools")
+                    reject(event, "class",
+                           f"class {quote(event.class_name)} exists in several schools")
                     continue
             if isinstance(event, GradeChangedEvent | GradeDeletedEvent):
                 if event.grade_id not in grades:
-                    reject(event, "grade_id", f"unknown grade {event.grade_id!r}")
+                    reject(event, "grade_id", f"unknown grade {quote(event.grade_id)}")
                     continue
             if isinstance(event, DotClosedEvent) and event.dot_id not in dots:
-                reject(event, "dot_id", f"unknown dot {event.dot_id!r}")
+                reject(event, "dot_id", f"unknown dot {quote(event.dot_id)}")
                 continue
             key = _owned_id(event)
             if key is not None:

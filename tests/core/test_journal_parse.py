@@ -647,3 +647,12 @@ def test_many_lines_parse():
     lines = [dump({**objects[i % 6], "id": f"x-{i}"}) for i in range(6000)]
     result = parse_journal(lines, FILE)
     assert len(result.events) == 6000 and result.problems == []
+
+
+@pytest.mark.parametrize("value", ["+7 (900) 555-12-34", "89005551234", "anna@mail.test",
+                                   "112-233-445 95"])
+def test_an_identifier_in_a_field_is_never_echoed(value):
+    [message] = problems(GRADE, type=value)
+    assert message == (f"{FILE}:1: type: unknown event type (not shown: looks like a phone"
+                       " number, SNILS or e-mail)")
+    assert problems(GRADE, type="gradez") == [f"{FILE}:1: type: unknown event type 'gradez'"]

@@ -545,3 +545,34 @@ def test_messages_never_echo_phone_email_or_snils():
                    "18", "415", "987", "65-43", "mom", "92", "908", "111", "22-33", "x@y", "z@y",
                    "y.ru", "916", "555", "44-33", "4433"):
         assert secret not in blob, secret
+
+
+SECRETS = {"+7 900 555-12-34": ("555", "12-34"), "anna.petrova@mail.test": ("anna", "petrova"),
+           "112-233-445 95": ("112", "445")}
+
+
+@pytest.mark.parametrize("value", sorted(SECRETS))
+def test_an_identifier_in_any_column_is_never_echoed(value):
+    text = csv_text(
+        row(**student("1", cls=value)),
+        row(**student(value.replace(" ", ""), last="Петров")),
+        row(**student(value.replace(" ", ""), last="Иванов")),
+    )
+    found = messages(text)
+    assert found[0] == f"{FILE}:2: class: not a class like 7Б: (not shown: looks like a phone" \
+                       " number, SNILS or e-mail)"
+    assert [p.split(": ")[1] for p in found] == ["class", "student_last_name"]
+    blob = "\n".join(found)
+    for part in (value, value.replace(" ", ""), *SECRETS[value]):
+        assert part not in blob, part
+
+
+def test_a_header_cell_holding_an_identifier_is_named_by_its_number():
+    text = csv_text(header=HEADER + ",+7 900 555-12-34,a@b.test")
+    assert messages(text) == [f"{FILE}:1: column 17: unknown column",
+                              f"{FILE}:1: column 18: unknown column"]
+
+
+def test_ordinary_values_are_still_quoted():
+    assert only_problem(csv_text(row(**student(cls="7 класс")))) == (
+        f"{FILE}:2: class: not a class like 7Б: '7 класс'")

@@ -251,3 +251,20 @@ async def test_two_imports_of_one_file_at_once_apply_it_once(linked, tmp_path, c
     assert applied == [0, 200] and already == [0, 200]
     assert await linked.db.scalar("SELECT COUNT(*) FROM grades") == 200
     assert await linked.db.scalar("SELECT COUNT(*) FROM outbox") == 400
+
+
+async def test_references_that_look_like_identifiers_are_not_echoed(linked):
+    lines = jl(grade(1, student="+7 900 555-12-34"),
+               {"id": "h", "type": "homework", "homework_id": "h1", "class": "anna@mail.test",
+                "subject": "Алгебра", "due": "2026-11-24", "text": "№ 1"},
+               {"id": "x", "type": "grade_deleted", "grade_id": "112-233-445 95"},
+               {"id": "y", "type": "dot_closed", "dot_id": "89005551234"})
+    with pytest.raises(InputInvalid) as err:
+        await run(linked, lines)
+    hidden = "(not shown: looks like a phone number, SNILS or e-mail)"
+    assert [str(p) for p in err.value.problems] == [
+        f"j.jsonl:1: student_id: unknown student {hidden} (not on the roster)",
+        f"j.jsonl:2: class: unknown class {hidden}",
+        f"j.jsonl:3: grade_id: unknown grade {hidden}",
+        f"j.jsonl:4: dot_id: unknown dot {hidden}",
+    ]
