@@ -15,6 +15,7 @@ from babel.numbers import format_decimal
 
 from bot import render
 from bot.callbacks import InviteCb, SignCb
+from bot.ui import split_text, width
 from core.services.outbox import OutboxItem
 
 TELEGRAM_LIMIT = 4096
@@ -375,7 +376,7 @@ def render_batch(items: tuple[OutboxItem, ...]) -> tuple[list[Outgoing], list[in
     messages: list[Outgoing] = []
     text, ids = "", []
     for block, block_ids in blocks:
-        if text and len(text) + 2 + len(block) > TELEGRAM_LIMIT:
+        if text and width(text) + 2 + width(block) > TELEGRAM_LIMIT:
             messages += _parts(text, None, ids)
             text, ids = "", []
         text = f"{text}\n\n{block}" if text else block
@@ -395,24 +396,5 @@ def render_batch(items: tuple[OutboxItem, ...]) -> tuple[list[Outgoing], list[in
 
 
 def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
-    """Split at blank lines, then lines, then hard, so every part fits Telegram's limit."""
-    if len(text) <= limit:
-        return [text]
-    parts: list[str] = []
-    current = ""
-    for block in text.split("\n"):
-        while len(block) > limit:
-            if current:
-                parts.append(current)
-                current = ""
-            parts.append(block[:limit])
-            block = block[limit:]
-        candidate = f"{current}\n{block}" if current else block
-        if len(candidate) > limit:
-            parts.append(current)
-            current = block
-        else:
-            current = candidate
-    if current:
-        parts.append(current)
-    return parts
+    """Split at blank lines, then lines, then words, so every part fits Telegram's limit."""
+    return split_text(text, html=False, limit=limit)

@@ -250,9 +250,9 @@ async def _ask_lessons(callback: CallbackQuery, viewer: Viewer, timetable: Timet
     lessons = [lesson for lesson in entry.lessons if not lesson.cancelled]
     if not lessons:
         await state.update_data(mode="days", end=day.isoformat(), lessons=[])
-        await callback.answer(_("The timetable of that day is not known: the notice will cover"
-                                " the whole day."), show_alert=True)
-        await _ask_reason(callback, state)
+        # One answer per callback: the alert goes with the next screen.
+        await _ask_reason(callback, state, alert=_(
+            "The timetable of that day is not known: the notice will cover the whole day."))
         return
     await state.update_data(end=day.isoformat(), lessons=[],
                             known=[[x.number, x.subject] for x in lessons])
@@ -291,13 +291,15 @@ async def on_lessons_done(callback: CallbackQuery, state: FSMContext) -> None:
     await _ask_reason(callback, state)
 
 
-async def _ask_reason(callback: CallbackQuery, state: FSMContext) -> None:
+async def _ask_reason(callback: CallbackQuery, state: FSMContext,
+                      alert: str | None = None) -> None:
     await state.set_state(S.reason)
     data = await state.get_data()
     period = period_text(date.fromisoformat(data["start"]), date.fromisoformat(data["end"]),
                          data.get("lessons") or [])
-    await _edit(callback, _("{period}. What is the reason?").format(period=period),
-                _kb(*[[_btn(reason_name(r), "reason", r.value)] for r in Reason]))
+    await edit_in_place(callback, _("{period}. What is the reason?").format(period=period),
+                        _kb(*[[_btn(reason_name(r), "reason", r.value)] for r in Reason]),
+                        answer=alert, alert=alert is not None)
 
 
 async def on_reason(callback: CallbackQuery, callback_data: AbsenceCb, state: FSMContext) -> None:

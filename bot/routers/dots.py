@@ -7,7 +7,7 @@ from aiogram.filters import Command
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
-from bot import render
+from bot import render, ui
 from bot.notify import days_left
 from core.errors import AccessDenied, NotLinked
 from core.models import Scope, Viewer
@@ -24,8 +24,9 @@ def _h(text: str | None) -> str:
     return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def dots_text(children: tuple[ChildDots, ...]) -> str:
-    blocks = []
+def dots_text(children: tuple[ChildDots, ...]) -> list[str]:
+    """Lines, a dot's two lines in one, so a long list splits between dots."""
+    blocks: list[str] = []
     for entry in children:
         name = f"<b>{_h(render.child_line(entry.child))}</b>"
         lines = [_("📌 Dots — {child}").format(child=name)]
@@ -38,14 +39,13 @@ def dots_text(children: tuple[ChildDots, ...]) -> str:
             left = days_left(d.days_left)
             if d.days_left <= 1:
                 left = f"<b>{left}</b>"
-            lines.append(head)
-            lines.append("   " + _("set {set_on} · until {expires} · {left}").format(
+            lines.append(head + "\n   " + _("set {set_on} · until {expires} · {left}").format(
                 set_on=render.day(d.set_on), expires=render.day(d.expires), left=left))
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
+        blocks += ([""] if blocks else []) + lines
+    return blocks
 
 
 async def cmd_dots(message: Message, viewer: Viewer, dots: DotsService) -> None:
     if not any(Scope.GRADES in c.scopes for c in viewer.children):
         raise AccessDenied() if viewer.is_linked else NotLinked()
-    await message.answer(dots_text(await dots.open_dots(viewer)), parse_mode="HTML")
+    await ui.answer(message, dots_text(await dots.open_dots(viewer)))

@@ -15,7 +15,7 @@ from aiogram.types import (
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
-from bot import render
+from bot import render, ui
 from bot.callbacks import GradesCb
 from bot.notify import average
 from bot.ui import edit_in_place
@@ -59,7 +59,8 @@ def marks_count(n: int) -> str:
     return ngettext("{n} mark", "{n} marks", n).format(n=n)
 
 
-def overview_text(ov: Overview) -> str:
+def overview_text(ov: Overview) -> list[str]:
+    """Lines, a subject's heading and marks in one, so a long overview splits between subjects."""
     lines = [
         _("📊 {child} — {period}").format(child=_html(render.child_line(ov.child)),
                                          period=_html(period_title(ov.period))),
@@ -77,13 +78,14 @@ def overview_text(ov: Overview) -> str:
             head += " " + _("· open dots: {n}").format(n=s.open_dots)
         if s.missed:
             head += " " + _("· missed: {n}").format(n=s.missed)
+        if s.marks:
+            head += "\n" + " ".join(mark_text(m) for m in s.marks)
         lines.append(head)
         if s.marks:
-            lines.append(" ".join(mark_text(m) for m in s.marks))
             weighted = weighted or any(m.weight > 1 for m in s.marks)
     if weighted:
         lines += ["", _("5×2 — a mark of weight 2. The average is weighted.")]
-    return "\n".join(lines)
+    return lines
 
 
 def _html(text: str | None) -> str:
@@ -119,7 +121,8 @@ def overview_keyboard(ov: Overview, period_index: int, several: bool) -> InlineK
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def detail_text(d: SubjectDetail, page: int) -> str:
+def detail_text(d: SubjectDetail, page: int) -> list[str]:
+    """Lines, each mark with its comment and teacher in one."""
     s = d.summary
     lines = [
         _("📘 {subject} — {child}").format(subject=f"<b>{_html(s.subject)}</b>",
@@ -157,7 +160,7 @@ def detail_text(d: SubjectDetail, page: int) -> str:
             target=average(d.target), options=_(" or ").join(options))]
     elif s.average is not None and d.target is None:
         lines += ["", _("The average already rounds to 5.")]
-    return "\n".join(lines)
+    return lines
 
 
 def detail_keyboard(d: SubjectDetail, period_index: int, page: int) -> InlineKeyboardMarkup:
@@ -197,7 +200,7 @@ def _visible(viewer: Viewer) -> list[Child]:
 
 
 async def _overview(viewer: Viewer, grades: GradesService, clock: Clock, tz, child_id: int,
-                    period_index: int) -> tuple[str, InlineKeyboardMarkup]:
+                    period_index: int) -> tuple[list[str], InlineKeyboardMarkup]:
     today = _today(clock, tz)
     period_key = None
     if period_index >= 0:
@@ -216,10 +219,10 @@ async def cmd_grades(message: Message, viewer: Viewer, grades: GradesService, cl
         await message.answer(_("Whose grades?"), reply_markup=children_keyboard(children))
         return
     text, markup = await _overview(viewer, grades, clock, tz, children[0].id, -1)
-    await message.answer(text, reply_markup=markup, parse_mode="HTML")
+    await ui.answer(message, text, markup)
 
 
-async def _edit(callback: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
+async def _edit(callback: CallbackQuery, text: ui.Text, markup: InlineKeyboardMarkup) -> None:
     await edit_in_place(callback, text, markup)
 
 

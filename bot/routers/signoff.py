@@ -11,6 +11,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import render
 from bot.callbacks import SignCb
+from bot.ui import LIMIT, width
 from core.models import Viewer
 from core.services.digest import DigestService
 
@@ -31,7 +32,11 @@ async def on_sign(callback: CallbackQuery, callback_data: SignCb, viewer: Viewer
     if message is not None and not isinstance(message, InaccessibleMessage):
         rest = [row for row in (message.reply_markup.inline_keyboard if message.reply_markup
                                 else []) if row[0].callback_data != callback.data]
-        await message.edit_text(f"{message.text}\n{note}",
-                                reply_markup=InlineKeyboardMarkup(inline_keyboard=rest)
-                                if rest else None)
+        markup = InlineKeyboardMarkup(inline_keyboard=rest) if rest else None
+        text = f"{message.text}\n{note}"
+        if width(text) <= LIMIT:
+            await message.edit_text(text, reply_markup=markup)
+        else:  # the digest already fills its message: the note goes on its own
+            await message.edit_reply_markup(reply_markup=markup)
+            await message.answer(note)
     await callback.answer(note)

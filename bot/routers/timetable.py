@@ -15,7 +15,7 @@ from aiogram.types import (
 )
 from aiogram.utils.i18n import gettext as _
 
-from bot import render
+from bot import render, ui
 from bot.callbacks import DayCb
 from bot.ui import edit_in_place
 from core.errors import AccessDenied, NotLinked
@@ -58,11 +58,12 @@ def homework_lines(day: ChildDay, tz: ZoneInfo, brief: bool = False) -> list[str
         if not hw.required:
             subject += " " + _("(optional)")
         text = hw.text if not brief or len(hw.text) <= 120 else hw.text[:117] + "…"
-        lines.append(f"• {subject}: {_h(text)}")
+        line = f"• {subject}: {_h(text)}"
         if not brief:
             kind = _("required") if hw.required else _("optional")
             edited = _("edited {when}").format(when=render.moment(hw.updated_at, tz))
-            lines.append(f"   <i>{kind} · {edited}</i>")
+            line += f"\n   <i>{kind} · {edited}</i>"
+        lines.append(line)  # a task and its note stay in one message
     return lines
 
 
@@ -86,7 +87,7 @@ def lesson_lines(day: ChildDay, brief: bool = False) -> list[str]:
     return lines
 
 
-def day_text(view: str, days: list[ChildDay], tz: ZoneInfo) -> str:
+def day_text(view: str, days: list[ChildDay], tz: ZoneInfo) -> list[str]:
     day = days[0].day
     head = (_("📚 Homework for {day}") if view == HOMEWORK
             else _("🗓 Timetable for {day}")).format(day=render.long_day(day))
@@ -99,10 +100,10 @@ def day_text(view: str, days: list[ChildDay], tz: ZoneInfo) -> str:
         if not body:
             body = [_("No homework.") if view == HOMEWORK else _("No lessons.")]
         lines += body
-    return "\n".join(lines)
+    return lines
 
 
-def week_text(view: str, weeks: list[list[ChildDay]], tz: ZoneInfo) -> str:
+def week_text(view: str, weeks: list[list[ChildDay]], tz: ZoneInfo) -> list[str]:
     days = [d.day for d in weeks[0]]
     head = (_("📚 Homework for the week {start} – {end}") if view == HOMEWORK
             else _("🗓 Timetable for the week {start} – {end}")).format(
@@ -122,7 +123,7 @@ def week_text(view: str, weeks: list[list[ChildDay]], tz: ZoneInfo) -> str:
                 lines += body
         if empty:
             lines.append(_("No homework.") if view == HOMEWORK else _("No lessons."))
-    return "\n".join(lines)
+    return lines
 
 
 def keyboard(view: str, child_id: int, day: date, week: bool) -> InlineKeyboardMarkup:
@@ -153,7 +154,7 @@ def keyboard(view: str, child_id: int, day: date, week: bool) -> InlineKeyboardM
     return InlineKeyboardMarkup(inline_keyboard=[row, [switch]])
 
 
-def subject_text(found: list[SubjectHomework]) -> str:
+def subject_text(found: list[SubjectHomework]) -> list[str]:
     lines = []
     for entry in found:
         if lines:
@@ -167,7 +168,7 @@ def subject_text(found: list[SubjectHomework]) -> str:
             mark = "" if hw.required else " " + _("(optional)")
             lines.append(_("• by {day}{optional}: {text}").format(
                 day=short_day(hw.due), optional=mark, text=_h(hw.text)))
-    return "\n".join(lines)
+    return lines
 
 
 def hint(view: str, text: str) -> str:
@@ -180,7 +181,7 @@ def hint(view: str, text: str) -> str:
 
 
 async def _show(view: str, viewer: Viewer, timetable: TimetableService, child_id: int,
-                day: date | None, week: bool) -> tuple[str, InlineKeyboardMarkup]:
+                day: date | None, week: bool) -> tuple[list[str], InlineKeyboardMarkup]:
     children = timetable.visible(viewer, child_id)
     if not children:
         raise AccessDenied() if viewer.is_linked else NotLinked()
@@ -210,11 +211,11 @@ async def _command(view: str, message: Message, command: CommandObject, viewer: 
         if not found or view == SCHEDULE:
             await message.answer(hint(view, arg.query), parse_mode="HTML")
             return
-        await message.answer(subject_text(found), parse_mode="HTML")
+        await ui.answer(message, subject_text(found))
         return
     day = arg.day if isinstance(arg, DayArg | WeekArg) else None
     text, markup = await _show(view, viewer, timetable, 0, day, isinstance(arg, WeekArg))
-    await message.answer(text, reply_markup=markup, parse_mode="HTML")
+    await ui.answer(message, text, markup)
 
 
 async def cmd_homework(message: Message, command: CommandObject, viewer: Viewer,

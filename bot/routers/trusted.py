@@ -16,7 +16,7 @@ from aiogram.types import (
 )
 from aiogram.utils.i18n import gettext as _
 
-from bot import render
+from bot import render, ui
 from bot.callbacks import InviteCb, TrustCb
 from bot.filters import NOT_COMMAND
 from bot.notify import invitation as invitation_card
@@ -126,7 +126,7 @@ async def cmd_trusted(message: Message, viewer: Viewer, trusted: TrustService,
                       state: FSMContext, tz: ZoneInfo) -> None:
     await state.clear()
     text, markup = await home(viewer, trusted, tz)
-    await message.answer(text, reply_markup=markup, parse_mode="HTML")
+    await ui.answer(message, text, markup)
 
 
 async def on_home(callback: CallbackQuery, viewer: Viewer, trusted: TrustService,

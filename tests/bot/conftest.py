@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import pytest
 from aiogram import Bot, Dispatcher
+from aiogram.methods import AnswerCallbackQuery
 from aiogram.types import Update
 
 from bot.app import create_dispatcher
@@ -24,6 +25,12 @@ class Chat:
 
     async def feed(self, update: Update) -> None:
         await self.dp.feed_update(self.bot, update)
+        query = update.callback_query
+        if query is not None:
+            answers = [c for c in self.session.of(AnswerCallbackQuery)
+                       if c.callback_query_id == query.id]
+            assert len(answers) == 1, (
+                f"callback {query.data!r} answered {len(answers)} times, not once")
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +43,6 @@ def no_handler_crashes(caplog: pytest.LogCaptureFixture):
 
 @pytest.fixture
 def tg(school: Services) -> Chat:
-    dp = create_dispatcher(school, create_i18n("ru"), SQLiteStorage(school.db))
+    dp = create_dispatcher(school, create_i18n("ru"), SQLiteStorage(school.db, school.clock))
     bot, session = make_bot()
     return Chat(dp, bot, session, school)

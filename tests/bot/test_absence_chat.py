@@ -205,3 +205,18 @@ async def test_a_command_in_the_middle_of_a_form_is_a_command(tg):
     await tg.feed(up.message(ANNA, "/absence"))
     await tg.feed(up.message(ANNA, f"/start {codes[0].code}"))
     assert "Артём Волков, 5А класс" in tg.session.last_text()
+
+
+async def test_a_day_without_a_timetable_is_answered_once_with_the_alert(tg):
+    await tg.services.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+    await tg.feed(up.message(ANNA, "/absence"))
+    await tg.feed(up.callback(ANNA, press("child", await ivan_id(tg))))
+    await tg.feed(up.callback(ANNA, press("mode", "lessons")))
+    tg.session.clear()
+    pressed = up.callback(ANNA, day(25))
+    await tg.dp.feed_update(tg.bot, pressed)  # not tg.feed: count the answers here
+    answers = [a for a in tg.session.of(AnswerCallbackQuery)
+               if a.callback_query_id == pressed.callback_query.id]
+    assert [(a.text, a.show_alert) for a in answers] == [
+        ("Расписание на этот день неизвестно — уведомление будет на весь день.", True)]
+    assert tg.session.last_text() == "среда, 25 ноября. Какая причина?"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import itertools
+import re
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from typing import Any
 
 from aiogram import Bot
@@ -20,6 +23,49 @@ from aiogram.methods import (
 from aiogram.types import Chat, InlineKeyboardMarkup, Message, User
 
 BOT_USER = User(id=42, is_bot=True, first_name="Diary", username="diary_test_bot")
+TELEGRAM_LIMIT = 4096
+
+
+class _Balance(HTMLParser):
+    """Telegram refuses HTML whose tags do not pair up."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[str] = []
+        self.broken = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open.pop() != tag:
+            self.broken = True
+
+
+def visible(text: str, parse_mode: str | None) -> str:
+    """The text a user sees: entities parsed, as Telegram counts it against its limit."""
+    if parse_mode == "HTML":
+        return html.unescape(re.sub(r"<[^<>]*>", "", text))
+    return text
+
+
+def telegram_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def check_text(method: TelegramMethod[Any], text: str, parse_mode: str | None) -> None:
+    """Refuse what Telegram refuses: too long after entity parsing, or unbalanced HTML."""
+    if parse_mode == "HTML":
+        checker = _Balance()
+        checker.feed(text)
+        checker.close()
+        if checker.broken or checker.open:
+            raise TelegramBadRequest(method, "Bad Request: can't parse entities")
+    shown = visible(text, parse_mode)
+    if not shown.strip():
+        raise TelegramBadRequest(method, "Bad Request: message text is empty")
+    if telegram_length(shown) > TELEGRAM_LIMIT:
+        raise TelegramBadRequest(method, "Bad Request: message is too long")
 
 
 class RecordingSession(BaseSession):
@@ -40,6 +86,11 @@ class RecordingSession(BaseSession):
         self, bot: Bot, method: TelegramMethod[Any], timeout: int | None = None  # noqa: ASYNC109
     ) -> Any:
         self.calls.append(method)
+        if isinstance(method, SendMessage | EditMessageText):
+            parse_mode = method.parse_mode
+            if not isinstance(parse_mode, str | None):  # the bot's default: none here
+                parse_mode = None
+            check_text(method, method.text, parse_mode)
         if self.unmodified_edits and isinstance(method, EditMessageText):
             raise TelegramBadRequest(method, "Bad Request: message is not modified")
         if isinstance(method, GetMe):
