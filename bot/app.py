@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiogram import Dispatcher
 from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.utils.i18n import I18n
 
 from bot.i18n import LocaleMiddleware
@@ -29,7 +30,10 @@ def create_dispatcher(
     services: Services, i18n: I18n, storage: BaseStorage, demo: DemoSchool | None = None
 ) -> Dispatcher:
     """``demo``: run as the demo school (`diary demo`): /start offers a family to try."""
-    dp = Dispatcher(storage=storage, **services.workflow_data(), demo=demo)
+    # Updates of one chat are handled one at a time (two quick taps must not interleave over
+    # the conversation's state); different chats still run side by side.
+    dp = Dispatcher(storage=storage, events_isolation=SimpleEventIsolation(),
+                    **services.workflow_data(), demo=demo)
     dp.update.outer_middleware(ViewerMiddleware(services.access))
     LocaleMiddleware(i18n).setup(dp)
     routers = [errors.create_router(), common.create_group_guard(), common.create_router()]

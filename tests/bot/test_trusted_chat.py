@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -270,3 +271,19 @@ async def test_grades_scope_alone_does_not_show_missed_lessons(family):
     await tg.feed(up.callback(ANNA, tg.session.last().reply_markup.inline_keyboard[0][0]
                               .callback_data))
     assert "· пропусков: 1" in tg.session.last_text()
+
+
+async def test_two_quick_taps_in_the_child_picker_are_both_kept(tg):
+    """Updates of one chat are handled one at a time: two presses sent together both count."""
+    await tg.services.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+    await tg.feed(up.message(ANNA, "/trusted"))
+    await tg.feed(up.callback(ANNA, press("invite")))
+    kids = [r[0] for r in await tg.services.db.fetchall(
+        "SELECT id FROM students WHERE external_id IN ('S-1001', 'S-1002') ORDER BY id")]
+    assert len(kids) == 2
+    await asyncio.gather(*(tg.feed(up.callback(ANNA, press("kid", k))) for k in kids))
+    context = tg.dp.fsm.get_context(tg.bot, ANNA, ANNA)
+    assert (await context.get_data())["kids"] == kids
+    last = tg.session.of(EditMessageText)[-1]
+    assert [row[0].text.split()[0] for row in last.reply_markup.inline_keyboard[:2]] == [
+        "✅", "✅"]
