@@ -267,6 +267,11 @@ async def _roster_import(args: argparse.Namespace, settings: Settings) -> int:
         f" {summary.guardians_removed} removed\n"
         f"links: +{summary.links_added} added, {summary.links_removed} removed"
     )
+    for line, column in summary.replaced:
+        print(f"warning: {args.file}:{line}: {column}: now names another person than before"
+              f" (a different name): a new guardian, the previous one's Telegram account links"
+              f" {'would end' if summary.dry_run else 'ended'} and they"
+              f" {'would be' if summary.dry_run else 'were'} asked to link again")
     return EXIT_OK
 
 

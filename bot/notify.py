@@ -303,7 +303,15 @@ def digest(p: dict[str, Any]) -> tuple[str, InlineKeyboardMarkup | None]:
     return "\n".join(lines), markup
 
 
+def relink(_p: dict[str, Any]) -> str:
+    """The roster gave the number or e-mail this account was linked by to another person."""
+    return _("🔒 The school's records have changed: the phone number or e-mail this account was"
+             " linked by now belongs to another person, so this account no longer shows any"
+             " children. If you are a parent or a student of the school, link again: /start")
+
+
 RENDERERS["trust_news"] = trust_news
+RENDERERS["relink"] = relink
 INTERACTIVE: dict[
     str, Callable[[dict[str, Any]], tuple[str, InlineKeyboardMarkup | None]]
 ] = {

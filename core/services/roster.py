@@ -4,16 +4,23 @@ The roster is the full list for each school it names. A student keeps their row 
 history) across re-imports, matched by the school's ``student_id``; a guardian is matched by phone,
 then SNILS, then e-mail. A guardianship missing from the new roster is deleted, so the guardian's
 account loses that child at once; a student missing from it is deactivated, not deleted.
+
+A phone number or e-mail can pass to another person (a recycled number, a typo fixed). So a match
+counts only if it is still the same person: the same surname and first name (case, ``ё``/``е``
+and spaces aside), or the same SNILS, which is a person's for life (a new surname after a
+marriage). Otherwise the roster's person is a new guardian; the old one loses the identifier and
+their account links at once, and each account that was linked is asked to link again.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from core.clock import Clock, to_db
 from core.identity import Hasher
-from core.importers.roster import Ids, Roster
+from core.importers.roster import Ids, Roster, RosterGuardian
+from core.services.outbox import enqueue
 from core.services.trusted import end_orphaned
 from core.storage.db import Database, Tx
 
@@ -34,11 +41,25 @@ class RosterSummary:
     links_added: int = 0
     links_removed: int = 0
     trusts_ended: int = 0
+    guardians_replaced: int = 0  # an identifier now names another person: a new guardian
+    replaced: list[list] = field(default_factory=list)  # [line, column] of each
     dry_run: bool = False
 
 
 class _Rollback(Exception):
     pass
+
+
+def _name_key(name: str) -> str:
+    return " ".join(name.split()).casefold().replace("ё", "е")
+
+
+def _same_person(old, new: RosterGuardian, snils_hash: str | None) -> bool:
+    """Whether a stored guardian matched by an identifier is still the roster's person."""
+    if snils_hash is not None and old["snils_hash"] == snils_hash:
+        return True
+    return (_name_key(old["last_name"]) == _name_key(new.last_name)
+            and _name_key(old["first_name"]) == _name_key(new.first_name))
 
 
 @dataclass(frozen=True)
@@ -176,15 +197,21 @@ class RosterService:
                     by_kind[kind].setdefault(r[f"{kind}_hash"], r["id"])
         claimed: set[int] = set()
         guardian_ids: dict[int, int] = {}
+        # Guardians whose identifier the roster now gives to another person: id -> (line, kind,
+        # hash) of each such identifier.
+        displaced: dict[int, list[tuple[int, str, str]]] = {}
         for g in roster.guardians:
             h = self._hashes(g.ids)
             match = None
             for kind in ("phone", "snils", "email"):
                 value = getattr(h, kind)
                 gid = by_kind[kind].get(value) if value else None
-                if gid is not None and gid not in claimed:
+                if gid is None or gid in claimed:
+                    continue
+                if _same_person(current[gid], g, h.snils):
                     match = gid
                     break
+                displaced.setdefault(gid, []).append((g.line, kind, value))
             values = (g.last_name, g.first_name, g.middle_name, h.phone, h.email, h.snils)
             if match is None:
                 gid = await tx.insert(
@@ -209,6 +236,8 @@ class RosterService:
                     summary.guardians_updated += 1
             claimed.add(gid)
             guardian_ids[g.key] = gid
+        await self._replace(tx, {gid: taken for gid, taken in displaced.items()
+                                 if gid not in claimed}, summary)
 
         # Guardianships: exactly the roster's pairs for the schools it covers.
         wanted = {
@@ -239,9 +268,30 @@ class RosterService:
             [(rel, g, s) for (g, s), rel in wanted.items() if have.get((g, s), rel) != rel],
         )
 
+        # Trusts granted by a guardian no longer the child's end, and the trusted person is told
+        # (before the guardian's row goes, which would take the trusts with it unannounced).
+        summary.trusts_ended = await end_orphaned(tx, self.clock.now())
         # A guardian left with no child is removed, with their account links and codes.
         cur = await tx.execute(
             "DELETE FROM guardians WHERE id NOT IN (SELECT guardian_id FROM guardianships)"
         )
         summary.guardians_removed = cur.rowcount
-        summary.trusts_ended = await end_orphaned(tx, self.clock.now())
+
+    async def _replace(self, tx: Tx, displaced: dict[int, list[tuple[int, str, str]]],
+                       summary: RosterSummary) -> None:
+        """Stored guardians whose phone, e-mail or SNILS the roster gives to another person:
+        the identifier leaves them, their account links end now, the accounts are told."""
+        now = self.clock.now()
+        for gid, taken in displaced.items():
+            for line, kind, value in taken:
+                await tx.execute(
+                    f"UPDATE guardians SET {kind}_hash = NULL, updated_at = ?"
+                    f" WHERE id = ? AND {kind}_hash = ?", (to_db(now), gid, value))
+                summary.replaced.append([line, f"guardian_{kind}"])
+            summary.guardians_replaced += 1
+            accounts = [r[0] for r in await tx.fetchall(
+                "DELETE FROM account_links WHERE guardian_id = ? RETURNING telegram_id", (gid,))]
+            for telegram_id in sorted(set(accounts)):
+                await enqueue(tx, telegram_id, "relink", {},
+                              f"relink:{gid}:{telegram_id}:{to_db(now)}", now)
+        summary.replaced.sort()

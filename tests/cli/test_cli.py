@@ -319,3 +319,20 @@ def test_csv_cells_cannot_become_formulas(workdir, capsys):
     assert "\n=" not in out and ",=" not in out
     assert main(["notices", "list", "--format", "json"]) == 0  # JSON is data, left as it is
     assert json.loads(capsys.readouterr().out)[0]["comment"].startswith("=HYPERLINK")
+
+
+def test_a_roster_phone_given_to_another_person_is_warned_about(workdir, capsys):
+    main(["roster", "import", str(EXAMPLE_ROSTER)])
+    assert main(["link", "--telegram-id", "555", "--phone", SERGEY_PHONE]) == 0
+    changed = workdir / "r.csv"
+    changed.write_text(EXAMPLE_ROSTER.read_text(encoding="utf-8").replace(
+        "Петров,Сергей,Иванович", "Сидоров,Пётр,Ильич"), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["roster", "import", str(changed)]) == 0
+    out = capsys.readouterr().out
+    assert "guardians: +1 added, 0 updated, 1 removed" in out
+    assert (f"warning: {changed}:3: guardian_phone: now names another person than before"
+            " (a different name): a new guardian, the previous one's Telegram account links"
+            " ended and they were asked to link again") in out
+    assert "765" not in out
+    assert count(workdir, "account_links") == 0

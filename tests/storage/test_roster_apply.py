@@ -93,3 +93,74 @@ async def test_database_file_holds_no_phone_email_or_snils(school, tmp_path):
                    "112-233-445", "9161001001", "olga.s"):
         assert needle.encode() not in blob, needle
     assert "Петрова".encode() in blob  # names are kept in clear
+
+
+SERGEY_ROW = ROWS[1]
+NEW_OWNER = ROWS[5].replace(",,,,,,,,,,", ",,,,Волкова,Ирина,,+7 900 765-43-21,,,mother")
+
+
+async def relink_pushes(school) -> list[int]:
+    rows = await school.db.fetchall("SELECT telegram_id FROM outbox WHERE kind = 'relink'")
+    return [r[0] for r in rows]
+
+
+async def test_a_phone_that_passed_to_another_person_makes_a_new_guardian(school):
+    await school.linking.link_contact(1, 1, 1, SERGEY_PHONE)
+    assert [c.name.first for c in (await school.access.viewer(1)).children] == ["Иван"]
+    # Сергей's number now belongs to Ирина, the mother of S-1005; Сергей is gone.
+    rows = [r for r in ROWS if r != SERGEY_ROW and r != ROWS[5]] + [NEW_OWNER]
+    sergey = await school.db.scalar("SELECT id FROM guardians WHERE first_name = 'Сергей'")
+    summary = await import_roster(school, roster(*rows))
+    assert summary.guardians_replaced == 1 and summary.guardians_updated == 0
+    assert summary.guardians_added == 1 and summary.guardians_removed == 1
+    assert summary.replaced == [[6, "guardian_phone"]]
+    assert (await school.access.viewer(1)).children == ()
+    assert await school.db.scalar("SELECT COUNT(*) FROM account_links") == 0
+    assert await school.db.scalar("SELECT COUNT(*) FROM guardians WHERE id = ?", (sergey,)) == 0
+    irina = await school.db.fetchone(
+        "SELECT g.id, s.external_id FROM guardians g JOIN guardianships gs ON gs.guardian_id = g.id"
+        " JOIN students s ON s.id = gs.student_id WHERE g.first_name = 'Ирина'")
+    assert irina["id"] != sergey and irina["external_id"] == "S-1005"
+    assert await relink_pushes(school) == [1]
+    # The new owner of the number links and sees her own child only.
+    await school.linking.link_contact(3, 3, 3, SERGEY_PHONE)
+    assert [c.name.first for c in (await school.access.viewer(3)).children] == ["Артём"]
+    # Importing the same roster again is no change and no second push.
+    again = await import_roster(school, roster(*rows))
+    assert again.guardians_replaced == 0 and await relink_pushes(school) == [1]
+
+
+async def test_a_dry_run_reports_a_replaced_guardian_and_changes_nothing(school):
+    from core.importers.roster import parse_roster
+
+    await school.linking.link_contact(1, 1, 1, SERGEY_PHONE)
+    rows = [r for r in ROWS if r != SERGEY_ROW and r != ROWS[5]] + [NEW_OWNER]
+    summary = await school.roster.apply(parse_roster(roster(*rows), "r.csv"), "r.csv",
+                                        dry_run=True)
+    assert summary.guardians_replaced == 1
+    assert [c.name.first for c in (await school.access.viewer(1)).children] == ["Иван"]
+    assert await relink_pushes(school) == []
+
+
+async def test_a_new_surname_with_the_same_snils_is_the_same_person(school):
+    await school.linking.link_contact(2, 2, 2, ANNA_PHONE)
+    rows = [r.replace("Петрова,Анна,Викторовна", "Иванова,Анна,Викторовна") for r in ROWS]
+    summary = await import_roster(school, roster(*rows))
+    assert summary.guardians_replaced == 0 and summary.guardians_updated == 1
+    assert len((await school.access.viewer(2)).children) == 2
+    assert await relink_pushes(school) == []
+
+
+async def test_a_new_first_name_behind_a_phone_without_snils_is_another_person(school):
+    await school.linking.link_contact(1, 1, 1, SERGEY_PHONE)
+    rows = [r.replace("Петров,Сергей,Иванович", "Петров,Семён,Иванович") for r in ROWS]
+    summary = await import_roster(school, roster(*rows))
+    assert summary.guardians_replaced == 1 and summary.replaced == [[3, "guardian_phone"]]
+    assert (await school.access.viewer(1)).children == ()
+    assert await relink_pushes(school) == [1]
+    # A middle name corrected, or a different case or ё, is the same person.
+    await school.linking.link_contact(1, 1, 1, SERGEY_PHONE)
+    rows = [r.replace("Петров,Сергей,Иванович", "ПЕТРОВ,Семен,Ильич") for r in ROWS]
+    summary = await import_roster(school, roster(*rows))
+    assert summary.guardians_replaced == 0 and summary.guardians_updated == 1
+    assert [c.name.first for c in (await school.access.viewer(1)).children] == ["Иван"]
