@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command, StateFilter
@@ -10,7 +12,10 @@ from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards as kb
+from bot.callbacks import is_forged
 from core.models import Viewer
+
+log = logging.getLogger(__name__)
 
 
 def create_group_guard() -> Router:
@@ -88,6 +93,7 @@ def create_fallback() -> Router:
     """Last in line: a message nobody handled gets a hint rather than silence."""
     router = Router(name="fallback")
     router.message.register(on_unknown)
+    router.callback_query.register(on_forged_callback, F.data.func(is_forged))
     router.callback_query.register(on_stale_callback)
     return router
 
@@ -99,6 +105,12 @@ async def on_unknown(message: Message, viewer: Viewer) -> None:
         )
     else:
         await message.answer(_("I don't know this command. /help lists what I can do."))
+
+
+async def on_forged_callback(callback: CallbackQuery) -> None:
+    """Data no button of this bot carries: refused without a word (and without a traceback)."""
+    log.info("refused forged callback data %r from %s", callback.data, callback.from_user.id)
+    await callback.answer()
 
 
 async def on_stale_callback(callback: CallbackQuery) -> None:

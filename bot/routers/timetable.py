@@ -16,7 +16,7 @@ from aiogram.types import (
 from aiogram.utils.i18n import gettext as _
 
 from bot import render, ui
-from bot.callbacks import DayCb
+from bot.callbacks import FIRST_DAY, LAST_DAY, DayCb
 from bot.ui import edit_in_place
 from core.errors import AccessDenied, NotLinked
 from core.models import Child, Viewer
@@ -126,9 +126,15 @@ def week_text(view: str, weeks: list[list[ChildDay]], tz: ZoneInfo) -> list[str]
     return lines
 
 
+def _clamp(d: date) -> date:
+    """Buttons reach no further than callback data may carry."""
+    return date.fromordinal(min(max(d.toordinal(), FIRST_DAY), LAST_DAY))
+
+
 def keyboard(view: str, child_id: int, day: date, week: bool) -> InlineKeyboardMarkup:
+    day = _clamp(day)
     if week:
-        prev_day, next_day = day - timedelta(days=7), day + timedelta(days=7)
+        prev_day, next_day = _clamp(day - timedelta(days=7)), _clamp(day + timedelta(days=7))
         row = [
             InlineKeyboardButton(text="« " + _("previous week"), callback_data=DayCb(
                 v=view, c=child_id, d=prev_day.toordinal(), w=1).pack()),
@@ -138,7 +144,7 @@ def keyboard(view: str, child_id: int, day: date, week: bool) -> InlineKeyboardM
                 v=view, c=child_id, d=next_day.toordinal(), w=1).pack()),
         ]
     else:
-        prev_day, next_day = day - timedelta(days=1), day + timedelta(days=1)
+        prev_day, next_day = _clamp(day - timedelta(days=1)), _clamp(day + timedelta(days=1))
         row = [
             InlineKeyboardButton(text="« " + short_day(prev_day), callback_data=DayCb(
                 v=view, c=child_id, d=prev_day.toordinal()).pack()),
