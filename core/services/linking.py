@@ -7,7 +7,7 @@ look the same, and every failed code is the same ``LinkCodeInvalid``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from core.clock import Clock, from_db, to_db
 from core.errors import (
@@ -172,50 +172,61 @@ class LinkingService:
         self, telegram_id: int, chat_id: int, raw: str, language_code: str | None = None
     ) -> LinkResult:
         now = self.clock.now()
-        locked_until = await self._locked_until(telegram_id)
-        if locked_until is not None:
-            raise CodeEntryLocked(until=locked_until)
         code = normalize_code(raw)
         failure: Exception | None = None
         result: LinkResult | None = None
         async with self.db.transaction() as tx:
-            await self._upsert_account(tx, telegram_id, chat_id, language_code)
-            row = None
-            if code is not None:
-                row = await tx.fetchone(
-                    "SELECT * FROM link_codes WHERE code_hash = ?", (self.hasher.code(code),)
-                )
-            if row is None or row["used_at"] is not None:
-                failure = LinkCodeInvalid()
-                await tx.execute(
-                    "INSERT INTO code_failures (telegram_id, at) VALUES (?, ?)",
-                    (telegram_id, to_db(now)),
-                )
-            elif from_db(row["expires_at"]) <= now:
-                failure = LinkCodeExpired(expired_at=from_db(row["expires_at"]))
-            else:
-                await tx.execute(
-                    "UPDATE link_codes SET used_at = ?, used_by = ? WHERE code_hash = ?",
-                    (to_db(now), telegram_id, row["code_hash"]),
-                )
-                targets = _Targets(
-                    [row["guardian_id"]] if row["guardian_id"] else [],
-                    [row["student_id"]] if row["student_id"] else [],
-                )
-                result = await self._link(tx, telegram_id, targets, "code")
+            # The lock is read under the write lock, in the transaction that counts a failure:
+            # a burst of attempts (or two processes) cannot all pass before a failure counts.
+            locked_until = await self._locked_until(tx, telegram_id, now)
+            if locked_until is None:
+                failure, result = await self._redeem(tx, telegram_id, chat_id, code,
+                                                     language_code, now)
+                if failure is not None:
+                    locked_until = await self._locked_until(tx, telegram_id, now)
+        if locked_until is not None:
+            raise CodeEntryLocked(until=locked_until)
         if failure is not None:
-            locked_until = await self._locked_until(telegram_id)
-            if locked_until is not None:
-                raise CodeEntryLocked(until=locked_until)
             raise failure
         assert result is not None
         return result
 
-    async def _locked_until(self, telegram_id: int):
+    async def _redeem(self, tx: Tx, telegram_id: int, chat_id: int, code: str | None,
+                      language_code: str | None, now: datetime
+                      ) -> tuple[Exception | None, LinkResult | None]:
+        """Check ``code`` and link by it, or record the failure."""
+        failure: Exception | None = None
+        result: LinkResult | None = None
+        await self._upsert_account(tx, telegram_id, chat_id, language_code)
+        row = None
+        if code is not None:
+            row = await tx.fetchone(
+                "SELECT * FROM link_codes WHERE code_hash = ?", (self.hasher.code(code),)
+            )
+        if row is None or row["used_at"] is not None:
+            failure = LinkCodeInvalid()
+            await tx.execute(
+                "INSERT INTO code_failures (telegram_id, at) VALUES (?, ?)",
+                (telegram_id, to_db(now)),
+            )
+        elif from_db(row["expires_at"]) <= now:
+            failure = LinkCodeExpired(expired_at=from_db(row["expires_at"]))
+        else:
+            await tx.execute(
+                "UPDATE link_codes SET used_at = ?, used_by = ? WHERE code_hash = ?",
+                (to_db(now), telegram_id, row["code_hash"]),
+            )
+            targets = _Targets(
+                [row["guardian_id"]] if row["guardian_id"] else [],
+                [row["student_id"]] if row["student_id"] else [],
+            )
+            result = await self._link(tx, telegram_id, targets, "code")
+        return failure, result
+
+    async def _locked_until(self, tx: Tx, telegram_id: int, now: datetime) -> datetime | None:
         """The end of the current lock, if five failures fell within one hour lately."""
-        now = self.clock.now()
         since = to_db(now - CODE_FAILURE_WINDOW - CODE_LOCK)
-        rows = await self.db.fetchall(
+        rows = await tx.fetchall(
             "SELECT at FROM code_failures WHERE telegram_id = ? AND at > ? ORDER BY at",
             (telegram_id, since),
         )

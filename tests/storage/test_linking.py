@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 
+from bot.services import build_services
 from core.errors import (
     CodeEntryLocked,
     ContactNotOwn,
@@ -16,7 +18,8 @@ from core.errors import (
 )
 from core.identity import format_code
 from core.models import Role
-from tests.support.school import ANNA_PHONE, IVAN_PHONE, SERGEY_PHONE
+from core.storage.db import Database
+from tests.support.school import ANNA_PHONE, IVAN_PHONE, SECRET, SERGEY_PHONE, TZ
 
 ANNA = 5001
 IVAN = 5002
@@ -137,3 +140,38 @@ async def test_support_link_and_unlink(school):
     assert await school.db.scalar("SELECT COUNT(*) FROM account_links") == 0
     viewer = await school.access.viewer(8001)
     assert not viewer.is_linked
+
+
+async def _burst(services_list, attempts: int) -> tuple[int, int]:
+    async def attempt(n: int):
+        linking = services_list[n % len(services_list)].linking
+        try:
+            await linking.redeem_code(STRANGER, STRANGER, f"WRONG{n:07d}")
+        except (LinkCodeInvalid, CodeEntryLocked) as exc:
+            return exc
+        raise AssertionError("a wrong code linked")
+
+    results = await asyncio.gather(*(attempt(n) for n in range(attempts)))
+    locked = sum(isinstance(r, CodeEntryLocked) for r in results)
+    return len(results) - locked, locked
+
+
+async def test_a_burst_of_wrong_codes_checks_at_most_five(school):
+    invalid, locked = await _burst([school], 40)
+    checked = await school.db.scalar(
+        "SELECT COUNT(*) FROM code_failures WHERE telegram_id = ?", (STRANGER,))
+    assert checked == 5
+    assert (invalid, locked) == (4, 36)  # the fifth wrong code is told about the lock
+
+
+async def test_the_limit_holds_across_two_connections(school, tmp_path, clock):
+    other = await Database(tmp_path / "diary.sqlite3").connect()
+    try:
+        second = build_services(other, SECRET, TZ, clock)
+        invalid, locked = await _burst([school, second], 40)
+    finally:
+        await other.close()
+    checked = await school.db.scalar(
+        "SELECT COUNT(*) FROM code_failures WHERE telegram_id = ?", (STRANGER,))
+    assert checked == 5
+    assert (invalid, locked) == (4, 36)
