@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from aiogram import Dispatcher
+from typing import Any
+
+from aiogram import Bot, Dispatcher
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.types import Update
 from aiogram.utils.i18n import I18n
 
 from bot.i18n import LocaleMiddleware
 from bot.middlewares import ViewerMiddleware
+from bot.retry import replying
 from bot.routers import (
     absence,
     common,
@@ -26,13 +30,22 @@ from bot.services import Services
 from core.demo import DemoSchool
 
 
+class DiaryDispatcher(Dispatcher):
+    """Everything done for an update — handlers, error handlers, middlewares — answers a user:
+    requests made meanwhile wait out Telegram's flood control (``bot.retry``)."""
+
+    async def feed_update(self, bot: Bot, update: Update, **kwargs: Any) -> Any:
+        with replying():
+            return await super().feed_update(bot, update, **kwargs)
+
+
 def create_dispatcher(
     services: Services, i18n: I18n, storage: BaseStorage, demo: DemoSchool | None = None
 ) -> Dispatcher:
     """``demo``: run as the demo school (`diary demo`): /start offers a family to try."""
     # Updates of one chat are handled one at a time (two quick taps must not interleave over
     # the conversation's state); different chats still run side by side.
-    dp = Dispatcher(storage=storage, events_isolation=SimpleEventIsolation(),
+    dp = DiaryDispatcher(storage=storage, events_isolation=SimpleEventIsolation(),
                     **services.workflow_data(), demo=demo)
     dp.update.outer_middleware(ViewerMiddleware(services.access))
     LocaleMiddleware(i18n).setup(dp)

@@ -30,11 +30,17 @@ def create_bot(settings: Settings) -> Bot:
     session = None
     if settings.telegram_api_url:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    return Bot(
+    bot = Bot(
         token=settings.bot_token.get_secret_value(),
         session=session,
         default=DefaultBotProperties(link_preview_is_disabled=True),
     )
+    # Replies to users wait out a 429; the outbox sender's requests (made outside an update)
+    # pass straight through, as it defers the rows itself.
+    from bot.retry import RetryMiddleware
+
+    bot.session.middleware(RetryMiddleware())
+    return bot
 
 
 def demo_school(services: Services) -> DemoSchool:

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.base import BaseSession
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
 from aiogram.methods import (
     AnswerCallbackQuery,
     EditMessageReplyMarkup,
@@ -74,6 +74,9 @@ class RecordingSession(BaseSession):
         self.calls: list[TelegramMethod[Any]] = []
         self._ids = itertools.count(1000)
         self.unmodified_edits = False  # answer edits as Telegram does when nothing changes
+        # Refusals to come, each for the next request of its kind: (kind, error factory).
+        self.refusals: list[tuple[type, Any]] = []
+        self.refused: list[TelegramMethod[Any]] = []  # not in ``calls``: Telegram refused them
 
     async def close(self) -> None:
         return None
@@ -85,6 +88,11 @@ class RecordingSession(BaseSession):
     async def make_request(
         self, bot: Bot, method: TelegramMethod[Any], timeout: int | None = None  # noqa: ASYNC109
     ) -> Any:
+        for n, (kind, refusal) in enumerate(self.refusals):
+            if isinstance(method, kind):
+                del self.refusals[n]
+                self.refused.append(method)
+                raise refusal(method)
         self.calls.append(method)
         if isinstance(method, SendMessage | EditMessageText):
             parse_mode = method.parse_mode
@@ -110,6 +118,11 @@ class RecordingSession(BaseSession):
         if isinstance(method, EditMessageReplyMarkup | AnswerCallbackQuery):
             return True
         return True
+
+    def flood(self, kind: type = TelegramMethod, retry_after: int = 3, times: int = 1) -> None:
+        """The next ``times`` requests of ``kind`` are refused with 429."""
+        self.refusals += [(kind, lambda m: TelegramRetryAfter(
+            m, "Too Many Requests: retry after", retry_after))] * times
 
     # -- what tests look at ----------------------------------------------------------------
 
