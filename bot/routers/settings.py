@@ -3,6 +3,8 @@ Every screen edits the message in place and explains the current values."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
@@ -19,6 +21,7 @@ from bot import keyboards as kb
 from bot import render
 from bot.callbacks import SettingsCb
 from bot.ui import edit_in_place
+from core.clock import Clock
 from core.models import Viewer
 from core.services.linking import LinkingService
 from core.services.preferences import (
@@ -213,12 +216,12 @@ async def on_digest_time(callback: CallbackQuery, callback_data: SettingsCb, vie
 
 
 async def on_quiet(callback: CallbackQuery, callback_data: SettingsCb, viewer: Viewer,
-                   preferences: PreferencesService) -> None:
+                   preferences: PreferencesService, clock: Clock, tz: ZoneInfo) -> None:
     index = int(callback_data.value) if callback_data.value.isdigit() else -1
     if not 0 <= index < len(QUIET_CHOICES):
         await callback.answer()
         return
-    await preferences.set_quiet_hours(viewer.telegram_id, QUIET_CHOICES[index])
+    await preferences.set_quiet_hours(viewer.telegram_id, QUIET_CHOICES[index], clock.now(), tz)
     await _screen(callback, "quiet", viewer, preferences)
 
 

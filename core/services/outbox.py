@@ -102,6 +102,18 @@ async def enqueue(
     return cur.rowcount > 0
 
 
+async def release_held(tx: Tx, telegram_id: int, held_until: datetime, until: datetime) -> int:
+    """Pushes that quiet hours held until ``held_until`` go at ``until`` instead (the hours were
+    turned off or now end sooner). A claim holds rows by setting exactly that moment, so rows
+    waiting for other reasons (a retry, a rate limit) keep their own time."""
+    cur = await tx.execute(
+        f"UPDATE outbox SET not_before = ? WHERE telegram_id = ? AND {_PENDING}"
+        f" AND not_before = ? AND kind != 'digest'",
+        (to_db(until), telegram_id, to_db(held_until)),
+    )
+    return cur.rowcount
+
+
 class Outbox:
     def __init__(
         self,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
 
 from core.quiet import QuietHours
 from core.storage.db import Database
@@ -119,9 +120,30 @@ class PreferencesService:
         time(int(hours), int(minutes))  # raises ValueError for a bad time
         return await self._set(telegram_id, "digest_time", f"{int(hours):02d}:{int(minutes):02d}")
 
-    async def set_quiet_hours(self, telegram_id: int, value: str) -> Preferences:
-        QuietHours.parse(value)  # raises ValueError for a bad window
-        return await self._set(telegram_id, "quiet_hours", value)
+    async def set_quiet_hours(self, telegram_id: int, value: str, now: datetime,
+                              tz: ZoneInfo) -> Preferences:
+        """Change the window; pushes it no longer covers go at once (or when the new one ends),
+        in the same transaction."""
+        from core.services.outbox import release_held  # the outbox reads preferences
+
+        new = QuietHours.parse(value)  # raises ValueError for a bad window
+        async with self.db.transaction() as tx:
+            if not await tx.scalar("SELECT 1 FROM accounts WHERE telegram_id = ?",
+                                   (telegram_id,)):
+                return Preferences()
+            row = await tx.fetchone(
+                "SELECT * FROM account_settings WHERE telegram_id = ?", (telegram_id,))
+            old = QuietHours.parse(self.quiet_of(from_row(row)))
+            await tx.execute(
+                "INSERT INTO account_settings (telegram_id, quiet_hours) VALUES (?, ?)"
+                " ON CONFLICT (telegram_id) DO UPDATE SET quiet_hours = excluded.quiet_hours",
+                (telegram_id, value))
+            held_until = old.release_at(now, tz) if old else None
+            if held_until is not None:
+                release = new.release_at(now, tz) if new else None
+                if release is None or release < held_until:
+                    await release_held(tx, telegram_id, held_until, release or now)
+        return await self.get(telegram_id)
 
     async def toggle_child(self, telegram_id: int, student_id: int) -> Preferences:
         async with self.db.transaction() as tx:

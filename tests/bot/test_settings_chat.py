@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+import json
+from datetime import UTC, date, datetime
 
 from aiogram.methods import AnswerCallbackQuery, EditMessageText
 
 from bot.callbacks import SettingsCb, SignCb
+from core.importers.journal import parse_journal
 from tests.support import updates as up
 from tests.support.school import ANNA_PHONE, IVAN_PHONE
 
@@ -89,3 +91,25 @@ async def test_pressing_the_chosen_option_again_is_harmless(tg):
     tg.session.unmodified_edits = True  # the screen would not change
     await tg.feed(up.callback(ANNA, press("dtime", "1900")))
     assert tg.session.of(AnswerCallbackQuery)[-1].text is None  # answered, no error alert
+
+
+async def test_turning_quiet_hours_off_releases_held_pushes_at_once(tg, clock):
+    s = tg.services
+    await s.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+    clock.moment = datetime(2026, 11, 23, 20, 30, tzinfo=UTC)  # 23:30 in Moscow: quiet
+    line = json.dumps({"id": "g1", "type": "grade", "grade_id": "g1", "student_id": "S-1001",
+                       "subject": "Алгебра", "date": "2026-11-23", "value": 5,
+                       "set_at": "2026-11-23T20:29:00Z"}, ensure_ascii=False)
+    await s.journal.import_journal(parse_journal([line], "j"), "j")
+    assert await s.outbox.claim() == []  # held until 08:00
+    held = "SELECT not_before FROM outbox WHERE telegram_id = ? AND kind = 'grade_new'"
+    assert await s.db.scalar(held, (ANNA,)) == "2026-11-24T05:00:00.000000Z"
+
+    # Shorter hours that still cover now: held until their new end.
+    await tg.feed(up.callback(ANNA, press("quiet", "2")))  # 23:00–07:00
+    assert await s.db.scalar(held, (ANNA,)) == "2026-11-24T04:00:00.000000Z"
+    # No quiet hours: due at once, and the sender takes it now.
+    await tg.feed(up.callback(ANNA, press("quiet", "3")))
+    assert await s.db.scalar(held, (ANNA,)) == "2026-11-23T20:30:00.000000Z"
+    [batch] = await s.outbox.claim()
+    assert batch.telegram_id == ANNA and [i.kind for i in batch.items] == ["grade_new"]
