@@ -336,3 +336,19 @@ def test_a_roster_phone_given_to_another_person_is_warned_about(workdir, capsys)
             " ended and they were asked to link again") in out
     assert "765" not in out
     assert count(workdir, "account_links") == 0
+
+
+def test_a_database_busy_for_too_long_is_a_clear_error_not_a_traceback(workdir, capsys,
+                                                                         monkeypatch):
+    from core.services.journal import JournalService
+
+    main(["roster", "import", str(EXAMPLE_ROSTER)])
+
+    async def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(JournalService, "import_journal", locked)
+    capsys.readouterr()
+    assert main(["journal", "import", str(EXAMPLE_ROOT / "journal.jsonl")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the database is busy") and "Traceback" not in err
