@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -11,9 +12,10 @@ import logging
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Sequence
-from datetime import date, timedelta
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -169,11 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_INPUT
         from bot.runtime import run_bot  # aiogram loads slowly: only where it is needed
 
-        try:
-            asyncio.run(run_bot(settings))
-        except KeyboardInterrupt:
-            pass
-        return EXIT_OK
+        return _run_polling(run_bot(settings))
     try:
         return asyncio.run(_dispatch(args, settings))
     except sqlite3.OperationalError as exc:
@@ -190,6 +188,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+
+
+def _run_polling(bot: Coroutine[Any, Any, None]) -> int:
+    """Run the bot until it stops; a second poller for the same database is refused."""
+    from bot.singleton import AlreadyRunning
+
+    try:
+        asyncio.run(bot)
+    except KeyboardInterrupt:
+        pass
+    except AlreadyRunning as exc:
+        print(f"error: another bot (pid {exc.holder}) is already running on this database"
+              f" ({exc.path.name} is locked). Telegram allows one poller per token: stop the"
+              " other one first.", file=sys.stderr)
+        return EXIT_BUSY
+    return EXIT_OK
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -213,11 +227,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.has_token:
         print(NO_TOKEN, file=sys.stderr)
         return EXIT_INPUT
-    try:
-        asyncio.run(run_bot(settings, demo=True))
-    except KeyboardInterrupt:
-        pass
-    return EXIT_OK
+    return _run_polling(run_bot(settings, demo=True))
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -504,8 +514,18 @@ async def _signoffs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _status(settings: Settings) -> int:
+    """Counts and the health of delivery; exit 1 when pushes are due and nothing goes out."""
     async with open_services(settings) as services:
         st = await services.status.status()
+        now = services.clock.now()
+
+    def at(moment: datetime | None) -> str:
+        if moment is None:
+            return "-"
+        ago = int((now - moment).total_seconds())
+        text = moment.astimezone(settings.tz).isoformat(timespec="seconds")
+        return f"{text} ({_ago(ago)})" if ago >= 0 else text
+
     print(f"schema version:      {st.schema_version}")
     print(f"students (active):   {st.students}")
     print(f"guardians:           {st.guardians}")
@@ -513,13 +533,39 @@ async def _status(settings: Settings) -> int:
     print(f"accounts:            {st.accounts} ({st.linked_accounts} linked,"
           f" {st.unreachable_accounts} unreachable)")
     print(f"queue depth:         {st.queue_depth}")
-    oldest = st.oldest_undelivered.isoformat() if st.oldest_undelivered else "-"
-    print(f"oldest undelivered:  {oldest}")
+    print(f"due now:             {st.due_now}")
+    print(f"oldest undelivered:  {at(st.oldest_undelivered)}")
+    print(f"last delivery:       {at(st.last_delivery)}")
     if st.last_import:
+        finished = st.last_import["finished_at"]
+        with contextlib.suppress(ValueError):
+            finished = from_db(finished).astimezone(settings.tz).isoformat(timespec="seconds")
         print(f"last import:         {st.last_import['kind']} {st.last_import['source']}"
-              f" at {st.last_import['finished_at']}")
+              f" at {finished}")
     else:
         print("last import:         -")
+    if st.workers:
+        print("workers:")
+        for w in st.workers:
+            line = (f"  {w.role:<20} {w.owner}: alive {at(w.beat_at)},"
+                    f" progress {at(w.progress_at)}")
+            if w.last_error:
+                line += f"; failing: {w.last_error}"
+            print(line)
+    if st.stalled:
+        errors = [w.last_error for w in st.workers if w.role == "delivery" and w.last_error]
+        print(f"ALERT: {st.due_now} pushes are due since {at(st.due_since)} and nothing has been"
+              f" delivered since {at(st.last_delivery)}. Is `diary run` running?"
+              + (f" Last error: {errors[0]}" if errors else ""))
+        return EXIT_BUSY
     return EXIT_OK
+
+
+def _ago(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} s ago"
+    if seconds < 7200:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h ago"
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import time
+from datetime import datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.clock import Clock, StartedClock, SystemClock
 
 LOCALES = ("ru", "en")
 
@@ -39,6 +41,19 @@ class Settings(BaseSettings):
     dot_remind_parent_last_day: bool = True
     attendance_hold_seconds: int = Field(default=60, ge=0, le=3600)
     demo_simulator_minutes: int = Field(default=3, ge=1, le=120)
+    # Rehearsals and tests: the process starts its clock at this moment (ISO 8601 with an
+    # offset) and runs at real speed from there. Never set in production.
+    clock_start: datetime | None = None
+
+    @field_validator("clock_start")
+    @classmethod
+    def _clock_start(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("needs an offset, e.g. 2026-11-23T10:00:00+03:00")
+        return value
+
+    def clock(self) -> Clock:
+        return StartedClock(self.clock_start) if self.clock_start else SystemClock()
 
     @field_validator("timezone")
     @classmethod

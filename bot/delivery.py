@@ -9,6 +9,11 @@
   rows are dropped; it is reachable again when the user sends /start.
 - Rows are claimed in a write transaction with this process's identity; after a crash the next
   sender takes the claims back, so nothing is lost.
+- The worker never stops on an error: a failing claim (the database locked for longer than its
+  busy timeout, a full disk) is logged with its cause and retried with back-off. What Telegram
+  has accepted is never sent again because the database was busy: the bookkeeping is retried,
+  not the send.
+- Time comes from the injected clock (intervals from ``clock.monotonic()``), so tests control it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -34,38 +39,57 @@ from aiogram.utils.i18n import I18n
 
 from bot.i18n import pick_locale
 from bot.notify import Outgoing, render_batch
+from core.clock import Clock
 from core.services.outbox import Batch, Outbox
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 600.0
+LOOP_BACKOFF_MAX = 30.0  # the longest pause of the worker after a failing claim
+BOOK_BACKOFF_MAX = 5.0  # the longest pause between two tries of recording an outcome
+HEARTBEAT_EVERY = 15.0  # seconds between two records of the worker's liveness
+DRAIN_TIMEOUT = 15.0  # at shutdown, how long in-flight sends may take to finish
+
+Sleep = Callable[[float], Awaitable[object]]
 
 
 class TokenBucket:
-    """``rate`` tokens a second, at most ``capacity`` saved up."""
+    """``rate`` tokens a second, at most ``capacity`` saved up.
 
-    def __init__(self, rate: float, capacity: float | None = None) -> None:
+    Virtual scheduling: each taker is given the next free moment at once and sleeps until then,
+    so takers queue fairly and waiting never spins, whatever the clock does."""
+
+    def __init__(self, rate: float, capacity: float | None = None, *, clock: Clock,
+                 sleep: Sleep = asyncio.sleep) -> None:
         self.rate = rate
         self.capacity = capacity if capacity is not None else max(1.0, rate)
-        self.tokens = self.capacity
-        self.stamp = time.monotonic()
-        self._lock = asyncio.Lock()
+        self.interval = 1.0 / rate
+        self.clock = clock
+        self.sleep = sleep
+        self._tolerance = (self.capacity - 1) * self.interval
+        self._next = clock.monotonic() - self._tolerance
 
     async def take(self) -> None:
-        async with self._lock:
-            while True:
-                now = time.monotonic()
-                self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-                self.stamp = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
+        now = self.clock.monotonic()
+        at = max(self._next, now - self._tolerance)
+        self._next = at + self.interval
+        wait = at - now
+        if wait > 0:
+            await self.sleep(wait)
 
 
 def backoff(attempts: int) -> float:
     """1 s, 2 s, 4 s … up to ten minutes."""
     return min(MAX_BACKOFF, 2.0 ** max(0, attempts))
+
+
+def describe(exc: BaseException) -> str:
+    """An exception and its cause in one line, for the log."""
+    text = f"{type(exc).__name__}: {exc}"
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and cause is not exc:
+        text += f" (caused by {type(cause).__name__}: {cause})"
+    return text
 
 
 @dataclass
@@ -76,6 +100,7 @@ class DeliveryStats:
     rate_limited: int = 0
     unreachable: int = 0
     dropped: int = 0
+    failures: int = 0  # rounds of the worker that failed (database errors) and were retried
     latencies: list[float] = field(default_factory=list)
 
 
@@ -89,44 +114,85 @@ class DeliveryWorker:
         per_chat_rate: float = 1,
         concurrency: int = 8,
         poll_interval: float = 0.2,
+        clock: Clock | None = None,
+        sleep: Sleep = asyncio.sleep,
+        role: str = "delivery",
     ) -> None:
         self.bot = bot
         self.outbox = outbox
         self.i18n = i18n
-        self.bucket = TokenBucket(rate)
+        self.clock = clock or outbox.clock
+        self.sleep = sleep
+        self.role = role
+        self.bucket = TokenBucket(rate, clock=self.clock, sleep=sleep)
         self.chat_interval = 1.0 / per_chat_rate
         self.concurrency = concurrency
         self.poll_interval = poll_interval
         self.stats = DeliveryStats()
-        self._chat_ready: dict[int, float] = {}  # telegram_id -> monotonic time it may get more
+        self._chat_ready: dict[int, float] = {}  # telegram_id -> clock.monotonic() it may get more
         self._busy: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
+        self._last_beat: float | None = None
+        self._last_error: str | None = None
 
     def wake(self) -> None:
         """Something was queued in this process: look now rather than at the next poll."""
         self._wake.set()
 
     def _cooling(self) -> set[int]:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         for tg in [tg for tg, t in self._chat_ready.items() if t <= now]:
             del self._chat_ready[tg]
         return set(self._chat_ready) | self._busy
 
     async def run(self) -> None:
-        """Deliver until cancelled."""
-        released = await self.outbox.release_dead_claims()
-        if released:
-            log.info("took back %d pushes claimed by a sender that is gone", released)
+        """Deliver until cancelled. No error stops it: each is logged with its cause, and the
+        worker backs off (0.5 s, 1 s, 2 s … 30 s) and goes on."""
+        failures = 0
+        released = False
         try:
             while True:
-                if not await self.step():
+                try:
+                    if not released:
+                        count = await self.outbox.release_dead_claims()
+                        released = True
+                        if count:
+                            log.info("took back %d pushes claimed by a sender that is gone", count)
+                    progressed = await self.step()
+                    await self._heartbeat()
+                except Exception as exc:
+                    failures += 1
+                    self.stats.failures += 1
+                    self._last_error = describe(exc)
+                    delay = min(LOOP_BACKOFF_MAX, 0.5 * 2 ** (failures - 1))
+                    if failures == 1:
+                        log.exception("delivery paused: %s; retrying in %.1f s",
+                                      self._last_error, delay)
+                    else:
+                        log.error("delivery still failing (%d in a row): %s; retrying in %.1f s",
+                                  failures, self._last_error, delay)
+                    await self.sleep(delay)
+                    continue
+                if failures:
+                    log.warning("delivery resumed after %d failed rounds", failures)
+                    failures = 0
+                    self._last_error = None
+                if not progressed:
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.poll_interval)
         finally:
-            await self._drain()
+            await self._drain(DRAIN_TIMEOUT)
+
+    async def _heartbeat(self) -> None:
+        """Record now and then that this worker is alive (``diary status`` shows it)."""
+        now = self.clock.monotonic()
+        if self._last_beat is not None and now - self._last_beat < HEARTBEAT_EVERY:
+            return
+        self._last_beat = now
+        await self.outbox.heartbeat(self.role, self._last_error)
 
     async def run_until_empty(self, idle_grace: float = 0.0) -> DeliveryStats:
         """Deliver what is due now (used by `diary jobs run deliver` and benchmarks)."""
@@ -136,7 +202,7 @@ class DeliveryWorker:
             if not progressed and not self._tasks:
                 if not await self.outbox.has_due():
                     break
-                await asyncio.sleep(min(self.poll_interval, 0.05))
+                await self.sleep(min(self.poll_interval, 0.05))
             elif not progressed:
                 await asyncio.sleep(0.01)
         await self._drain()
@@ -158,40 +224,77 @@ class DeliveryWorker:
             task.add_done_callback(self._tasks.discard)
         return bool(batches)
 
-    async def _drain(self) -> None:
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def _drain(self, limit: float | None = None) -> None:
+        if not self._tasks:
+            return
+        _done, pending = await asyncio.wait(list(self._tasks), timeout=limit)
+        if pending:
+            log.error("%d deliveries still waiting for the database at shutdown; their claims "
+                      "are taken back by the next start", len(pending))
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _book(self, what: str, action: Callable[[], Awaitable[object]]) -> None:
+        """Record an outcome in the outbox, trying until the database takes it.
+
+        What happened at Telegram is never done again because the bookkeeping failed: the rows
+        stay claimed by this worker (and the chat stays busy) until the record is written."""
+        attempt = 0
+        while True:
+            try:
+                await action()
+            except Exception as exc:
+                attempt += 1
+                self._last_error = describe(exc)
+                if attempt == 1:
+                    log.warning("could not record %s: %s; retrying", what, self._last_error)
+                await self.sleep(min(BOOK_BACKOFF_MAX, 0.25 * 2 ** attempt))
+            else:
+                if attempt:
+                    log.info("recorded %s after %d retries", what, attempt)
+                return
 
     async def _deliver(self, batch: Batch) -> None:
+        unsettled = set(batch.ids)
         try:
             async with self._slots:
-                await self._send_batch(batch)
-        except Exception:  # the worker must survive anything one batch does
-            log.exception("delivery to one recipient failed; will retry")
-            await self.outbox.retry(batch.ids, timedelta(seconds=backoff(1)), "internal error")
+                await self._send_batch(batch, unsettled)
+        except Exception as exc:  # the worker must survive anything one batch does
+            log.error("delivery to one recipient failed: %s; will retry", describe(exc),
+                      exc_info=exc)
+            if unsettled:
+                ids = sorted(unsettled)
+                await self._book("a retry", lambda: self.outbox.retry(
+                    ids, timedelta(seconds=backoff(1)), "internal error"))
         finally:
             self._busy.discard(batch.telegram_id)
 
-    async def _send_batch(self, batch: Batch) -> None:
+    async def _send_batch(self, batch: Batch, unsettled: set[int]) -> None:
+        """Send the batch; every row settled is taken out of ``unsettled``."""
         locale = pick_locale(batch.locale, batch.language_code, self.i18n.default_locale)
         with self.i18n.context(), self.i18n.use_locale(locale):
             messages, unknown = render_batch(batch.items)
         if unknown:
             log.error("no renderer for %d outbox rows; dropped", len(unknown))
-            await self.outbox.drop(unknown, "no renderer")
+            await self._book("dropped rows", lambda: self.outbox.drop(unknown, "no renderer"))
+            unsettled.difference_update(unknown)
         attempts = max(item.attempts for item in batch.items)
         created = {item.id: item.created_at for item in batch.items}
         for number, message in enumerate(messages):
             rest = [i for m in messages[number:] for i in m.ids]
             if not await self._send_message(batch, message, rest, attempts):
+                unsettled.difference_update(rest)
                 return
             if not message.ids:
                 continue  # the first part of a long message: its rows go with the last part
-            await self.outbox.sent(message.ids)
-            now = self.outbox.clock.now()
+            ids = list(message.ids)
+            await self._book("a sent message", lambda ids=ids: self.outbox.sent(ids, self.role))
+            unsettled.difference_update(ids)
+            now = self.clock.now()
             self.stats.messages += 1
-            self.stats.rows += len(message.ids)
-            self.stats.latencies.extend((now - created[i]).total_seconds() for i in message.ids)
+            self.stats.rows += len(ids)
+            self.stats.latencies.extend((now - created[i]).total_seconds() for i in ids)
 
     async def _send_message(self, batch: Batch, message: Outgoing, rest: list[int],
                             attempts: int) -> bool:
@@ -201,47 +304,57 @@ class DeliveryWorker:
             await self.bucket.take()
             await self._wait_for_chat(batch.telegram_id)
             await self.bot.send_message(batch.chat_id, message.text, reply_markup=message.markup)
-            self._chat_ready[batch.telegram_id] = time.monotonic() + self.chat_interval
+            self._chat_ready[batch.telegram_id] = self.clock.monotonic() + self.chat_interval
             return True
         except TelegramRetryAfter as exc:
             self.stats.rate_limited += 1
             wait = float(exc.retry_after)
-            self._chat_ready[batch.telegram_id] = time.monotonic() + wait
-            await self.outbox.defer(rest, self.outbox.clock.now() + timedelta(seconds=wait))
+            self._chat_ready[batch.telegram_id] = self.clock.monotonic() + wait
+            until = self.clock.now() + timedelta(seconds=wait)
+            await self._book("a rate limit", lambda: self.outbox.defer(rest, until))
         except TelegramForbiddenError as exc:
             self.stats.unreachable += 1
-            await self.outbox.unreachable(batch.telegram_id, exc.message)
+            reason = exc.message
+            await self._book("a blocked chat",
+                             lambda: self.outbox.unreachable(batch.telegram_id, reason))
         except TelegramBadRequest as exc:
-            text_lower = exc.message.lower()
-            if "chat not found" in text_lower or "deactivated" in text_lower:
+            reason = exc.message
+            if "chat not found" in reason.lower() or "deactivated" in reason.lower():
                 self.stats.unreachable += 1
-                await self.outbox.unreachable(batch.telegram_id, exc.message)
+                await self._book("a missing chat",
+                                 lambda: self.outbox.unreachable(batch.telegram_id, reason))
             else:
                 # Only this message is at fault; the next ones go with the next claim.
                 self.stats.dropped += len(message.ids)
-                log.error("Telegram refused a push for good: %s", exc.message)
-                await self.outbox.drop(message.ids, exc.message)
+                log.error("Telegram refused a push for good: %s", reason)
+                await self._book("a refused push",
+                                 lambda: self.outbox.drop(list(message.ids), reason))
                 later = [i for i in rest if i not in message.ids]
                 if later:
-                    await self.outbox.defer(later, self.outbox.clock.now())
+                    now = self.clock.now()
+                    await self._book("a deferral", lambda: self.outbox.defer(later, now))
         except TelegramUnauthorizedError:
             # The token is wrong or revoked: nothing can be sent; keep every row for later.
             log.critical("Telegram rejects the bot token; pushes are kept for later")
-            await self.outbox.retry(rest, timedelta(seconds=MAX_BACKOFF), "unauthorized")
+            await self._book("a retry", lambda: self.outbox.retry(
+                rest, timedelta(seconds=MAX_BACKOFF), "unauthorized"))
         except TelegramNotFound as exc:
             # 404 is the Bot API server's (a wrong TELEGRAM_API_URL), not the chat's.
             log.critical("the Bot API answers 404: check TELEGRAM_API_URL; pushes are kept")
             self.stats.retries += 1
-            await self.outbox.retry(rest, timedelta(seconds=backoff(attempts)), exc.message)
+            reason = exc.message
+            await self._book("a retry", lambda: self.outbox.retry(
+                rest, timedelta(seconds=backoff(attempts)), reason))
         except (TelegramServerError, TelegramNetworkError, TimeoutError, OSError) as exc:
             self.stats.retries += 1
-            await self.outbox.retry(rest, timedelta(seconds=backoff(attempts)),
-                                    f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            await self._book("a retry", lambda: self.outbox.retry(
+                rest, timedelta(seconds=backoff(attempts)), error))
         return False
 
     async def _wait_for_chat(self, telegram_id: int) -> None:
         ready = self._chat_ready.get(telegram_id)
         if ready is not None:
-            delay = ready - time.monotonic()
+            delay = ready - self.clock.monotonic()
             if delay > 0:
-                await asyncio.sleep(delay)
+                await self.sleep(delay)

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 
-from core.clock import to_db
+from core.clock import Clock, to_db
 from core.storage.db import Database
-
-
-def _now() -> str:
-    return to_db(datetime.now(UTC))
 
 
 def storage_key(key: StorageKey) -> str:
@@ -29,8 +24,12 @@ def storage_key(key: StorageKey) -> str:
 
 
 class SQLiteStorage(BaseStorage):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
+
+    def _now(self) -> str:
+        return to_db(self.clock.now())
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
@@ -39,7 +38,7 @@ class SQLiteStorage(BaseStorage):
                 "INSERT INTO fsm_state (key, state, updated_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET state = excluded.state,"
                 " updated_at = excluded.updated_at",
-                (storage_key(key), value, _now()),
+                (storage_key(key), value, self._now()),
             )
 
     async def get_state(self, key: StorageKey) -> str | None:
@@ -53,7 +52,7 @@ class SQLiteStorage(BaseStorage):
                 "INSERT INTO fsm_state (key, data, updated_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET data = excluded.data,"
                 " updated_at = excluded.updated_at",
-                (storage_key(key), json.dumps(dict(data), ensure_ascii=False), _now()),
+                (storage_key(key), json.dumps(dict(data), ensure_ascii=False), self._now()),
             )
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from bot.config import Settings
 from bot.services import Services
 from core.clock import to_db
 from core.demo import DemoSchool
+from core.services.outbox import record_worker
 
 log = logging.getLogger(__name__)
 
@@ -44,24 +45,44 @@ async def housekeeping(services: Services) -> dict[str, int]:
             "DELETE FROM digest_log WHERE day < ?",
             ((now - SENT_RETENTION).date().isoformat(),),
         )
+        # Processes that have not shown a sign of life for a week are gone (restarts, old hosts).
+        workers = await tx.execute(
+            "DELETE FROM workers WHERE beat_at < ?", (to_db(now - timedelta(days=7)),))
     return {"outbox": sent.rowcount, "code_failures": failures.rowcount, "codes": codes.rowcount,
-            "digest_log": digests.rowcount, "conversations": states.rowcount}
+            "digest_log": digests.rowcount, "conversations": states.rowcount,
+            "workers": workers.rowcount}
 
 
-def _logged(name: str, job: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+def _logged(name: str, job: Callable[[], Awaitable[object]],
+            services: Services | None = None) -> Callable[[], Awaitable[None]]:
+    """A job that never takes the scheduler down: a failure is logged with its cause and the
+    job runs again at its next time. With ``services``, each run is recorded for
+    ``diary status`` (role ``job:NAME``)."""
+
     async def run() -> None:
+        error = None
         try:
             result = await job()
             log.info("job %s done: %s", name, result)
-        except Exception:
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
             log.exception("job %s failed", name)
+        if services is None:
+            return
+        try:
+            async with services.db.transaction() as tx:
+                await record_worker(tx, f"job:{name}", services.outbox.owner,
+                                    services.clock.now(), progress=error is None, error=error)
+        except Exception as exc:
+            log.warning("could not record the run of job %s: %s", name, exc)
 
     return run
 
 
 async def expire_dots(services: Services) -> dict[str, int]:
     result = await services.dots.run()
-    return {"graded": result.graded, "vanished": result.vanished, "reminders": result.reminders}
+    return {"graded": result.graded, "vanished": result.vanished, "reminders": result.reminders,
+            "failed": result.failed}
 
 
 async def digest(services: Services) -> dict[str, int]:
@@ -101,7 +122,8 @@ def create_scheduler(
 
     # Hourly (a few minutes past, in school time) and once at start-up, to catch up.
     scheduler.add_job(
-        _logged("expire-dots", dots), "cron", minute=1, id="expire-dots", coalesce=True,
+        _logged("expire-dots", dots, services), "cron", minute=1, id="expire-dots",
+        coalesce=True,
         misfire_grace_time=3600, next_run_time=datetime.now(settings.tz),
     )
     async def invitations() -> dict[str, int]:
@@ -111,7 +133,8 @@ def create_scheduler(
         return result
 
     scheduler.add_job(
-        _logged("expire-invitations", invitations), "cron", minute=7, id="expire-invitations",
+        _logged("expire-invitations", invitations, services), "cron", minute=7,
+        id="expire-invitations",
         coalesce=True, misfire_grace_time=3600, next_run_time=datetime.now(settings.tz),
     )
     async def digests() -> dict[str, int]:
@@ -122,11 +145,11 @@ def create_scheduler(
 
     # Every five minutes (each account has its own time) and at start-up, to catch up.
     scheduler.add_job(
-        _logged("digest", digests), "cron", minute="*/5", id="digest", coalesce=True,
+        _logged("digest", digests, services), "cron", minute="*/5", id="digest", coalesce=True,
         misfire_grace_time=600, next_run_time=datetime.now(settings.tz),
     )
     scheduler.add_job(
-        _logged("housekeeping", lambda: housekeeping(services)),
+        _logged("housekeeping", lambda: housekeeping(services), services),
         "cron", hour=3, minute=30, id="housekeeping", coalesce=True, misfire_grace_time=3600,
     )
     return scheduler

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
@@ -20,6 +21,7 @@ from bot.fsm import SQLiteStorage
 from bot.i18n import create_i18n
 from bot.jobs import add_simulator, create_scheduler
 from bot.services import Services, open_services
+from bot.singleton import PollerLock
 from core.demo import DemoSchool
 
 log = logging.getLogger(__name__)
@@ -49,14 +51,22 @@ def demo_school(services: Services) -> DemoSchool:
 
 
 async def run_bot(settings: Settings, demo: bool = False) -> None:
-    """The bot; with ``demo`` the demo school (the database must be a demo one)."""
+    """The bot; with ``demo`` the demo school (the database must be a demo one).
+
+    Raises ``AlreadyRunning`` when another process already polls for this database."""
+    with PollerLock(settings.database_path):
+        await _run_bot(settings, demo)
+
+
+async def _run_bot(settings: Settings, demo: bool) -> None:
     async with open_services(settings) as services:
         school = None
         if demo:
             school = demo_school(services)
             await school.seed()
         i18n = create_i18n(settings.default_locale)
-        dp = create_dispatcher(services, i18n, SQLiteStorage(services.db), demo=school)
+        dp = create_dispatcher(services, i18n, SQLiteStorage(services.db, services.clock),
+                               demo=school)
         bot = create_bot(settings)
         worker = create_worker(bot, services, i18n, settings)
         services.journal.on_queued = worker.wake
@@ -68,7 +78,8 @@ async def run_bot(settings: Settings, demo: bool = False) -> None:
             me = await bot.me()
             log.info("starting as @%s", me.username)
             await set_commands(bot, i18n)
-            delivery = asyncio.create_task(worker.run(), name="delivery")
+            delivery = asyncio.create_task(keep_running("delivery", worker.run),
+                                           name="delivery")
             scheduler.start()
             await dp.start_polling(bot, handle_signals=True, close_bot_session=False)
         finally:
@@ -79,6 +90,19 @@ async def run_bot(settings: Settings, demo: bool = False) -> None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await delivery
             await bot.session.close()
+
+
+async def keep_running(name: str, run: Callable[[], Awaitable[None]],
+                       pause: float = 5.0) -> None:
+    """Run a background loop for as long as the process lives: a loop that ends or raises
+    (it should not: the delivery worker catches its own errors) is logged and started again."""
+    while True:
+        try:
+            await run()
+            log.critical("%s stopped unexpectedly; starting it again in %.0f s", name, pause)
+        except Exception:
+            log.critical("%s crashed; starting it again in %.0f s", name, pause, exc_info=True)
+        await asyncio.sleep(pause)
 
 
 def create_worker(bot: Bot, services: Services, i18n: I18n, settings: Settings) -> DeliveryWorker:

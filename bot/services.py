@@ -97,7 +97,7 @@ def build_services(
         access=access,
         linking=LinkingService(db, hasher, clock),
         roster=RosterService(db, hasher, clock),
-        status=StatusService(db),
+        status=StatusService(db, clock),
         grades=GradesService(db, tuning.rounding_threshold),
         journal=JournalService(db, clock, tz, access, tuning.relevance_days, absence=absence,
                                attendance_hold=timedelta(seconds=tuning.attendance_hold)),
@@ -129,6 +129,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 parent_last_day=settings.dot_remind_parent_last_day,
             ),
         )
-        yield build_services(db, settings.secret(), settings.tz, tuning=tuning)
+        yield build_services(db, settings.secret(), settings.tz, clock=settings.clock(),
+                             tuning=tuning)
     finally:
         await db.close()

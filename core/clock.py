@@ -1,7 +1,14 @@
-"""Time as a port, so services and tests agree on 'now'."""
+"""Time as a port, so services and tests agree on 'now'.
+
+A clock gives two things: the moment (``now``, aware UTC) for what is stored and shown, and a
+monotonic reading (``monotonic``, seconds) for intervals such as rate limits and back-off. Code
+reads neither ``datetime.now`` nor ``time.monotonic`` directly: a test moves a ``FrozenClock``,
+and a rehearsal starts the process at a chosen moment (``StartedClock``).
+"""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -11,22 +18,51 @@ class Clock(Protocol):
         """The current moment, timezone-aware (UTC)."""
         ...
 
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin that never go backwards."""
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class StartedClock:
+    """The system clock's pace from a chosen start: ``now()`` is ``start`` when the process
+    starts and then runs at real speed (the ``CLOCK_START`` setting: rehearsals and tests)."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("StartedClock needs an aware datetime")
+        self.start = start.astimezone(UTC)
+        self._origin = time.monotonic()
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self._origin)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
 
 class FrozenClock:
-    """A controllable clock for tests and simulations."""
+    """A controllable clock for tests and simulations: both readings move only by ``advance``
+    (or by setting ``moment``)."""
 
     def __init__(self, moment: datetime) -> None:
         if moment.tzinfo is None:
             raise ValueError("FrozenClock needs an aware datetime")
         self.moment = moment
+        self._origin = moment
 
     def now(self) -> datetime:
         return self.moment
+
+    def monotonic(self) -> float:
+        return (self.moment - self._origin).total_seconds()
 
     def advance(self, **kwargs: float) -> None:
         self.moment += timedelta(**kwargs)

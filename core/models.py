@@ -124,3 +124,18 @@ class Status:
     oldest_undelivered: datetime | None
     last_import: dict[str, str] | None
     schema_version: int
+    due_now: int = 0  # pending pushes whose time has come (not held by quiet hours or back-off)
+    due_since: datetime | None = None  # the earliest moment one of them became due
+    last_delivery: datetime | None = None  # the last time any sender delivered something
+    workers: tuple[WorkerState, ...] = ()
+    stalled: bool = False  # work has been due for a minute and nothing was delivered meanwhile
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    role: str
+    owner: str
+    started_at: datetime
+    beat_at: datetime
+    progress_at: datetime | None
+    last_error: str | None

@@ -102,6 +102,22 @@ async def enqueue(
     return cur.rowcount > 0
 
 
+async def record_worker(tx: Tx, role: str, owner: str, now: datetime, *, progress: bool = False,
+                        error: str | None = None) -> None:
+    """A worker's sign of life: ``progress`` when it got something done; ``error`` (or None)
+    is the outcome of its last round."""
+    stamp = to_db(now)
+    await tx.execute(
+        "INSERT INTO workers (role, owner, started_at, beat_at, progress_at, last_error)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (role, owner) DO UPDATE SET"
+        " beat_at = excluded.beat_at,"
+        " progress_at = COALESCE(excluded.progress_at, workers.progress_at),"
+        " last_error = excluded.last_error",
+        (role, owner, stamp, stamp, stamp if progress else None,
+         None if error is None else error[:500]),
+    )
+
+
 async def release_held(tx: Tx, telegram_id: int, held_until: datetime, until: datetime) -> int:
     """Pushes that quiet hours held until ``held_until`` go at ``until`` instead (the hours were
     turned off or now end sooner). A claim holds rows by setting exactly that moment, so rows
@@ -227,13 +243,23 @@ class Outbox:
         async with self.db.transaction() as tx:
             await tx.executemany(sql, params)
 
-    async def sent(self, ids: list[int]) -> None:
+    async def sent(self, ids: list[int], role: str | None = None) -> None:
+        """Telegram accepted the message carrying these rows; ``role`` records the sender's
+        progress in the same transaction."""
         stamp = to_db(self.clock.now())
-        await self._settle(
-            "UPDATE outbox SET sent_at = ?, claimed_by = NULL, claimed_until = NULL,"
-            " attempts = attempts + 1 WHERE id = ?",
-            [(stamp, i) for i in ids],
-        )
+        async with self.db.transaction() as tx:
+            await tx.executemany(
+                "UPDATE outbox SET sent_at = ?, claimed_by = NULL, claimed_until = NULL,"
+                " attempts = attempts + 1 WHERE id = ?",
+                [(stamp, i) for i in ids],
+            )
+            if role is not None:
+                await record_worker(tx, role, self.owner, self.clock.now(), progress=True)
+
+    async def heartbeat(self, role: str, error: str | None = None) -> None:
+        """The sender is alive (and, with ``error``, failing)."""
+        async with self.db.transaction() as tx:
+            await record_worker(tx, role, self.owner, self.clock.now(), error=error)
 
     async def retry(self, ids: list[int], delay: timedelta, error: str) -> None:
         """A transient failure: try again after ``delay``."""

@@ -1,31 +1,55 @@
-"""Operational counts for `diary status`."""
+"""Operational counts for `diary status`, and whether delivery has stalled."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
-from core.clock import from_db
-from core.models import Status
+from core.clock import Clock, from_db, to_db
+from core.models import Status, WorkerState
 from core.storage.db import Database, schema_version
+
+# Work due for this long with no delivery meanwhile means the senders are stuck or gone.
+STALL_AFTER = timedelta(minutes=1)
+_PENDING = "sent_at IS NULL AND dropped_at IS NULL"
 
 
 class StatusService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
 
     async def status(self) -> Status:
-        async def count(sql: str) -> int:
-            return int(await self.db.scalar(sql) or 0)
+        async def count(sql: str, params: tuple = ()) -> int:
+            return int(await self.db.scalar(sql, params) or 0)
 
+        now = self.clock.now()
         tables = {r[0] for r in await self.db.fetchall(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        queue_depth, oldest = 0, None
+        queue_depth, oldest, due_now, due_since, last_delivery = 0, None, 0, None, None
         if "outbox" in tables:
-            queue_depth = await count("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL"
-                                      " AND dropped_at IS NULL")
-            raw = await self.db.scalar("SELECT MIN(created_at) FROM outbox WHERE sent_at IS NULL"
-                                       " AND dropped_at IS NULL")
-            oldest = from_db(raw) if raw else None
+            row = await self.db.fetchone(
+                f"SELECT COUNT(*), MIN(created_at) FROM outbox WHERE {_PENDING}")
+            queue_depth, oldest = int(row[0]), from_db(row[1]) if row[1] else None
+            row = await self.db.fetchone(
+                f"SELECT COUNT(*), MIN(not_before) FROM outbox WHERE {_PENDING}"
+                " AND not_before <= ?", (to_db(now),))
+            due_now, due_since = int(row[0]), from_db(row[1]) if row[1] else None
+            raw = await self.db.scalar("SELECT MAX(sent_at) FROM outbox")
+            last_delivery = from_db(raw) if raw else None
+        workers: list[WorkerState] = []
+        if "workers" in tables:
+            for r in await self.db.fetchall(
+                    "SELECT * FROM workers ORDER BY role, beat_at DESC"):
+                progress = from_db(r["progress_at"]) if r["progress_at"] else None
+                workers.append(WorkerState(r["role"], r["owner"], from_db(r["started_at"]),
+                                           from_db(r["beat_at"]), progress, r["last_error"]))
+                if r["role"] == "delivery" and progress is not None:
+                    last_delivery = max(last_delivery or progress, progress)
+        stalled = (
+            due_now > 0 and due_since is not None and now - due_since >= STALL_AFTER
+            and (last_delivery is None or now - last_delivery >= STALL_AFTER)
+        )
         last = await self.db.fetchone(
             "SELECT kind, source, finished_at, summary FROM imports ORDER BY id DESC LIMIT 1"
         )
@@ -45,4 +69,9 @@ class StatusService:
             oldest_undelivered=oldest,
             last_import=last_import,
             schema_version=await schema_version(self.db),
+            due_now=due_now,
+            due_since=due_since,
+            last_delivery=last_delivery,
+            workers=tuple(workers),
+            stalled=stalled,
         )

@@ -61,11 +61,21 @@ class Database:
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield Tx(self.conn)
-            except BaseException:
-                await self.conn.execute("ROLLBACK")
-                raise
-            else:
                 await self.conn.execute("COMMIT")
+            except BaseException:
+                await self._rollback()
+                raise
+
+    async def _rollback(self) -> None:
+        """Roll back after a failure without hiding it: SQLite may already have rolled back by
+        itself (a full disk, an I/O error), and then ROLLBACK fails with "no transaction is
+        active" — that second error must not replace the cause."""
+        if not self.conn.in_transaction:
+            return
+        try:
+            await self.conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:

@@ -44,9 +44,20 @@ async def bot(api):
     await b.session.close()
 
 
+def virtual_sleep(clock):
+    """The worker's waits move the test's clock instead of taking real time."""
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds=max(0.0, seconds))
+        await asyncio.sleep(0)
+
+    return sleep
+
+
 def worker(bot, services, outbox: Outbox | None = None, **kw) -> DeliveryWorker:
     kw.setdefault("per_chat_rate", 50)
     kw.setdefault("rate", 200)
+    kw.setdefault("sleep", virtual_sleep(services.clock))
     return DeliveryWorker(bot, outbox or services.outbox, create_i18n("ru"), **kw)
 
 

@@ -18,7 +18,8 @@ VISITOR = 9100
 async def test_try_as_a_parent_then_grades(services):
     school = demo_school(services)
     await school.seed()
-    dp = create_dispatcher(services, create_i18n("ru"), SQLiteStorage(services.db), demo=school)
+    dp = create_dispatcher(services, create_i18n("ru"), SQLiteStorage(services.db, services.clock),
+                           demo=school)
     bot, session = make_bot()
     await dp.feed_update(bot, up.message(VISITOR, "/start"))
     offer = session.last()

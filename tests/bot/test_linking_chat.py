@@ -135,7 +135,8 @@ async def test_fsm_state_survives_a_new_dispatcher(tg, school):
 
     codes = await school.linking.issue_codes(student_external_id="S-1005")
     await tg.feed(up.message(6005, "🔑 У меня есть код"))
-    restarted = create_dispatcher(school, create_i18n("ru"), SQLiteStorage(school.db))
+    restarted = create_dispatcher(school, create_i18n("ru"),
+                                  SQLiteStorage(school.db, school.clock))
     typed = codes[0].code[:4] + "-" + codes[0].code[4:]
     await restarted.feed_update(tg.bot, up.message(6005, typed))
     assert "Артём Волков" in tg.session.last_text()

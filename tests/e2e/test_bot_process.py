@@ -8,9 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -18,6 +16,7 @@ from tests.support.botapi import FakeBotAPI
 from tests.support.school import ANNA_PHONE, EXAMPLE_ROSTER
 
 TOKEN = "4242:E2E-TOKEN"
+CLOCK_START = "2026-11-23T10:00:00+03:00"
 ANNA = 777001
 
 
@@ -28,6 +27,8 @@ def env_for(tmp_path: Path, api_url: str | None) -> dict[str, str]:
         "SECRET_KEY": "e2e-secret-0123456789abcdef",
         "QUIET_HOURS": "",
         "PYTHONUNBUFFERED": "1",
+        # School time is pinned, not read from the wall: a Monday morning, before the digest.
+        "CLOCK_START": CLOCK_START,
     })
     if api_url:
         env.update({"BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": api_url})
@@ -100,7 +101,7 @@ async def running(school_env, tmp_path, api):
 
 
 def today() -> str:
-    return datetime.now(ZoneInfo("Europe/Moscow")).date().isoformat()
+    return CLOCK_START[:10]
 
 
 def grade_line(n: int, value: int = 5) -> str:
