@@ -554,7 +554,8 @@ async def _status(settings: Settings) -> int:
             print(line)
     if st.stalled:
         errors = [w.last_error for w in st.workers if w.role == "delivery" and w.last_error]
-        print(f"ALERT: {st.due_now} pushes are due since {at(st.due_since)} and nothing has been"
+        due = "1 push is" if st.due_now == 1 else f"{st.due_now} pushes are"
+        print(f"ALERT: {due} due since {at(st.due_since)} and nothing has been"
               f" delivered since {at(st.last_delivery)}. Is `diary run` running?"
               + (f" Last error: {errors[0]}" if errors else ""))
         return EXIT_BUSY

@@ -16,6 +16,7 @@ from bot.delivery import DeliveryWorker
 from bot.i18n import create_i18n
 from core.importers.journal import parse_journal
 from core.services.outbox import Outbox
+from core.storage.db import Database
 from tests.support.botapi import FakeBotAPI
 from tests.support.school import ANNA_PHONE, IVAN_PHONE, SERGEY_PHONE
 
@@ -182,9 +183,11 @@ async def test_quiet_hours_hold_pushes_and_release_them_as_one_message(linked, a
 async def test_two_senders_never_send_the_same_row(linked, api, bot):
     for n in range(6):
         await grades(linked, 5, start=100 + n)
-    first = worker(bot, linked, Outbox(linked.db, linked.clock, linked.tz, owner="host:1"))
-    second = worker(bot, linked, Outbox(linked.db, linked.clock, linked.tz, owner="host:2"))
-    await asyncio.gather(first.run_until_empty(), second.run_until_empty())
+    # Two connections, as two processes have: no in-process lock keeps the senders apart.
+    async with Database(linked.db.path) as other:
+        first = worker(bot, linked, Outbox(linked.db, linked.clock, linked.tz, owner="host:1"))
+        second = worker(bot, linked, Outbox(other, linked.clock, linked.tz, owner="host:2"))
+        await asyncio.gather(first.run_until_empty(), second.run_until_empty())
     assert api.duplicates() == []
     assert first.stats.rows + second.stats.rows == 18
     assert await pending(linked) == 0

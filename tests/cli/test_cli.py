@@ -352,3 +352,26 @@ def test_a_database_busy_for_too_long_is_a_clear_error_not_a_traceback(workdir, 
     assert main(["journal", "import", str(EXAMPLE_ROOT / "journal.jsonl")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: the database is busy") and "Traceback" not in err
+
+
+def test_status_alerts_loudly_when_due_pushes_do_not_go_out(workdir, capsys, monkeypatch):
+    # The process's clock is pinned, so "a minute ago" does not depend on the hour of the run.
+    monkeypatch.setenv("CLOCK_START", "2026-11-23T12:00:00+03:00")
+    main(["roster", "import", str(EXAMPLE_ROSTER)])
+    with sqlite3.connect(workdir / "data" / "diary.sqlite3") as conn:
+        conn.execute("INSERT INTO outbox (telegram_id, kind, payload, dedup_key, created_at,"
+                     " not_before) VALUES (1, 'relink', '{}', 'k', ?, ?)",
+                     ("2026-11-23T08:55:00.000000Z", "2026-11-23T08:55:00.000000Z"))
+        conn.execute("INSERT INTO workers VALUES ('delivery', 'host:7',"
+                     " '2026-11-23T08:00:00.000000Z', '2026-11-23T08:59:30.000000Z',"
+                     " '2026-11-23T08:30:00.000000Z', 'OperationalError: database is locked')")
+    capsys.readouterr()
+    assert main(["status"]) == 1
+    out = capsys.readouterr().out
+    assert "due now:             1" in out
+    assert "last delivery:       2026-11-23T11:30:00+03:00 (30 min ago)" in out
+    assert ("  delivery             host:7: alive 2026-11-23T11:59:30+03:00 (30 s ago),"
+            " progress 2026-11-23T11:30:00+03:00 (30 min ago);"
+            " failing: OperationalError: database is locked") in out
+    assert ("ALERT: 1 push is due since 2026-11-23T11:55:00+03:00 (5 min ago) and nothing"
+            " has been delivered since 2026-11-23T11:30:00+03:00 (30 min ago).") in out

@@ -4,100 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
 
 from tests.support.botapi import FakeBotAPI
-from tests.support.school import ANNA_PHONE, EXAMPLE_ROSTER
+from tests.support.process import CLOCK_START, BotProcess, diary, env_for
+from tests.support.school import ANNA_PHONE
 
-TOKEN = "4242:E2E-TOKEN"
-CLOCK_START = "2026-11-23T10:00:00+03:00"
 ANNA = 777001
-
-
-def env_for(tmp_path: Path, api_url: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("BOT_TOKEN", "TELEGRAM_API_URL")}
-    env.update({
-        "DATABASE_PATH": str(tmp_path / "diary.sqlite3"),
-        "SECRET_KEY": "e2e-secret-0123456789abcdef",
-        "QUIET_HOURS": "",
-        "PYTHONUNBUFFERED": "1",
-        # School time is pinned, not read from the wall: a Monday morning, before the digest.
-        "CLOCK_START": CLOCK_START,
-    })
-    if api_url:
-        env.update({"BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": api_url})
-    return env
-
-
-def diary(env: dict[str, str], cwd: Path, *args: str, stdin: str | None = None):
-    return subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=cwd, input=stdin,
-                          capture_output=True, text=True, timeout=120)
-
-
-class BotProcess:
-    def __init__(self, env: dict[str, str], cwd: Path, *args: str) -> None:
-        self.env, self.cwd, self.args = env, cwd, args or ("run",)
-        self.proc: subprocess.Popen[str] | None = None
-
-    def start(self) -> None:
-        self.log = open(self.cwd / "bot.log", "a")
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot", *self.args], env=self.env,
-                                     cwd=self.cwd, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.log.close()
-        return self.proc.returncode
-
-    def output(self) -> str:
-        return (self.cwd / "bot.log").read_text()
-
-
-@pytest.fixture
-async def api():
-    async with FakeBotAPI(TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture
-def school_env(tmp_path, api):
-    env = env_for(tmp_path, api.url)
-    result = diary(env, tmp_path, "roster", "import", str(EXAMPLE_ROSTER))
-    assert result.returncode == 0, result.stderr
-    return env
-
-
-@pytest.fixture
-async def running(school_env, tmp_path, api):
-    bot = BotProcess(school_env, tmp_path)
-    bot.start()
-    # The bot is up when it has set its command menu.
-    for _ in range(200):
-        if any(method == "setmycommands" for method, _ in api.calls):
-            break
-        if bot.proc.poll() is not None:
-            pytest.fail("the bot exited:\n" + bot.output())
-        await asyncio.sleep(0.05)
-    yield bot
-    bot.stop()
 
 
 def today() -> str:
