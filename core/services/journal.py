@@ -40,7 +40,7 @@ from core.services.absence import AbsenceService
 from core.services.access import AccessService
 from core.services.dots import close_dot
 from core.services.grades import Period, mean, period_of, subject_sums
-from core.services.outbox import enqueue
+from core.services.outbox import enqueue_many, outbox_row
 from core.storage.db import Database, Tx
 
 CHUNK = 500
@@ -269,6 +269,12 @@ class _Applier:
         self.audiences: dict[int, list[tuple[int, Any]]] = {}
         self.periods: dict[date, Period] = {}
         self.known_grades = set(checked.existing_grades)
+        # Pushes are written in sets with the grades; a subject's sums are read once and then
+        # kept up to date here, so an announced grade costs no round trip of its own.
+        self.pending_pushes: list[tuple[Any, ...]] = []
+        self.sums: dict[tuple[int, str, date], list[int]] = {}  # (student, subject, period)
+        self.loaded: set[tuple[int, date]] = set()  # (student, period) whose sums are kept
+        self.unwritten: dict[tuple[int, str, date], list[int]] = {}  # pending, not yet kept
 
     def _count(self, kind: str) -> None:
         self.summary.applied[kind] = self.summary.applied.get(kind, 0) + 1
@@ -276,7 +282,17 @@ class _Applier:
     def student(self, external_id: str) -> tuple[int, str, bool]:
         return self.checked.students[external_id]
 
+    async def settle(self) -> None:
+        """Before an event that reads or changes stored grades in place: everything pending is
+        written and the kept sums are forgotten."""
+        await self.flush()
+        self.sums.clear()
+        self.loaded.clear()
+
     async def flush(self) -> None:
+        if self.pending_pushes:
+            self.summary.pushes += await enqueue_many(self.tx, self.pending_pushes)
+            self.pending_pushes.clear()
         if self.pending_grades:
             await self.tx.executemany(
                 "INSERT INTO grades (external_id, student_id, subject, date, value, weight, work,"
@@ -285,6 +301,7 @@ class _Applier:
                 self.pending_grades,
             )
             self.pending_grades.clear()
+            self.unwritten.clear()  # written now: a later read of sums includes them
         if self.ledger:
             await self.tx.executemany(
                 "INSERT INTO journal_events (event_id, type, applied_at) VALUES (?, ?, ?)",
@@ -298,7 +315,8 @@ class _Applier:
         await handler(event)
         self.ledger.append((event.id, _TYPE_NAMES[type(event)], self.stamp))
         self._count(_TYPE_NAMES[type(event)])
-        if len(self.pending_grades) >= FLUSH_EVERY or len(self.ledger) >= FLUSH_EVERY:
+        if max(len(self.pending_grades), len(self.ledger),
+               len(self.pending_pushes)) >= FLUSH_EVERY:
             await self.flush()
 
     # -- helpers --------------------------------------------------------------------------
@@ -322,20 +340,53 @@ class _Applier:
             )
         return self.audiences[student_id]
 
-    async def push(self, student_id: int, kind: str, key: str, payload: dict[str, Any]) -> None:
+    async def push(self, student_id: int, kind: str, key: str, payload: dict[str, Any],
+                   hold: timedelta = timedelta(0)) -> None:
+        """Queue a push to the child's audience with the next flush (same transaction)."""
+        text = json.dumps(payload, ensure_ascii=False)
         for telegram_id, _role in await self.audience(student_id):
-            if await enqueue(self.tx, telegram_id, kind, payload, f"{key}:{telegram_id}",
-                             self.now, student_id):
-                self.summary.pushes += 1
+            self.pending_pushes.append(outbox_row(telegram_id, kind, text, f"{key}:{telegram_id}",
+                                                  self.now, student_id, hold))
+
+    async def kept_sums(self, student_id: int, subject: str, day: date) -> list[int]:
+        """Σ(value·weight) and Σweight of the subject in the day's period, grades not yet
+        written included. A student's subjects in a period are read in one query, once."""
+        period = await self.period(day)
+        if (student_id, period.start) not in self.loaded:
+            rows = await self.tx.fetchall(
+                "SELECT subject, COALESCE(SUM(value * weight), 0), COALESCE(SUM(weight), 0)"
+                " FROM grades WHERE student_id = ? AND date BETWEEN ? AND ?"
+                " AND deleted_at IS NULL GROUP BY subject",
+                (student_id, period.start.isoformat(), period.end.isoformat()))
+            for row in rows:
+                self.sums[(student_id, row[0], period.start)] = [int(row[1]), int(row[2])]
+            for key in [k for k in self.unwritten if k[0] == student_id and k[2] == period.start]:
+                total, weights = self.unwritten.pop(key)
+                kept = self.sums.setdefault(key, [0, 0])
+                kept[0] += total
+                kept[1] += weights
+            self.loaded.add((student_id, period.start))
+        return self.sums.setdefault((student_id, subject, period.start), [0, 0])
+
+    async def count_grade(self, student_id: int, subject: str, day: date, value: int,
+                          weight: int) -> None:
+        """A new grade (written with the next flush) joins its subject's sums."""
+        start = (await self.period(day)).start
+        key = (student_id, subject, start)
+        kept = (self.sums.setdefault(key, [0, 0]) if (student_id, start) in self.loaded
+                else self.unwritten.setdefault(key, [0, 0]))
+        kept[0] += value * weight
+        kept[1] += weight
 
     async def push_class(self, class_id: int, setting: str, default: bool, kind: str, key: str,
                          payload: dict[str, Any]) -> None:
         audience = await self.svc.access.class_audience(
             self.tx, class_id, Scope.HOMEWORK, setting, default)
         for telegram_id, student_id, first_name in audience:
-            if await enqueue(self.tx, telegram_id, kind, {**payload, "child": first_name},
-                             f"{key}:{telegram_id}:{student_id}", self.now, student_id):
-                self.summary.pushes += 1
+            self.pending_pushes.append(outbox_row(
+                telegram_id, kind, json.dumps({**payload, "child": first_name},
+                                              ensure_ascii=False),
+                f"{key}:{telegram_id}:{student_id}", self.now, student_id))
 
     async def averages(self, student_id: int, subject: str, day: date) -> tuple[int, int]:
         return await subject_sums(self.tx, student_id, subject, await self.period(day))
@@ -357,11 +408,11 @@ class _Applier:
                self.stamp, int(not announce))
         if not announce:
             self.pending_grades.append(row)
+            await self.count_grade(sid, e.subject, e.date, e.value, e.weight)
             return
-        await self.flush()
-        total, weights = await self.averages(sid, e.subject, e.date)
+        total, weights = list(await self.kept_sums(sid, e.subject, e.date))
         self.pending_grades.append(row)
-        await self.flush()
+        await self.count_grade(sid, e.subject, e.date, e.value, e.weight)
         after_total, after_weights = total + e.value * e.weight, weights + e.weight
         await self.push(sid, "grade_new", f"grade:{e.grade_id}:new", {
             "child": first_name, "subject": e.subject, "value": e.value, "weight": e.weight,
@@ -375,7 +426,7 @@ class _Applier:
         await self._change(e.grade_id, changes, e.id)
 
     async def _change(self, grade_id: str, changes: dict[str, Any], event_id: str) -> None:
-        await self.flush()
+        await self.settle()
         row = await self.tx.fetchone(
             "SELECT g.*, s.first_name, s.active FROM grades g"
             " JOIN students s ON s.id = g.student_id WHERE g.external_id = ?", (grade_id,))
@@ -416,7 +467,7 @@ class _Applier:
                         {**payload, "old_value": row["value"]})
 
     async def _GradeDeletedEvent(self, e: GradeDeletedEvent) -> None:
-        await self.flush()
+        await self.settle()
         row = await self.tx.fetchone(
             "SELECT g.*, s.first_name, s.active FROM grades g"
             " JOIN students s ON s.id = g.student_id WHERE g.external_id = ?", (e.grade_id,))
@@ -464,7 +515,7 @@ class _Applier:
             })
 
     async def _DotClosedEvent(self, e: DotClosedEvent) -> None:
-        await self.flush()
+        await self.settle()
         dot = await self.tx.fetchone(
             "SELECT d.*, s.first_name, s.active FROM dots d JOIN students s ON s.id = d.student_id"
             " WHERE d.external_id = ?", (e.dot_id,))
@@ -522,10 +573,10 @@ class _Applier:
                     self.tx, sid, Scope.ATTENDANCE):
                 if role is Role.STUDENT:
                     continue
-                if await enqueue(self.tx, telegram_id, "attendance", payload,
-                                 f"att:{e.attendance_id}:{e.id}:{telegram_id}", self.now, sid,
-                                 hold=self.svc.attendance_hold):
-                    self.summary.pushes += 1
+                self.pending_pushes.append(outbox_row(
+                    telegram_id, "attendance", json.dumps(payload, ensure_ascii=False),
+                    f"att:{e.attendance_id}:{e.id}:{telegram_id}", self.now, sid,
+                    self.svc.attendance_hold))
         await self.tx.execute(
             "INSERT INTO attendance (external_id, student_id, date, lesson, subject, mark, excused,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"

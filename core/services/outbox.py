@@ -93,13 +93,27 @@ async def enqueue(
     """Queue one push inside the caller's transaction. The same dedup key is queued only once.
 
     ``hold`` delays it a little so that related facts arriving soon after join the message."""
-    cur = await tx.execute(
+    return await enqueue_many(tx, [outbox_row(
+        telegram_id, kind, json.dumps(payload, ensure_ascii=False), dedup_key, now, student_id,
+        hold)]) > 0
+
+
+def outbox_row(telegram_id: int, kind: str, payload_json: str, dedup_key: str, now: datetime,
+               student_id: int | None = None, hold: timedelta = timedelta(0)) -> tuple[Any, ...]:
+    """One push as ``enqueue_many`` takes it."""
+    return (telegram_id, kind, student_id, payload_json, dedup_key, to_db(now), to_db(now + hold))
+
+
+async def enqueue_many(tx: Tx, rows: list[tuple[Any, ...]]) -> int:
+    """Queue many pushes (``outbox_row`` tuples) in one statement; returns how many were new
+    (a dedup key already queued is skipped)."""
+    if not rows:
+        return 0
+    return await tx.executemany_count(
         "INSERT OR IGNORE INTO outbox (telegram_id, kind, student_id, payload, dedup_key,"
         " created_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (telegram_id, kind, student_id, json.dumps(payload, ensure_ascii=False), dedup_key,
-         to_db(now), to_db(now + hold)),
+        rows,
     )
-    return cur.rowcount > 0
 
 
 async def record_worker(tx: Tx, role: str, owner: str, now: datetime, *, progress: bool = False,

@@ -114,6 +114,11 @@ class Tx:
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         await self.conn.executemany(sql, rows)
 
+    async def executemany_count(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        """executemany, returning how many rows the statements changed in all."""
+        cur = await self.conn.executemany(sql, rows)
+        return max(0, cur.rowcount)
+
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         cur = await self.conn.execute(sql, params)
         return list(await cur.fetchall())

@@ -7,9 +7,18 @@ import json
 
 import pytest
 
+from bot.services import build_services
 from core.errors import InputInvalid
 from core.importers.journal import parse_journal
-from tests.support.school import ANNA_PHONE, EXAMPLE_ROOT, IVAN_PHONE
+from core.storage.db import Database, upgrade
+from tests.support.school import (
+    ANNA_PHONE,
+    EXAMPLE_ROOT,
+    IVAN_PHONE,
+    SECRET,
+    TZ,
+    import_roster,
+)
 
 ANNA = 5001
 IVAN = 5002
@@ -268,3 +277,33 @@ async def test_references_that_look_like_identifiers_are_not_echoed(linked):
         f"j.jsonl:3: grade_id: unknown grade {hidden}",
         f"j.jsonl:4: dot_id: unknown dot {hidden}",
     ]
+
+
+async def test_a_large_mixed_import_pushes_what_importing_event_by_event_pushes(
+        linked, tmp_path, clock):
+    """Averages are kept in memory while an import writes in sets: the pushes of one big file
+    must equal those of the same events imported one at a time (each read from the database),
+    whatever mix of old and new grades, subjects, students and corrections it holds."""
+    events = [grade(1, 3, 2), grade(2, 5, 1, subject="Физика")]
+    for n in range(10, 70):
+        student = "S-1001" if n % 3 else "S-1002"
+        subject = ("Алгебра", "Физика", "История")[n % 3]
+        day = "2026-10-02" if n % 7 == 0 else "2026-11-23"  # old grades: stored, not announced
+        events.append(grade(n, 2 + n % 4, 1 + n % 3, student=student, subject=subject, day=day))
+        if n % 11 == 0:
+            events.append({"id": f"c{n}", "type": "grade_changed", "grade_id": f"g{n - 1}",
+                           "value": 5})
+    await run(linked, jl(*events))
+    at_once = await outbox(linked)
+
+    async with Database(tmp_path / "one-by-one.sqlite3") as db:
+        await upgrade(db)
+        other = build_services(db, SECRET, TZ, clock)
+        await import_roster(other)
+        await other.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+        await other.linking.link_contact(IVAN, IVAN, IVAN, IVAN_PHONE)
+        for event in events:
+            await run(other, jl(event))
+        one_by_one = await outbox(other)
+    assert len(at_once) > 60
+    assert at_once == one_by_one
