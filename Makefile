@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test demo install install-dev locales lint pytest bench messages clean
+.PHONY: run test test-any-hour demo install install-dev locales lint pytest bench messages clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ pytest: $(VENV)/.installed-dev locales
 	$(BIN)/python -m pytest -q
 
 test: lint pytest
+
+# The whole suite at faked wall-clock hours (needs libfaketime: apt-get install faketime).
+test-any-hour: $(VENV)/.installed-dev locales
+	.ci/any-hour
 
 bench: $(VENV)/.installed-dev locales
 	$(BIN)/python -m bench
