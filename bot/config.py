@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     # offset) and runs at real speed from there. Never set in production.
     clock_start: datetime | None = None
 
+    @field_validator("clock_start", mode="before")
+    @classmethod
+    def _clock_start_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("clock_start")
     @classmethod
     def _clock_start(cls, value: datetime | None) -> datetime | None:

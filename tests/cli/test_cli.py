@@ -375,3 +375,9 @@ def test_status_alerts_loudly_when_due_pushes_do_not_go_out(workdir, capsys, mon
             " failing: OperationalError: database is locked") in out
     assert ("ALERT: 1 push is due since 2026-11-23T11:55:00+03:00 (5 min ago) and nothing"
             " has been delivered since 2026-11-23T11:30:00+03:00 (30 min ago).") in out
+
+
+def test_the_example_settings_file_is_valid_as_it_is(workdir, capsys):
+    (workdir / ".env").write_text((EXAMPLE_ROOT.parent / ".env.example").read_text())
+    assert main(["status"]) == 0
+    assert "schema version:" in capsys.readouterr().out
