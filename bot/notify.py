@@ -177,8 +177,16 @@ def attendance(group: list[dict[str, Any]]) -> str:
             child=first["child"], day=day)
     elif calm:
         head = _("✅ {child}: excused absence on {day}").format(child=first["child"], day=day)
+    elif all(p["mark"] == "late" for p in group):
+        head = ngettext("⏰ {child} was late on {day}", "⏰ {child} was late on {day}",
+                        len(group)).format(child=first["child"], day=day)
+    elif all(p["mark"] != "late" for p in group):
+        head = ngettext("🚫 {child} missed a lesson on {day}", "🚫 {child} missed {n} lessons"
+                        " on {day}", len(group)).format(child=first["child"], day=day,
+                                                        n=len(group))
     else:
-        head = _("🚫 {child} missed lessons on {day}").format(child=first["child"], day=day)
+        head = _("🚫 {child} missed lessons and was late on {day}").format(
+            child=first["child"], day=day)
     lines = [head]
     for p in sorted(group, key=lambda p: p["lesson"]):
         what = _("late") if p["mark"] == "late" else _("absent")
@@ -240,7 +248,7 @@ def trust_news(p: dict[str, Any]) -> str:
 
 def digest(p: dict[str, Any]) -> tuple[str, InlineKeyboardMarkup | None]:
     day = date.fromisoformat(p["day"])
-    lines = [_("📰 Digest for {day}").format(day=render.long_day(day))]
+    lines = [_("📰 Digest for {day}").format(day=render.for_day(day))]
     buttons = []
     for c in p["children"]:
         lines.append("")
@@ -275,7 +283,7 @@ def digest(p: dict[str, Any]) -> tuple[str, InlineKeyboardMarkup | None]:
                     left=days_left(d["days_left"])))
         if c.get("next_day") and (c["lessons"] or c["homework"]):
             lines.append(_("{day}:").format(
-                day=render.long_day(date.fromisoformat(c["next_day"])).capitalize()))
+                day=render.capitalized(render.long_day(date.fromisoformat(c["next_day"])))))
             if c["lessons"]:
                 lessons = []
                 for x in c["lessons"]:

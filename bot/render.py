@@ -10,7 +10,7 @@ from aiogram.utils.i18n import gettext as _
 from babel.dates import format_date, format_skeleton
 from babel.dates import format_datetime as babel_datetime
 
-from core.models import Child
+from core.models import Child, Role
 
 
 def locale() -> str:
@@ -30,6 +30,26 @@ def long_day(d: date) -> str:
     return format_date(d, _("EEEE, MMMM d"), locale=locale())
 
 
+# Russian weekdays after «на»/«за» take the accusative: на среду, на пятницу, на субботу.
+_RU_ACCUSATIVE = {"среда": "среду", "пятница": "пятницу", "суббота": "субботу"}
+
+
+def for_day(d: date) -> str:
+    """``long_day`` where it follows «на»/«за» (for a day): «на пятницу, 27 ноября»,
+    «for Friday, November 27»."""
+    text = long_day(d)
+    if locale() == "ru":
+        name, comma, rest = text.partition(",")
+        text = _RU_ACCUSATIVE.get(name, name) + comma + rest
+    return text
+
+
+def capitalized(text: str) -> str:
+    """The first letter upper case, the rest as Babel wrote it («November» stays capitalised,
+    unlike ``str.capitalize``)."""
+    return text[:1].upper() + text[1:]
+
+
 def moment(m: datetime, tz: ZoneInfo, fmt: str = "d MMMM, HH:mm") -> str:
     return babel_datetime(m, fmt, tzinfo=tz, locale=locale())
 
@@ -43,3 +63,19 @@ def child_line(child: Child) -> str:
 
 def children_list(children: tuple[Child, ...]) -> str:
     return "\n".join(f"• {child_line(c)}" for c in children)
+
+
+def whose(children: tuple[Child, ...] | list[Child]) -> str:
+    """Whom the account sees, in the reader's own role: a student their own diary, a parent
+    their children, a trusted person the children they follow."""
+    own = [c for c in children if c.role is Role.STUDENT]
+    kids = [c for c in children if c.role is Role.GUARDIAN]
+    followed = [c for c in children if c.role is Role.TRUSTED]
+    lines = []
+    for child in own:
+        lines.append(_("This is your own diary: {child}.").format(child=child_line(child)))
+    if kids:
+        lines += [_("Children you can follow:"), children_list(tuple(kids))]
+    if followed:
+        lines += [_("You follow:"), children_list(tuple(followed))]
+    return "\n".join(lines)

@@ -97,7 +97,7 @@ def period_text(start: date, end: date, lessons: tuple[int, ...] | list[int]) ->
 
 def month_keyboard(year: int, month: int, first: date, last: date, start: date | None,
                    extra: list[InlineKeyboardButton] | None = None) -> InlineKeyboardMarkup:
-    title = render.day(date(year, month, 1), "yMMMM").capitalize()
+    title = render.capitalized(render.day(date(year, month, 1), "yMMMM"))
     prev_month = (date(year, month, 1) - timedelta(days=1)).replace(day=1)
     next_month = (date(year, month, 28) + timedelta(days=4)).replace(day=1)
     nav = [

@@ -13,7 +13,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards as kb
 from bot.callbacks import is_forged
-from core.models import Viewer
+from core.models import Role, Scope, Viewer
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ def create_router() -> Router:
 
 def help_text(viewer: Viewer | None) -> str:
     lines = [_("I am the family's window into the school e-diary.")]
-    if viewer is None or not viewer.is_linked:
+    linked = viewer is not None and viewer.is_linked
+    if not linked:
         lines.append(
             _(
                 "To begin, send /start and share your phone number (the one the school has"
@@ -65,17 +66,33 @@ def help_text(viewer: Viewer | None) -> str:
             )
         )
     lines.append("")
-    lines.append(_("/start — link your account or see who is linked"))
-    lines.append(_("/grades — grades and weighted averages"))
-    lines.append(_("/dots — open dots and how many days are left"))
-    lines.append(_("/homework — homework: /homework завтра, /homework пт, /homework матем"))
-    lines.append(_("/schedule — the timetable: /schedule завтра, /schedule неделя"))
-    lines.append(_("/absence — tell the school in advance that a child will be away"))
-    lines.append(_("/trusted — let a grandmother, a nanny or a tutor follow the child"))
+    lines += menu_lines(viewer if linked else None)
+    return "\n".join(lines)
+
+
+def menu_lines(viewer: Viewer | None) -> list[str]:
+    """The commands this person can use, in their role (everything for an unlinked one)."""
+    children = viewer.children if viewer is not None else ()
+    scopes: set[Scope] = set(Scope) if not children else set().union(
+        *(c.scopes for c in children))
+    roles = {c.role for c in children} if children else set(Role)
+    lines = [_("/start — link your account or see who is linked")]
+    if Scope.GRADES in scopes:
+        lines.append(_("/grades — grades and weighted averages"))
+        lines.append(_("/dots — open dots and how many days are left"))
+    if Scope.HOMEWORK in scopes:
+        lines.append(_("/homework — homework: /homework tomorrow, /homework fri,"
+                       " /homework math"))
+        lines.append(_("/schedule — the timetable: /schedule tomorrow, /schedule week"))
+    if Role.GUARDIAN in roles:
+        lines.append(_("/absence — tell the school in advance that a child will be away"))
+        lines.append(_("/trusted — let a grandmother, a nanny or a tutor follow the child"))
+    elif Role.TRUSTED in roles:
+        lines.append(_("/trusted — whom you follow; stop following"))
     lines.append(_("/settings — language, notifications, unlinking"))
     lines.append(_("/cancel — stop what you are doing"))
     lines.append(_("/help — this message"))
-    return "\n".join(lines)
+    return lines
 
 
 async def cmd_help(message: Message, viewer: Viewer) -> None:

@@ -57,10 +57,12 @@ async def on_try(callback: CallbackQuery, callback_data: DemoCb, demo: DemoSchoo
     await callback.answer(_("Making your family…"))
     result = await demo.visit(user.id, chat_id, callback_data.a == "student",
                               user.language_code)
-    lines = [_("Done! In the demo you follow:"), render.children_list(result.children), ""]
     if callback_data.a == "student":
-        lines.append(_("Try /homework завтра, /schedule, /grades and /dots."))
+        lines = [_("Done! In the demo you are a student: {child}.").format(
+            child=", ".join(render.child_line(c) for c in result.children)), ""]
+        lines.append(_("Try /homework tomorrow, /schedule, /grades and /dots."))
     else:
+        lines = [_("Done! In the demo you follow:"), render.children_list(result.children), ""]
         lines.append(_("Try /grades (weighted averages), /dots, /homework, /absence, /trusted"
                        " and /settings."))
     lines.append(_("A new grade, dot or absence will arrive in a few minutes."))

@@ -52,7 +52,7 @@ def describe(error: DomainError, tz: ZoneInfo) -> str:
             return _(
                 "This number is not in the school's records. Ask the class teacher to record"
                 " exactly this number for you in the e-diary, or link with the code from the"
-                " school (press «I have a code»)."
+                " school: press «🔑 I have a code»."
             )
         case LinkCodeInvalid():
             return _(

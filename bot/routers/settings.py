@@ -22,7 +22,7 @@ from bot import render
 from bot.callbacks import SettingsCb
 from bot.ui import edit_in_place
 from core.clock import Clock
-from core.models import Viewer
+from core.models import Role, Scope, Viewer
 from core.services.linking import LinkingService
 from core.services.preferences import (
     DIGEST_TIMES,
@@ -33,6 +33,35 @@ from core.services.preferences import (
 )
 
 PUSH_FLAGS = ("push_grades", "push_dots", "push_attendance", "push_homework", "push_timetable")
+# What a viewer must be allowed to see of some child for a switch to mean anything.
+FLAG_SCOPES = {
+    "push_grades": Scope.GRADES,
+    "push_dots": Scope.GRADES,
+    "push_attendance": Scope.ATTENDANCE,
+    "push_homework": Scope.HOMEWORK,
+    "push_timetable": Scope.HOMEWORK,
+    "digest_enabled": Scope.DIGEST,
+    "digest_empty": Scope.DIGEST,
+}
+
+
+def _scopes(viewer: Viewer) -> set[Scope]:
+    return set().union(*(c.scopes for c in viewer.children)) if viewer.children else set()
+
+
+def visible_flags(viewer: Viewer) -> list[str]:
+    """The push switches of what this viewer may see (a trusted person sees only some)."""
+    scopes = _scopes(viewer)
+    return [f for f in PUSH_FLAGS if FLAG_SCOPES[f] in scopes]
+
+
+def has_digest(viewer: Viewer) -> bool:
+    return Scope.DIGEST in _scopes(viewer)
+
+
+def chooses_children(viewer: Viewer) -> bool:
+    """A student has only their own diary: there are no children to choose."""
+    return any(c.role is not Role.STUDENT for c in viewer.children)
 
 
 def flag_names() -> dict[str, str]:
@@ -71,6 +100,13 @@ def _back() -> list[InlineKeyboardButton]:
     return [_btn(_("« Back"), "home")]
 
 
+def quiet_line(window: str) -> str:
+    if not window:
+        return _("🌙 Quiet hours: none — messages come at once.")
+    return _("🌙 Quiet hours: {window} — messages wait until they end and come"
+             " together.").format(window=quiet_text(window))
+
+
 def quiet_text(value: str) -> str:
     return value.replace("-", "–") if value else _("none")
 
@@ -81,36 +117,42 @@ def home_text(viewer: Viewer, locale: str, prefs: Preferences,
     lines.append(_("🌐 Language: {language}").format(language=kb.language_name(locale)))
     if viewer.is_linked:
         names = flag_names()
-        pushes = ", ".join(f"{names[f]} — {kb.on_off(getattr(prefs, f))}" for f in PUSH_FLAGS)
-        lines.append(_("🔔 Instant messages: {list}.").format(list=pushes))
-        if prefs.digest_enabled:
+        pushes = ", ".join(f"{names[f]} — {kb.on_off(getattr(prefs, f))}"
+                           for f in visible_flags(viewer))
+        # No full stop of our own: the list may end in an abbreviation («вкл.»).
+        lines.append(_("🔔 Instant messages: {list}").format(list=pushes))
+        if not has_digest(viewer):
+            pass
+        elif prefs.digest_enabled:
             empty = (_("also when there is nothing new") if prefs.digest_empty
                      else _("not sent when there is nothing new"))
             lines.append(_("📰 Daily digest: at {time}, {empty}.").format(
                 time=preferences.digest_time_of(prefs), empty=empty))
         else:
             lines.append(_("📰 Daily digest: off."))
-        lines.append(_("🌙 Quiet hours: {window} — messages wait until they end and come"
-                       " together.").format(window=quiet_text(preferences.quiet_of(prefs))))
+        lines.append(quiet_line(preferences.quiet_of(prefs)))
         muted = [c.name.short for c in viewer.children if c.id in prefs.muted_children]
-        if muted:
+        if muted and chooses_children(viewer):
             lines.append(_("👥 No messages about: {names}.").format(names=", ".join(muted)))
         lines.append("")
-        lines.append(_("Linked children:"))
-        lines.append(render.children_list(viewer.children))
+        lines.append(render.whose(viewer.children))
     else:
         lines.append(_("Your account is not linked to any child. Send /start to link it."))
     return "\n".join(lines)
 
 
-def home_keyboard(locale: str, linked: bool) -> InlineKeyboardMarkup:
+def home_keyboard(locale: str, viewer: Viewer) -> InlineKeyboardMarkup:
     other = "en" if locale == "ru" else "ru"
+    linked = viewer.is_linked
     rows = []
     if linked:
-        rows.append([_btn(_("🔔 Messages"), "screen", "notif"),
-                     _btn(_("📰 Digest"), "screen", "digest")])
-        rows.append([_btn(_("🌙 Quiet hours"), "screen", "quiet"),
-                     _btn(_("👥 Children"), "screen", "kids")])
+        first = [_btn(_("🔔 Messages"), "screen", "notif")]
+        if has_digest(viewer):
+            first.append(_btn(_("📰 Digest"), "screen", "digest"))
+        second = [_btn(_("🌙 Quiet hours"), "screen", "quiet")]
+        if chooses_children(viewer):
+            second.append(_btn(_("👥 Children"), "screen", "kids"))
+        rows += [first, second]
     rows.append([_btn(_("🌐 Language: {language}").format(language=kb.language_name(locale)),
                       "lang", other)])
     if linked:
@@ -125,8 +167,8 @@ def screen(name: str, viewer: Viewer, prefs: Preferences,
 
     if name == "notif":
         names = flag_names()
-        rows = [[_btn(mark(getattr(prefs, f)) + names[f].capitalize(), "flag", f)]
-                for f in PUSH_FLAGS]
+        rows = [[_btn(mark(getattr(prefs, f)) + render.capitalized(names[f]), "flag", f)]
+                for f in visible_flags(viewer)]
         text = _("🔔 Which messages come at once? Tap to switch. Grades, dots and attendance"
                  " are on by default; homework for tomorrow is off.")
     elif name == "digest":
@@ -160,7 +202,7 @@ def screen(name: str, viewer: Viewer, prefs: Preferences,
 async def _home(viewer: Viewer, locale: str, preferences: PreferencesService):
     prefs = await preferences.get(viewer.telegram_id)
     return (home_text(viewer, locale, prefs, preferences),
-            home_keyboard(locale, viewer.is_linked))
+            home_keyboard(locale, viewer))
 
 
 async def _edit(callback: CallbackQuery, text: str, markup) -> None:
@@ -182,7 +224,9 @@ async def on_home(
 
 async def _screen(callback: CallbackQuery, name: str, viewer: Viewer,
                   preferences: PreferencesService) -> None:
-    if not viewer.is_linked:
+    allowed = {"notif": True, "quiet": True, "digest": has_digest(viewer),
+               "kids": chooses_children(viewer)}
+    if not viewer.is_linked or not allowed.get(name):
         await callback.answer()
         return
     prefs = await preferences.get(viewer.telegram_id)
@@ -197,7 +241,9 @@ async def on_screen(callback: CallbackQuery, callback_data: SettingsCb, viewer: 
 async def on_flag(callback: CallbackQuery, callback_data: SettingsCb, viewer: Viewer,
                   preferences: PreferencesService) -> None:
     name = callback_data.value
-    if name not in FLAGS or not viewer.is_linked:
+    visible = visible_flags(viewer) + (["digest_enabled", "digest_empty"]
+                                       if has_digest(viewer) else [])
+    if name not in FLAGS or name not in visible:
         await callback.answer()
         return
     await preferences.toggle_flag(viewer.telegram_id, name)

@@ -13,6 +13,7 @@ from aiogram.utils.i18n import gettext as _
 from bot import keyboards as kb
 from bot import render
 from bot.filters import NOT_COMMAND
+from bot.routers.errors import describe
 from bot.routers.trusted import show_invitations
 from bot.states import LinkStates
 from core.errors import PhoneNotFound
@@ -43,8 +44,7 @@ def linked_text(result: LinkResult) -> str:
         parts.append(_("Done! Your account is linked."))
     else:
         parts.append(_("Your account was already linked."))
-    parts.append(_("Children you can follow:"))
-    parts.append(render.children_list(result.children))
+    parts.append(render.whose(result.children))
     parts.append("")
     parts.append(_("New grades will come here. /help lists what I can do."))
     return "\n".join(parts)
@@ -66,8 +66,7 @@ async def cmd_start(
             "\n".join(
                 [
                     _("Hello, {name}!").format(name=user.first_name),
-                    _("Children you can follow:"),
-                    render.children_list(viewer.children),
+                    render.whose(viewer.children),
                     "",
                     _("/help lists what I can do."),
                 ]
@@ -101,13 +100,13 @@ async def cmd_start_code(
     await state.clear()
     args = command.args or ""
     if args.startswith("inv_"):
-        await _invitation_link(message, args[4:], linking, trusted, tz)
+        await _invitation_link(message, args[4:], linking, trusted, tz, state)
         return
     await _redeem(message, args, linking)
 
 
 async def _invitation_link(message: Message, token: str, linking: LinkingService,
-                           trusted: TrustService, tz: ZoneInfo) -> None:
+                           trusted: TrustService, tz: ZoneInfo, state: FSMContext) -> None:
     """A forwarded invitation: only the owner of the invited number may accept it."""
     user = message.from_user
     assert user is not None
@@ -121,6 +120,8 @@ async def _invitation_link(message: Message, token: str, linking: LinkingService
     if mine:
         await show_invitations(message, mine, tz)
         return
+    # Remembered for the contact that follows: a number that is not the invited one is told so.
+    await state.update_data(invitation=invitation.id)
     await message.answer(
         _("{inviter} invites you to follow their child here. To make sure the invitation is"
           " meant for you, share your phone number with the button below.").format(
@@ -134,16 +135,24 @@ async def on_contact(message: Message, linking: LinkingService, trusted: TrustSe
     user = message.from_user
     contact = message.contact
     assert user is not None and contact is not None
+    opened_invitation = (await state.get_data()).get("invitation")
     await state.clear()
     try:
         result = await linking.link_contact(
             user.id, message.chat.id, contact.user_id, contact.phone_number, user.language_code
         )
-    except PhoneNotFound:
+    except PhoneNotFound as exc:
         # Not in the school's records — but perhaps a parent invited this number.
         invitations = await trusted.pending_for(user.id)
+        if not invitations and opened_invitation is not None:
+            await message.answer(
+                _("This invitation was sent to another phone number. If it is meant for you,"
+                  " ask the parent who invited you to invite the number you shared."),
+                reply_markup=ReplyKeyboardRemove())
+            return
         if not invitations:
-            raise
+            await message.answer(describe(exc, tz), reply_markup=kb.link_options())
+            return
         await message.answer(_("Thank you, the number is confirmed."),
                              reply_markup=ReplyKeyboardRemove())
         await show_invitations(message, invitations, tz)

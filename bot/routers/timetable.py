@@ -59,10 +59,11 @@ def homework_lines(day: ChildDay, tz: ZoneInfo, brief: bool = False) -> list[str
             subject += " " + _("(optional)")
         text = hw.text if not brief or len(hw.text) <= 120 else hw.text[:117] + "…"
         line = f"• {subject}: {_h(text)}"
-        if not brief:
-            kind = _("required") if hw.required else _("optional")
+        if not brief:  # «(optional)» stands by the subject already: said once
             edited = _("edited {when}").format(when=render.moment(hw.updated_at, tz))
-            line += f"\n   <i>{kind} · {edited}</i>"
+            required = _("required")
+            note = f"{required} · {edited}" if hw.required else edited
+            line += f"\n   <i>{note}</i>"
         lines.append(line)  # a task and its note stay in one message
     return lines
 
@@ -90,7 +91,7 @@ def lesson_lines(day: ChildDay, brief: bool = False) -> list[str]:
 def day_text(view: str, days: list[ChildDay], tz: ZoneInfo) -> list[str]:
     day = days[0].day
     head = (_("📚 Homework for {day}") if view == HOMEWORK
-            else _("🗓 Timetable for {day}")).format(day=render.long_day(day))
+            else _("🗓 Timetable for {day}")).format(day=render.for_day(day))
     lines = [head]
     several = len(days) > 1
     for entry in days:
@@ -178,12 +179,11 @@ def subject_text(found: list[SubjectHomework]) -> list[str]:
 
 
 def hint(view: str, text: str) -> str:
-    command = "/homework" if view == HOMEWORK else "/schedule"
-    examples = [f"{command} завтра", f"{command} пт", f"{command} 24.11", f"{command} неделя"]
     if view == HOMEWORK:
-        examples.append(f"{command} матем")
-    return _("I did not understand «{text}». Try: {examples}").format(
-        text=_h(text[:50]), examples=", ".join(examples))
+        return _("I did not understand «{text}». Try: /homework tomorrow, /homework fri,"
+                 " /homework 24.11, /homework week, /homework math").format(text=_h(text[:50]))
+    return _("I did not understand «{text}». Try: /schedule tomorrow, /schedule fri,"
+             " /schedule 24.11, /schedule week").format(text=_h(text[:50]))
 
 
 async def _show(view: str, viewer: Viewer, timetable: TimetableService, child_id: int,

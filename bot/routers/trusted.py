@@ -325,10 +325,29 @@ async def on_answer(callback: CallbackQuery, callback_data: InviteCb,
     user = callback.from_user
     if callback_data.a == "yes":
         inv = await trusted.accept(user.id, callback_data.i)
-        text = _("✅ You accepted. You now follow {children} and see: {scopes}. /grades,"
-                 " /dots, /homework and /trusted work for you.").format(
-            children=", ".join(n for _i, n in inv.children), scopes=_scopes(inv.scopes))
+        children = ", ".join(n for _i, n in inv.children)
+        commands = scope_commands(inv.scopes)
+        if len(commands) > 1:
+            text = _("✅ You accepted. You now follow {children} and see: {scopes}. These work"
+                     " for you: {commands}.").format(
+                children=children, scopes=_scopes(inv.scopes),
+                commands=_(" and ").join([", ".join(commands[:-1]), commands[-1]]))
+        else:
+            text = _("✅ You accepted. You now follow {children} and see: {scopes}. Messages"
+                     " about it will come here; /trusted shows what you follow.").format(
+                children=children, scopes=_scopes(inv.scopes))
     else:
         inv = await trusted.decline(user.id, callback_data.i)
-        text = _("You declined the invitation from {inviter}.").format(inviter=inv.inviter_name)
+        # A name after a preposition would need declining: it stands on its own instead.
+        text = _("Invitation declined. Invited by: {inviter}.").format(inviter=inv.inviter_name)
     await _edit(callback, _h(text), None)
+
+
+def scope_commands(scopes) -> list[str]:
+    """The commands a trusted person's scopes open, /trusted always."""
+    commands = []
+    if Scope.GRADES in scopes:
+        commands += ["/grades", "/dots"]
+    if Scope.HOMEWORK in scopes:
+        commands += ["/homework", "/schedule"]
+    return [*commands, "/trusted"]

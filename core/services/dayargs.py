@@ -85,8 +85,52 @@ def parse_arg(text: str | None, today: date) -> Arg | None:
     raise ValueError(text)
 
 
+# English names of school subjects, for readers who type them: each stands for the Russian
+# names (or their beginnings) a school's journal uses.
+SUBJECT_ALIASES: dict[str, tuple[str, ...]] = {
+    "mathematics": ("математика", "алгебра", "геометрия"),
+    "maths": ("математика", "алгебра", "геометрия"),
+    "algebra": ("алгебра",),
+    "geometry": ("геометрия",),
+    "probability": ("вероятность",),
+    "russian": ("русский язык",),
+    "literature": ("литература",),
+    "reading": ("литературное чтение",),
+    "english": ("английский язык",),
+    "german": ("немецкий язык",),
+    "french": ("французский язык",),
+    "physics": ("физика",),
+    "chemistry": ("химия",),
+    "biology": ("биология",),
+    "geography": ("география",),
+    "history": ("история",),
+    "social studies": ("обществознание",),
+    "computer science": ("информатика",),
+    "informatics": ("информатика",),
+    "science": ("окружающий мир", "естествознание"),
+    "music": ("музыка",),
+    "art": ("изобразительное искусство", "изо"),
+    "technology": ("технология", "труд"),
+    "pe": ("физическая культура", "физкультура"),
+    "physical education": ("физическая культура", "физкультура"),
+    "sport": ("физическая культура", "физкультура"),
+    "safety": ("обж", "основы безопасности"),
+}
+
+
 def match_subject(query: str, subjects: list[str]) -> list[str]:
-    """Subjects matching a fuzzy query: prefix of the name or of a word, then substring."""
+    """Subjects matching a fuzzy query: prefix of the name or of a word, then substring; an
+    English name («math», «algebra») stands for the Russian one."""
+    found = _match(query, subjects)
+    if found:
+        return found
+    q = query.casefold().strip()
+    names = {name for alias, names in SUBJECT_ALIASES.items()
+             if alias == q or (len(q) >= 3 and alias.startswith(q)) for name in names}
+    return sorted({s for name in names for s in _match(name, subjects)})
+
+
+def _match(query: str, subjects: list[str]) -> list[str]:
     q = query.casefold().replace("ё", "е")
     norm = {s: s.casefold().replace("ё", "е") for s in subjects}
     exact = [s for s, n in norm.items() if n == q]

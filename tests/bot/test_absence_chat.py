@@ -186,7 +186,7 @@ async def test_absence_marks_are_pushed_to_parents_one_message_a_day(tg, clock):
     i18n = create_i18n("ru")
     with i18n.context(), i18n.use_locale("ru"):
         text, _ = render_items(batch.items)
-    assert text == ("🚫 Иван: пропуски 23 ноября\n• 2-й урок, Физика — опоздание\n"
+    assert text == ("🚫 Иван: пропуски и опоздания 23 ноября\n• 2-й урок, Физика — опоздание\n"
                     "• 3-й урок, Химия — отсутствие")
 
 

@@ -62,7 +62,7 @@ async def test_every_setting_round_trips(tg):
     await tg.feed(up.callback(ANNA, press("home")))
     home = tg.session.of(EditMessageText)[-1].text
     assert "точки — выкл." in home and "📰 Ежедневная сводка: выкл." in home
-    assert "🌙 Тихие часы: нет" in home and "👥 Не присылаю сообщений о: Мария Петрова." in home
+    assert "🌙 Тихие часы: нет" in home and "👥 Без сообщений: Мария Петрова." in home
 
 
 async def test_sign_off_button(tg, clock):

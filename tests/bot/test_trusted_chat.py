@@ -139,7 +139,7 @@ async def test_decline_expire_and_leave(family, clock):
     await invite(tg)
     inv = (await outbox_to(s, GRANNY))[0][1]["invitation_id"]
     await tg.feed(up.callback(GRANNY, InviteCb(a="no", i=inv).pack()))
-    assert tg.session.last_text() == "Вы отклонили приглашение от Анна Петрова."
+    assert tg.session.last_text() == "Приглашение отклонено. Приглашал(а): Анна Петрова."
     assert (await outbox_to(s, ANNA))[-1][1]["event"] == "declined"
     # Re-inviting; this one expires after 7 days.
     await invite(tg)
@@ -182,7 +182,7 @@ async def test_forwarded_link_only_the_owner_of_the_number_accepts(tg):
     await tg.feed(up.message(STRANGER, f"/start inv_{token}"))
     assert "поделитесь номером телефона кнопкой ниже" in tg.session.last_text()
     await tg.feed(up.contact(STRANGER, "+7 999 000-11-22", STRANGER))
-    assert "Этого номера нет в данных школы" in tg.session.last_text()
+    assert "приглашение отправлено на другой номер" in tg.session.last_text()
     # The grandmother opens it and shares hers: the card with buttons appears.
     await tg.feed(up.message(GRANNY, f"/start inv_{token}"))
     await tg.feed(up.contact(GRANNY, GRANNY_PHONE, GRANNY))
