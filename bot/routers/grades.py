@@ -22,7 +22,14 @@ from bot.ui import edit_in_place
 from core.clock import Clock
 from core.errors import AccessDenied, NotLinked
 from core.models import Child, Scope, Viewer
-from core.services.grades import GradesService, Mark, Overview, Period, SubjectDetail
+from core.services.grades import (
+    GradesService,
+    Mark,
+    Need,
+    Overview,
+    Period,
+    SubjectDetail,
+)
 
 PAGE = 10
 
@@ -75,9 +82,11 @@ def overview_text(ov: Overview) -> list[str]:
             head += " — " + _("{average} ({count})").format(
                 average=average(s.average), count=marks_count(s.count))
         if s.open_dots:
-            head += " " + _("· open dots: {n}").format(n=s.open_dots)
+            head += " · " + ngettext("{n} open dot", "{n} open dots", s.open_dots).format(
+                n=s.open_dots)
         if s.missed:
-            head += " " + _("· missed: {n}").format(n=s.missed)
+            head += " · " + ngettext("{n} lesson missed", "{n} lessons missed",
+                                     s.missed).format(n=s.missed)
         if s.marks:
             head += "\n" + " ".join(mark_text(m) for m in s.marks)
         lines.append(head)
@@ -133,9 +142,11 @@ def detail_text(d: SubjectDetail, page: int) -> list[str]:
         lines.append(_("Average: {average} ({count})").format(
             average=average(s.average), count=marks_count(s.count)))
     if s.open_dots:
-        lines.append(_("Open dots: {n} — see /dots").format(n=s.open_dots))
+        lines.append(ngettext("{n} open dot — see /dots", "{n} open dots — see /dots",
+                              s.open_dots).format(n=s.open_dots))
     if s.missed:
-        lines.append(_("Lessons missed in the period: {n}").format(n=s.missed))
+        lines.append(ngettext("{n} lesson missed in the period",
+                              "{n} lessons missed in the period", s.missed).format(n=s.missed))
     lines.append("")
     marks = list(reversed(s.marks))  # newest first
     for m in marks[page * PAGE : (page + 1) * PAGE]:
@@ -151,16 +162,33 @@ def detail_text(d: SubjectDetail, page: int) -> list[str]:
             line += f"\n    {_html(m.teacher)}"
         lines.append(line)
     if d.target is not None and d.needs:
-        options = [
-            ngettext("{count} more 5 of weight {weight}", "{count} more 5s of weight {weight}",
-                     n.count).format(count=n.count, weight=n.weight)
-            for n in d.needs
-        ]
-        lines += ["", _("To reach {target}: {options}.").format(
-            target=average(d.target), options=_(" or ").join(options))]
+        options = [need_text(n) for n in d.needs]
+        target = average(d.target)
+        if len(options) == 1:
+            lines += ["", _("To reach {target}: {option}.").format(target=target,
+                                                                    option=options[0])]
+        else:
+            lines += ["", "\n".join([_("To reach {target}, any one of:").format(target=target),
+                                      *(f"• {o}" for o in options)])]
     elif s.average is not None and d.target is None:
         lines += ["", _("The average already rounds to 5.")]
     return lines
+
+
+def need_text(need: Need) -> str:
+    """«ещё 2 пятёрки с весом 3»: Russian names each mark, so each mark has its words."""
+    n, w = need.count, need.weight
+    if need.value == 5:
+        return ngettext("{count} more 5 of weight {weight}", "{count} more 5s of weight {weight}",
+                        n).format(count=n, weight=w)
+    if need.value == 4:
+        return ngettext("{count} more 4 of weight {weight}", "{count} more 4s of weight {weight}",
+                        n).format(count=n, weight=w)
+    if need.value == 3:
+        return ngettext("{count} more 3 of weight {weight}", "{count} more 3s of weight {weight}",
+                        n).format(count=n, weight=w)
+    return ngettext("{count} more 2 of weight {weight}", "{count} more 2s of weight {weight}",
+                    n).format(count=n, weight=w)
 
 
 def detail_keyboard(d: SubjectDetail, period_index: int, page: int) -> InlineKeyboardMarkup:

@@ -41,10 +41,11 @@ class Mark:
 
 @dataclass(frozen=True)
 class Need:
-    """``count`` more fives of ``weight`` lift the average to ``target``."""
+    """``count`` more marks ``value`` of ``weight`` lift the average to ``target``."""
 
     count: int
     weight: int
+    value: int = 5
 
 
 @dataclass(frozen=True)
@@ -103,26 +104,42 @@ def next_target(average: float, threshold: float = 0.5) -> float | None:
     return target if target < 5 else None
 
 
-def fives_needed(total: int, weights: int, target: float, weight: int) -> int:
-    """How many fives of one weight bring Σ(v·w)/Σw to ``target`` or above."""
-    # (total + 5wk) / (weights + wk) >= target
-    #   <=>  k >= (target·weights − total) / (w·(5 − target))
+def marks_needed(total: int, weights: int, target: float, weight: int, value: int = 5
+                 ) -> int | None:
+    """How many marks ``value`` of one weight bring Σ(v·w)/Σw to ``target`` or above; None
+    when no number of them can (a mark at or below the target)."""
+    # (total + v·w·k) / (weights + w·k) >= target
+    #   <=>  k >= (target·weights − total) / (w·(v − target))
     missing = target * weights - total
     if missing <= 0:
         return 0
-    return math.ceil(round(missing / (weight * (5 - target)), 9))
+    if value <= target:
+        return None
+    return math.ceil(round(missing / (weight * (value - target)), 9))
+
+
+def fives_needed(total: int, weights: int, target: float, weight: int) -> int:
+    """How many fives of one weight bring Σ(v·w)/Σw to ``target`` or above."""
+    count = marks_needed(total, weights, target, weight)
+    assert count is not None
+    return count
 
 
 def needs_for(marks: tuple[Mark, ...], target: float, limit: int = 10) -> tuple[Need, ...]:
+    """The cheapest ways to reach ``target``, one per weight the subject uses (the three
+    heaviest, and 1): the fewest marks, and of those the lowest mark that still does it."""
     total = sum(m.value * m.weight for m in marks)
     weights = sum(m.weight for m in marks)
     options = sorted({m.weight for m in marks} | {1}, reverse=True)[:3]
     needs = []
     for weight in options:
-        count = fives_needed(total, weights, target, weight)
-        if 0 < count <= limit:
-            needs.append(Need(count, weight))
-    return tuple(sorted(needs, key=lambda n: (n.count, n.weight)))
+        fewest = marks_needed(total, weights, target, weight)
+        if fewest is None or not 0 < fewest <= limit:
+            continue
+        value = min(v for v in (2, 3, 4, 5)
+                    if marks_needed(total, weights, target, weight, v) == fewest)
+        needs.append(Need(fewest, weight, value))
+    return tuple(sorted(needs, key=lambda n: (n.count, n.value, n.weight)))
 
 
 def school_year(day: date) -> Period:
@@ -216,8 +233,8 @@ class GradesService:
             r[0]: r[1]
             for r in await tx.fetchall(
                 "SELECT subject, COUNT(*) FROM dots WHERE student_id = ? AND status = 'open'"
-                " GROUP BY subject",
-                (student_id,),
+                " AND date BETWEEN ? AND ? GROUP BY subject",  # a dot is of its date's period
+                (student_id, period.start.isoformat(), period.end.isoformat()),
             )
         }
         missed = {} if not with_missed else {

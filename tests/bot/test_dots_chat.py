@@ -50,7 +50,7 @@ async def test_grades_marks_subjects_with_open_dots(tg):
                {"id": "g", "type": "grade", "grade_id": "g", "student_id": "S-1003",
                 "subject": "Физика", "date": "2026-11-20", "value": 4})
     await tg.feed(up.message(ANDREY, "/grades"))
-    assert "<b>Физика</b> — 4,00 (1 оценка) · открытых точек: 1" in tg.session.last_text()
+    assert "<b>Физика</b> — 4,00 (1 оценка) · 1 открытая точка" in tg.session.last_text()
 
 
 def test_dot_pushes_in_russian():

@@ -67,8 +67,9 @@ async def test_overview_with_weighted_averages_in_russian(tg):
     assert "Средний балл: 3,83 (3 оценки)" in detail
     assert "<b>3</b> — 10 ноября, вес 3, Контрольная работа" in detail
     assert detail.index("<b>3</b>") < detail.index("<b>4</b>") < detail.index("<b>5</b>")
-    # To 4,5: (23 + 5·2·k) / (6 + 2k) ≥ 4,5 → k = 4 of weight 2 ... options listed, cheapest first
-    assert "Чтобы выйти на 4,50:" in detail
+    # To 4,5: (23 + 5·w·k) / (6 + w·k) ≥ 4,5 → w·k ≥ 8: one line per weight, fewest first
+    assert detail.endswith("\n\nЧтобы выйти на 4,50, нужно одно из:\n• ещё 3 пятёрки с весом 3\n"
+                           "• ещё 4 пятёрки с весом 2\n• ещё 8 пятёрок с весом 1")
 
 
 async def test_a_single_child_goes_straight_to_the_overview(tg):
@@ -95,3 +96,49 @@ async def test_forged_button_for_another_family_is_refused(tg):
 async def test_unlinked_user_is_sent_to_start(tg):
     await tg.feed(up.message(9999, "/grades"))
     assert "Аккаунт ещё не привязан" in tg.session.last_text()
+
+
+async def _detail(tg, subject_row: int = 0) -> str:
+    await tg.feed(up.message(ANDREY, "/grades"))
+    keyboard = tg.session.last().reply_markup.inline_keyboard
+    await tg.feed(up.callback(ANDREY, keyboard[0][subject_row].callback_data))
+    return tg.session.last_text()
+
+
+async def test_a_dot_belongs_to_the_period_of_its_date(tg, clock):
+    s = tg.services
+    await s.linking.link_contact(ANDREY, ANDREY, ANDREY, ANDREY_PHONE)
+    await load(s, *PERIODS, g(1, 4, student="S-1003", subject="Физика", day="2026-10-01"),
+               g(2, 5, student="S-1003", subject="Физика"),
+               {"id": "d1", "type": "dot", "dot_id": "d1", "student_id": "S-1003",
+                "subject": "Физика", "date": "2026-11-20", "expires": "2026-11-28"})
+    await tg.feed(up.message(ANDREY, "/grades"))
+    now = tg.session.last()
+    assert "<b>Физика</b> — 5,00 (1 оценка) · 1 открытая точка" in now.text
+    back = next(b for row in now.reply_markup.inline_keyboard for b in row
+                if b.text == "« 1 четверть")
+    await tg.feed(up.callback(ANDREY, back.callback_data))
+    past = tg.session.last_text()
+    assert "<b>Физика</b> — 4,00 (1 оценка)\n4" in past
+    assert "точк" not in past
+
+
+async def test_the_next_mark_needs_the_cheapest_ways_one_line_each(tg):
+    s = tg.services
+    await s.linking.link_contact(ANDREY, ANDREY, ANDREY, ANDREY_PHONE)
+    await load(s, *(g(n, v, student="S-1003") for n, v in ((1, 3), (2, 3), (3, 4))))
+    detail = await _detail(tg)  # 3,33: one 4 is enough for 3,50
+    assert detail.endswith("\n\nЧтобы выйти на 3,50: ещё 1 четвёрка с весом 1.")
+    await load(s, g(4, 3, 3, student="S-1003"), g(5, 5, 2, student="S-1003"))
+    # (3+3+4+9+10) / 8 = 3,63 → 4,50; 14 fives of weight 1 would be past the limit of 10
+    detail = await _detail(tg)
+    assert detail.endswith("\n\nЧтобы выйти на 4,50, нужно одно из:\n"
+                           "• ещё 5 пятёрок с весом 3\n"
+                           "• ещё 7 пятёрок с весом 2")
+    assert "или" not in detail
+    await tg.feed(up.message(ANDREY, "/grades", language_code="en"))
+    keyboard = tg.session.last().reply_markup.inline_keyboard
+    await tg.feed(up.callback(ANDREY, keyboard[0][0].callback_data, language_code="en"))
+    assert tg.session.last_text().endswith("\n\nTo reach 4.50, any one of:\n"
+                                           "• 5 more 5s of weight 3\n"
+                                           "• 7 more 5s of weight 2")

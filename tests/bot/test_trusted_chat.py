@@ -266,11 +266,11 @@ async def test_grades_scope_alone_does_not_show_missed_lessons(family):
          "date": "2026-11-20", "lesson": 1, "subject": "Физика", "mark": "absent"})]
     await s.journal.import_journal(parse_journal(lines, "j"), "j", notify=False)
     await tg.feed(up.message(GRANNY, "/grades"))
-    assert "Физика" in tg.session.last_text() and "пропусков" not in tg.session.last_text()
+    assert "Физика" in tg.session.last_text() and "пропущен" not in tg.session.last_text()
     await tg.feed(up.message(ANNA, "/grades"))
     await tg.feed(up.callback(ANNA, tg.session.last().reply_markup.inline_keyboard[0][0]
                               .callback_data))
-    assert "· пропусков: 1" in tg.session.last_text()
+    assert "· пропущен 1 урок" in tg.session.last_text()
 
 
 async def test_two_quick_taps_in_the_child_picker_are_both_kept(tg):

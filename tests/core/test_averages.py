@@ -65,3 +65,12 @@ def test_school_year_bounds():
     assert school_year(date(2026, 11, 23)).start == date(2026, 9, 1)
     assert school_year(date(2027, 3, 1)).end == date(2027, 8, 31)
     assert school_year(date(2026, 8, 31)).start == date(2025, 9, 1)
+
+
+def test_needs_prefer_lower_marks_when_they_suffice():
+    ms = marks((3, 1), (3, 1), (4, 1))  # 3,33 → 3,50: one 4 does it, as one 5 would
+    assert needs_for(ms, 3.5) == (Need(1, 1, 4),)
+    ms = marks((3, 1), (3, 1), (3, 1), (4, 1))  # 3,25 → 3,50: two 4s, or one 5
+    assert needs_for(ms, 3.5) == (Need(1, 1, 5),)
+    ms = marks((4, 1), (4, 1), (5, 1), (3, 2))  # 3,8 → 4,5: only fives are above 4,5
+    assert all(n.value == 5 for n in needs_for(ms, 4.5))
