@@ -34,6 +34,11 @@ def _day(value: str) -> bool:
     return bool(_NUMBER.match(value)) and FIRST_DAY <= int(value) <= LAST_DAY
 
 
+def _span(value: str) -> bool:
+    first, _sep, last = value.partition("_")
+    return _day(first) and _day(last)
+
+
 def _hhmm(value: str) -> bool:
     return len(value) == 4 and value.isdigit() and int(value[:2]) < 24 and int(value[2:]) < 60
 
@@ -77,8 +82,9 @@ class DayCb(CallbackData, prefix="t"):
 
 
 class AbsenceCb(CallbackData, prefix="ab"):
-    """Steps of /absence. ``a``: child, mode, day, month, lesson, done, reason, skip, send,
-    list, cancel, noop; ``v``: the value (a child id, a date ordinal, a lesson number…)."""
+    """Steps of /absence. ``a``: child, mode, day, month, range, lesson, done, reason, skip,
+    send, back, quit, list, cancel, cancel_yes, noop; ``v``: the value (a child id, a date
+    ordinal, two ordinals joined by ``_``, a lesson number…)."""
 
     a: Word
     v: Word = ""
@@ -86,7 +92,7 @@ class AbsenceCb(CallbackData, prefix="ab"):
     @model_validator(mode="after")
     def _value_suits_action(self) -> AbsenceCb:
         _check(self.a, self.v, {"child": _id, "day": _day, "month": _day, "lesson": _id,
-                                "cancel": _id})
+                                "cancel": _id, "cancel_yes": _id, "range": _span})
         return self
 
 
@@ -99,15 +105,16 @@ class InviteCb(CallbackData, prefix="iv"):
 
 
 class TrustCb(CallbackData, prefix="tr"):
-    """/trusted screens. ``a``: home, invite, kid, kids_done, scope, send, revoke, leave, log;
-    ``v``: a child id, a scope or a trust id."""
+    """/trusted screens. ``a``: home, invite, kid, kids_done, scope, send, revoke, revoke_yes,
+    leave, leave_yes, log; ``v``: a child id, a scope or a trust id."""
 
     a: Word
     v: Word = ""
 
     @model_validator(mode="after")
     def _value_suits_action(self) -> TrustCb:
-        _check(self.a, self.v, {"kid": _id, "revoke": _id, "leave": _id})
+        _check(self.a, self.v, {"kid": _id, "revoke": _id, "leave": _id, "revoke_yes": _id,
+                                "leave_yes": _id})
         return self
 
 

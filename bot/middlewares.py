@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
+from aiogram.fsm.context import FSMContext
 from aiogram.types import TelegramObject, User
 
 from core.services.access import AccessService
@@ -27,3 +28,21 @@ class ViewerMiddleware(BaseMiddleware):
         if user is not None and not user.is_bot:
             data["viewer"] = await self.access.viewer(user.id)
         return await handler(event, data)
+
+
+class RememberScreen(BaseMiddleware):
+    """Within a conversation, the message whose buttons were pressed last is remembered, so
+    that leaving the conversation (/cancel) can take its buttons away."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        result = await handler(event, data)
+        state: FSMContext | None = data.get("state")
+        message = getattr(event, "message", None)
+        if state is not None and message is not None and await state.get_state() is not None:
+            await state.update_data(screen=message.message_id)
+        return result

@@ -6,6 +6,7 @@ import logging
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
@@ -99,9 +100,16 @@ async def cmd_help(message: Message, viewer: Viewer) -> None:
     await message.answer(help_text(viewer))
 
 
-async def cmd_cancel(message: Message, state: FSMContext) -> None:
+async def cmd_cancel(message: Message, state: FSMContext, bot: Bot) -> None:
     had_state = await state.get_state() is not None
+    screen = (await state.get_data()).get("screen") if had_state else None
     await state.clear()
+    if screen is not None:  # the buttons of the conversation left go with it
+        try:
+            await bot.edit_message_reply_markup(chat_id=message.chat.id, message_id=screen,
+                                                reply_markup=None)
+        except TelegramBadRequest:  # too old, deleted, or already without buttons
+            pass
     text = _("Cancelled.") if had_state else _("Nothing to cancel.")
     await message.answer(text, reply_markup=ReplyKeyboardRemove())
 
@@ -116,12 +124,16 @@ def create_fallback() -> Router:
 
 
 async def on_unknown(message: Message, viewer: Viewer) -> None:
+    """Anything said outside a conversation: what the bot can do, for this person's role."""
     if not viewer.is_linked:
         await message.answer(
-            _("I don't know this command yet. Send /start to link your account, /help for more.")
+            _("I don't know you yet. Send /start to link your account, /help for more.")
         )
-    else:
-        await message.answer(_("I don't know this command. /help lists what I can do."))
+        return
+    command = (message.text or "").startswith("/")
+    head = (_("I don't know this command. Here is what I can do:") if command
+            else _("I did not understand this message. Here is what I can do:"))
+    await message.answer("\n".join([head, *menu_lines(viewer)]))
 
 
 async def on_forged_callback(callback: CallbackQuery) -> None:

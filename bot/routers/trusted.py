@@ -19,6 +19,7 @@ from aiogram.utils.i18n import gettext as _
 from bot import render, ui
 from bot.callbacks import InviteCb, TrustCb
 from bot.filters import NOT_COMMAND
+from bot.middlewares import RememberScreen
 from bot.notify import invitation as invitation_card
 from bot.notify import scope_names
 from bot.states import TrustStates as S
@@ -43,13 +44,16 @@ EVENTS = {
 def create_router() -> Router:
     router = Router(name="trusted")
     router.message.register(cmd_trusted, Command("trusted"))
+    router.callback_query.middleware(RememberScreen())
     cb = router.callback_query.register
     cb(on_answer, InviteCb.filter())
     cb(on_home, TrustCb.filter(F.a == "home"))
     cb(on_invite, TrustCb.filter(F.a == "invite"))
     cb(on_log, TrustCb.filter(F.a == "log"))
     cb(on_revoke, TrustCb.filter(F.a == "revoke"))
+    cb(on_revoke_yes, TrustCb.filter(F.a == "revoke_yes"))
     cb(on_leave, TrustCb.filter(F.a == "leave"))
+    cb(on_leave_yes, TrustCb.filter(F.a == "leave_yes"))
     cb(on_kid, StateFilter(S.kids), TrustCb.filter(F.a == "kid"))
     cb(on_kids_done, StateFilter(S.kids), TrustCb.filter(F.a == "kids_done"))
     cb(on_scope, StateFilter(S.scopes), TrustCb.filter(F.a == "scope"))
@@ -148,8 +152,27 @@ async def on_log(callback: CallbackQuery, viewer: Viewer, trusted: TrustService,
         inline_keyboard=[[_btn(_("« Back"), "home")]]))
 
 
+def _confirm_markup(yes: str, action: str, trust_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[_btn(yes, action, trust_id)],
+                                                 [_btn(_("« Back"), "home")]])
+
+
 async def on_revoke(callback: CallbackQuery, callback_data: TrustCb, viewer: Viewer,
-                    trusted: TrustService, tz: ZoneInfo) -> None:
+                    trusted: TrustService) -> None:
+    """Asked once before the access ends."""
+    if not callback_data.v.isdigit():
+        raise AccessDenied()
+    person = next((t for t in (await trusted.overview(viewer)).trusted
+                   if t.trust_id == int(callback_data.v)), None)
+    if person is None:
+        raise AccessDenied()
+    await _edit(callback, _("End access? {surname} will no longer see: {child}.").format(
+        surname=_h(person.surname), child=_h(person.child_name)),
+        _confirm_markup(_("Yes, end access"), "revoke_yes", person.trust_id))
+
+
+async def on_revoke_yes(callback: CallbackQuery, callback_data: TrustCb, viewer: Viewer,
+                        trusted: TrustService, tz: ZoneInfo) -> None:
     if not callback_data.v.isdigit():
         raise AccessDenied()
     person = await trusted.revoke(viewer, int(callback_data.v))
@@ -160,6 +183,20 @@ async def on_revoke(callback: CallbackQuery, callback_data: TrustCb, viewer: Vie
 
 async def on_leave(callback: CallbackQuery, callback_data: TrustCb, viewer: Viewer,
                    trusted: TrustService) -> None:
+    """Asked once before the trusted person gives the access up."""
+    if not callback_data.v.isdigit():
+        raise AccessDenied()
+    person = next((t for t in await trusted.my_access(viewer)
+                   if t.trust_id == int(callback_data.v)), None)
+    if person is None:
+        raise AccessDenied()
+    await _edit(callback, _("Stop following? You will no longer see: {child}.").format(
+        child=_h(person.child_name)),
+        _confirm_markup(_("Yes, stop following"), "leave_yes", person.trust_id))
+
+
+async def on_leave_yes(callback: CallbackQuery, callback_data: TrustCb, viewer: Viewer,
+                       trusted: TrustService) -> None:
     if not callback_data.v.isdigit():
         raise AccessDenied()
     person = await trusted.leave(viewer, int(callback_data.v))
@@ -239,7 +276,8 @@ async def on_surname(message: Message, state: FSMContext) -> None:
     await state.update_data(surname=surname, scopes=DEFAULT_SCOPES)
     await state.set_state(S.scopes)
     text, markup = scopes_screen(DEFAULT_SCOPES)
-    await message.answer(text, reply_markup=markup)
+    sent = await message.answer(text, reply_markup=markup)
+    await state.update_data(screen=sent.message_id)
 
 
 def scopes_screen(chosen: list[str]) -> tuple[str, InlineKeyboardMarkup]:

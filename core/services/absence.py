@@ -129,6 +129,39 @@ class AbsenceService:
             row = await tx.fetchone(f"{_SELECT} WHERE n.id = ?", (notice_id,))
         return _notice(row)
 
+    async def overlapping(self, viewer: Viewer, child_id: int, start: date, end: date,
+                          lessons: tuple[int, ...] = ()) -> list[Notice]:
+        """The child's active notices a new one for these days (or lessons) would overlap."""
+        child = AccessService.require_guardian(viewer, child_id)
+        return [n for n in await self._active(self.db, child.id)
+                if _overlaps(start, end, lessons, n)]
+
+    @staticmethod
+    def free_spans(start: date, end: date, taken: list[Notice]) -> list[tuple[date, date]]:
+        """The runs of days in start..end that none of ``taken`` touches, each beginning and
+        ending on a school day (Monday to Saturday)."""
+        spans: list[tuple[date, date]] = []
+        run: list[date] = []
+        day = start
+        while day <= end:
+            if any(n.start <= day <= n.end for n in taken):
+                run = []
+            else:
+                if not run:
+                    spans.append((day, day))
+                run.append(day)
+                spans[-1] = (run[0], day)
+            day += timedelta(days=1)
+        trimmed = []
+        for first, last in spans:
+            if first.weekday() == 6:
+                first += timedelta(days=1)
+            if last.weekday() == 6:
+                last -= timedelta(days=1)
+            if first <= last:
+                trimmed.append((first, last))
+        return trimmed
+
     async def _excuse(self, tx: Tx, student_id: int, start: date, end: date,
                       lessons: tuple[int, ...]) -> None:
         """Marks already in the journal that the notice covers become excused."""

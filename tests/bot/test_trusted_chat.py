@@ -123,6 +123,7 @@ async def test_with_grades_scope_she_gets_grade_pushes_until_revoked(family):
               if b.text.startswith("🗑"))
     assert revoke.text == "🗑 Закрыть доступ: Иванова → Иван"
     await tg.feed(up.callback(ANNA, revoke.callback_data))
+    await tg.feed(up.callback(ANNA, revoke.callback_data.replace("revoke", "revoke_yes")))
     assert tg.session.of(AnswerCallbackQuery)[-1].text == "Иванова: доступ закрыт."
     assert await grade(s, 2) == 1
     kinds = [(k, p.get("event")) for k, p in await outbox_to(s, GRANNY)]
@@ -153,6 +154,7 @@ async def test_decline_expire_and_leave(family, clock):
     await tg.feed(up.callback(GRANNY, InviteCb(a="yes", i=inv).pack()))
     trust_id = await s.db.scalar("SELECT id FROM trusts")
     await tg.feed(up.callback(GRANNY, press("leave", trust_id)))
+    await tg.feed(up.callback(GRANNY, press("leave_yes", trust_id)))
     assert tg.session.last_text() == "Вы больше не следите за: Иван Петров."
     assert (await outbox_to(s, ANNA))[-1][1]["event"] == "left"
 
