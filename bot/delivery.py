@@ -40,7 +40,7 @@ from aiogram.utils.i18n import I18n
 from bot.i18n import pick_locale
 from bot.notify import Outgoing, render_batch
 from core.clock import Clock
-from core.services.outbox import Batch, Outbox
+from core.services.outbox import LEASE, Batch, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,9 @@ MAX_BACKOFF = 600.0
 LOOP_BACKOFF_MAX = 30.0  # the longest pause of the worker after a failing claim
 BOOK_BACKOFF_MAX = 5.0  # the longest pause between two tries of recording an outcome
 HEARTBEAT_EVERY = 15.0  # seconds between two records of the worker's liveness
-DRAIN_TIMEOUT = 15.0  # at shutdown, how long in-flight sends may take to finish
+RECLAIM_EVERY = 10.0  # seconds between two looks for claims of senders that died
+DRAIN_TIMEOUT = 15.0
+LEASE_SECONDS = LEASE.total_seconds()  # at shutdown, how long in-flight sends may take to finish
 
 Sleep = Callable[[float], Awaitable[object]]
 
@@ -151,13 +153,15 @@ class DeliveryWorker:
         """Deliver until cancelled. No error stops it: each is logged with its cause, and the
         worker backs off (0.5 s, 1 s, 2 s … 30 s) and goes on."""
         failures = 0
-        released = False
+        reclaimed: float | None = None
         try:
             while True:
                 try:
-                    if not released:
+                    now = self.clock.monotonic()
+                    if reclaimed is None or now - reclaimed >= RECLAIM_EVERY:
+                        # At start-up, and now and then: another sender may have died.
                         count = await self.outbox.release_dead_claims()
-                        released = True
+                        reclaimed = now
                         if count:
                             log.info("took back %d pushes claimed by a sender that is gone", count)
                     progressed = await self.step()
@@ -173,6 +177,8 @@ class DeliveryWorker:
                     else:
                         log.error("delivery still failing (%d in a row): %s; retrying in %.1f s",
                                   failures, self._last_error, delay)
+                    with contextlib.suppress(Exception):  # the database may be what fails
+                        await self._heartbeat()
                     await self.sleep(delay)
                     continue
                 if failures:
@@ -235,12 +241,16 @@ class DeliveryWorker:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _book(self, what: str, action: Callable[[], Awaitable[object]]) -> None:
+    async def _book(self, what: str, action: Callable[[], Awaitable[object]],
+                    give_up_after: float | None = None) -> None:
         """Record an outcome in the outbox, trying until the database takes it.
 
         What happened at Telegram is never done again because the bookkeeping failed: the rows
-        stay claimed by this worker (and the chat stays busy) until the record is written."""
+        stay claimed by this worker (and the chat stays busy) until the record is written.
+        An outcome whose loss is harmless (a retry, a deferral: the claim's lease gives the rows
+        back anyway) is given up after ``give_up_after`` seconds of trying."""
         attempt = 0
+        waited = 0.0
         while True:
             try:
                 await action()
@@ -249,10 +259,17 @@ class DeliveryWorker:
                 self._last_error = describe(exc)
                 if attempt == 1:
                     log.warning("could not record %s: %s; retrying", what, self._last_error)
-                await self.sleep(min(BOOK_BACKOFF_MAX, 0.25 * 2 ** attempt))
+                pause = min(BOOK_BACKOFF_MAX, 0.25 * 2 ** attempt)
+                if give_up_after is not None and waited + pause > give_up_after:
+                    log.error("gave up recording %s after %.0f s: %s; the claim's lease gives"
+                              " the rows back", what, waited, self._last_error)
+                    return
+                await self.sleep(pause)
+                waited += pause
             else:
                 if attempt:
                     log.info("recorded %s after %d retries", what, attempt)
+                    self._last_error = None
                 return
 
     async def _deliver(self, batch: Batch) -> None:
@@ -265,8 +282,10 @@ class DeliveryWorker:
                       exc_info=exc)
             if unsettled:
                 ids = sorted(unsettled)
+                # A failure that repeats is tried less and less often.
+                delay = timedelta(seconds=backoff(max(i.attempts for i in batch.items) + 1))
                 await self._book("a retry", lambda: self.outbox.retry(
-                    ids, timedelta(seconds=backoff(1)), "internal error"))
+                    ids, delay, "internal error"), give_up_after=LEASE_SECONDS)
         finally:
             self._busy.discard(batch.telegram_id)
 
@@ -301,8 +320,8 @@ class DeliveryWorker:
         """Send one message. On failure settle ``rest`` — this message's rows and those after
         it — and return False."""
         try:
-            await self.bucket.take()
             await self._wait_for_chat(batch.telegram_id)
+            await self.bucket.take()
             await self.bot.send_message(batch.chat_id, message.text, reply_markup=message.markup)
             self._chat_ready[batch.telegram_id] = self.clock.monotonic() + self.chat_interval
             return True
@@ -311,7 +330,8 @@ class DeliveryWorker:
             wait = float(exc.retry_after)
             self._chat_ready[batch.telegram_id] = self.clock.monotonic() + wait
             until = self.clock.now() + timedelta(seconds=wait)
-            await self._book("a rate limit", lambda: self.outbox.defer(rest, until))
+            await self._book("a rate limit", lambda: self.outbox.defer(rest, until),
+                             give_up_after=LEASE_SECONDS)
         except TelegramForbiddenError as exc:
             self.stats.unreachable += 1
             reason = exc.message
@@ -332,7 +352,8 @@ class DeliveryWorker:
                 later = [i for i in rest if i not in message.ids]
                 if later:
                     now = self.clock.now()
-                    await self._book("a deferral", lambda: self.outbox.defer(later, now))
+                    await self._book("a deferral", lambda: self.outbox.defer(later, now),
+                                     give_up_after=LEASE_SECONDS)
         except TelegramUnauthorizedError:
             # The token is wrong or revoked: nothing can be sent; keep every row for later.
             log.critical("Telegram rejects the bot token; pushes are kept for later")

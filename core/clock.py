@@ -55,17 +55,28 @@ class FrozenClock:
     def __init__(self, moment: datetime) -> None:
         if moment.tzinfo is None:
             raise ValueError("FrozenClock needs an aware datetime")
-        self.moment = moment
-        self._origin = moment
+        self._moment = moment
+        self._mono = 0.0
+
+    @property
+    def moment(self) -> datetime:
+        return self._moment
+
+    @moment.setter
+    def moment(self, value: datetime) -> None:
+        # The monotonic reading follows the moment forwards only, as a real one does when the
+        # wall clock is set back.
+        self._mono += max(0.0, (value - self._moment).total_seconds())
+        self._moment = value
 
     def now(self) -> datetime:
-        return self.moment
+        return self._moment
 
     def monotonic(self) -> float:
-        return (self.moment - self._origin).total_seconds()
+        return self._mono
 
     def advance(self, **kwargs: float) -> None:
-        self.moment += timedelta(**kwargs)
+        self.moment = self._moment + timedelta(**kwargs)
 
 
 def to_db(moment: datetime) -> str:

@@ -272,9 +272,11 @@ class _Applier:
         # Pushes are written in sets with the grades; a subject's sums are read once and then
         # kept up to date here, so an announced grade costs no round trip of its own.
         self.pending_pushes: list[tuple[Any, ...]] = []
-        self.sums: dict[tuple[int, str, date], list[int]] = {}  # (student, subject, period)
-        self.loaded: set[tuple[int, date]] = set()  # (student, period) whose sums are kept
-        self.unwritten: dict[tuple[int, str, date], list[int]] = {}  # pending, not yet kept
+        # A period is (start, end): two periods may start on the same day (a quarter and the
+        # school year that stands for a holiday gap).
+        self.sums: dict[tuple[int, str, tuple[date, date]], list[int]] = {}
+        self.loaded: set[tuple[int, tuple[date, date]]] = set()  # (student, period) kept
+        self.unwritten: dict[tuple[int, str, tuple[date, date]], list[int]] = {}  # not kept yet
 
     def _count(self, kind: str) -> None:
         self.summary.applied[kind] = self.summary.applied.get(kind, 0) + 1
@@ -352,28 +354,30 @@ class _Applier:
         """Σ(value·weight) and Σweight of the subject in the day's period, grades not yet
         written included. A student's subjects in a period are read in one query, once."""
         period = await self.period(day)
-        if (student_id, period.start) not in self.loaded:
+        span = (period.start, period.end)
+        if (student_id, span) not in self.loaded:
             rows = await self.tx.fetchall(
                 "SELECT subject, COALESCE(SUM(value * weight), 0), COALESCE(SUM(weight), 0)"
                 " FROM grades WHERE student_id = ? AND date BETWEEN ? AND ?"
                 " AND deleted_at IS NULL GROUP BY subject",
                 (student_id, period.start.isoformat(), period.end.isoformat()))
             for row in rows:
-                self.sums[(student_id, row[0], period.start)] = [int(row[1]), int(row[2])]
-            for key in [k for k in self.unwritten if k[0] == student_id and k[2] == period.start]:
+                self.sums[(student_id, row[0], span)] = [int(row[1]), int(row[2])]
+            for key in [k for k in self.unwritten if k[0] == student_id and k[2] == span]:
                 total, weights = self.unwritten.pop(key)
                 kept = self.sums.setdefault(key, [0, 0])
                 kept[0] += total
                 kept[1] += weights
-            self.loaded.add((student_id, period.start))
-        return self.sums.setdefault((student_id, subject, period.start), [0, 0])
+            self.loaded.add((student_id, span))
+        return self.sums.setdefault((student_id, subject, span), [0, 0])
 
     async def count_grade(self, student_id: int, subject: str, day: date, value: int,
                           weight: int) -> None:
         """A new grade (written with the next flush) joins its subject's sums."""
-        start = (await self.period(day)).start
-        key = (student_id, subject, start)
-        kept = (self.sums.setdefault(key, [0, 0]) if (student_id, start) in self.loaded
+        period = await self.period(day)
+        span = (period.start, period.end)
+        key = (student_id, subject, span)
+        kept = (self.sums.setdefault(key, [0, 0]) if (student_id, span) in self.loaded
                 else self.unwritten.setdefault(key, [0, 0]))
         kept[0] += value * weight
         kept[1] += weight
@@ -632,6 +636,7 @@ class _Applier:
         )
 
     async def _PeriodEvent(self, e: PeriodEvent) -> None:
+        await self.settle()  # sums kept for the old boundaries no longer hold
         await self.tx.execute(
             "INSERT INTO periods (external_id, name, start_date, end_date) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (external_id) DO UPDATE SET name = excluded.name,"

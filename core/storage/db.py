@@ -85,7 +85,8 @@ class Database:
             try:
                 yield Tx(self.conn)
             finally:
-                await self.conn.execute("COMMIT")
+                if self.conn.in_transaction:  # SQLite may have ended it after an error
+                    await self.conn.execute("COMMIT")
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         async with self._lock:

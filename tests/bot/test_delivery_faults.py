@@ -113,3 +113,52 @@ def linked_moment():
     from datetime import UTC, datetime
 
     return datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+async def test_an_error_recovered_from_leaves_no_stale_error_behind(linked, api, bot):
+    await grades(linked, 5)
+    worker = flaky_worker(bot, linked, FlakyOutbox(linked.outbox, {"sent": 1}))
+    task = asyncio.create_task(worker.run())
+    try:
+        for _ in range(300):
+            if await linked.outbox.pending() == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert await linked.outbox.pending() == 0
+        linked.clock.advance(seconds=20)  # the next sign of life is due
+        await asyncio.sleep(0.2)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    row = await linked.db.fetchone("SELECT last_error FROM workers WHERE role = 'delivery'")
+    assert row["last_error"] is None
+
+
+async def test_a_worker_whose_rounds_keep_failing_records_its_error(linked, api, bot):
+    await grades(linked, 5)
+    worker = flaky_worker(bot, linked, FlakyOutbox(linked.outbox, {"claim": 10**6}))
+    task = asyncio.create_task(worker.run())
+    try:
+        for _ in range(20):
+            linked.clock.advance(seconds=20)
+            await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert worker.stats.failures > 5
+    rows = await linked.db.fetchall("SELECT role, last_error FROM workers")
+    assert [tuple(r) for r in rows] == [("delivery", "OperationalError: database is locked")]
+
+
+async def test_a_clock_set_back_does_not_stall_a_cooling_chat(linked, api, bot):
+    from datetime import timedelta
+
+    from tests.bot.test_delivery import worker as make_worker
+
+    await grades(linked, 5)
+    w = make_worker(bot, linked, per_chat_rate=1)
+    await w.run_until_empty()
+    linked.clock.moment -= timedelta(hours=1)
+    await grades(linked, 4, start=10)
+    await asyncio.wait_for(w.run_until_empty(), 10)
+    assert await linked.outbox.pending() == 0

@@ -17,27 +17,36 @@ import pytest
 
 from core.clock import to_db
 from tests.support.botapi import FakeBotAPI
-from tests.support.process import BotProcess, diary, env_for, school_now
+from tests.support.process import CLOCK_START, BotProcess, diary, env_for, school_now
 from tests.support.school import EXAMPLE_ROSTER
 
 PUSHES = 400
 FIRST_CHAT = 900_000
 
 
-def seed_pushes(path: Path, due: datetime, count: int = PUSHES) -> None:
-    """``count`` accounts with one push each (a relink notice: no child needed), due at ``due``."""
-    conn = sqlite3.connect(path, timeout=30)
+def seed_pushes(path: Path, due: datetime, count: int = PUSHES,
+                hold: bool = False) -> sqlite3.Connection | None:
+    """``count`` accounts with one push each (a relink notice: no child needed), due at ``due``.
+
+    With ``hold`` the write lock is taken again right after the commit, before a sender can
+    claim anything, and the connection holding it is returned."""
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     stamp = to_db(due)
-    with conn:
-        conn.executemany(
-            "INSERT INTO accounts (telegram_id, chat_id, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?)",
-            [(FIRST_CHAT + i, FIRST_CHAT + i, stamp, stamp) for i in range(count)])
-        conn.executemany(
-            "INSERT INTO outbox (telegram_id, kind, payload, dedup_key, created_at, not_before)"
-            " VALUES (?, 'relink', '{}', ?, ?, ?)",
-            [(FIRST_CHAT + i, f"fault:{i}", stamp, stamp) for i in range(count)])
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(
+        "INSERT INTO accounts (telegram_id, chat_id, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?)",
+        [(FIRST_CHAT + i, FIRST_CHAT + i, stamp, stamp) for i in range(count)])
+    conn.executemany(
+        "INSERT INTO outbox (telegram_id, kind, payload, dedup_key, created_at, not_before)"
+        " VALUES (?, 'relink', '{}', ?, ?, ?)",
+        [(FIRST_CHAT + i, f"fault:{i}", stamp, stamp) for i in range(count)])
+    conn.execute("COMMIT")
+    if hold:
+        conn.execute("BEGIN IMMEDIATE")
+        return conn
     conn.close()
+    return None
 
 
 def delivered(api: FakeBotAPI) -> list[int]:
@@ -84,11 +93,10 @@ async def test_a_write_lock_longer_than_the_busy_timeout_loses_no_push(tmp_path,
     assert diary(env, tmp_path, "roster", "import", str(EXAMPLE_ROSTER)).returncode == 0
     bot = await start_bot(env, tmp_path, api)
     try:
-        seed_pushes(db, school_now(bot) + timedelta(seconds=2))
-        # Another process takes the write lock for 20 s (the busy timeout is 15 s) while the
-        # pushes fall due: the worker's claims fail with "database is locked".
-        holder = sqlite3.connect(db, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
+        # 400 pushes fall due while another process holds the write lock for 20 s (the busy
+        # timeout is 15 s): the worker's claims fail with "database is locked".
+        holder = seed_pushes(db, datetime.fromisoformat(CLOCK_START), hold=True)
+        assert holder is not None
         await asyncio.sleep(20)
         assert delivered(api) == []
         holder.execute("COMMIT")

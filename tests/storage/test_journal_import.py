@@ -307,3 +307,49 @@ async def test_a_large_mixed_import_pushes_what_importing_event_by_event_pushes(
         one_by_one = await outbox(other)
     assert len(at_once) > 60
     assert at_once == one_by_one
+
+
+async def _same_pushes_at_once_and_one_by_one(linked, tmp_path, clock, setup, events):
+    await run(linked, jl(*setup), notify=False)
+    await run(linked, jl(*events))
+    at_once = await outbox(linked)
+    async with Database(tmp_path / "one.sqlite3") as db:
+        await upgrade(db)
+        other = build_services(db, SECRET, TZ, clock)
+        await import_roster(other)
+        await other.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+        await other.linking.link_contact(IVAN, IVAN, IVAN, IVAN_PHONE)
+        await run(other, jl(*setup), notify=False)
+        for event in events:
+            await run(other, jl(event))
+        one_by_one = await outbox(other)
+
+    def averages(rows):
+        return [(r["kind"], r["value"], r["avg_before"], r["avg_after"]) for r in rows
+                if r["to"] == ANNA]
+
+    assert averages(at_once) == averages(one_by_one)
+    assert averages(at_once)
+
+
+SET_AT = "2026-11-23T09:00:00+00:00"
+Q1 = {"id": "p1", "type": "period", "period_id": "q1", "name": "1 четверть",
+      "start": "2026-09-01", "end": "2026-10-25"}
+Q2 = {"id": "p2", "type": "period", "period_id": "q2", "name": "2 четверть",
+      "start": "2026-11-05", "end": "2026-12-28"}
+
+
+async def test_a_grade_in_a_holiday_gap_and_one_of_a_quarter_keep_their_own_sums(
+        linked, tmp_path, clock):
+    # The gap counts against the school year, which starts on the day the first quarter does.
+    await _same_pushes_at_once_and_one_by_one(
+        linked, tmp_path, clock, [Q1, Q2, grade(1, 2, 1, day="2026-11-10")],
+        [grade(2, 5, 1, day="2026-11-03", set_at=SET_AT),
+         grade(3, 5, 1, day="2026-10-10", set_at=SET_AT)])
+
+
+async def test_a_period_declared_mid_file_changes_the_sums_after_it(linked, tmp_path, clock):
+    await _same_pushes_at_once_and_one_by_one(
+        linked, tmp_path, clock, [grade(1, 2, 1, day="2026-11-10")],
+        [grade(2, 5, 1, day="2026-10-12", set_at=SET_AT), Q1,
+         grade(3, 4, 1, day="2026-10-10", set_at=SET_AT)])
