@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import Update
 from aiogram.utils.i18n import I18n
@@ -40,13 +40,16 @@ class DiaryDispatcher(Dispatcher):
 
 
 def create_dispatcher(
-    services: Services, i18n: I18n, storage: BaseStorage, demo: DemoSchool | None = None
+    services: Services, i18n: I18n, storage: BaseStorage, demo: DemoSchool | None = None,
+    isolation: BaseEventIsolation | None = None,
 ) -> Dispatcher:
-    """``demo``: run as the demo school (`diary demo`): /start offers a family to try."""
+    """``demo``: run as the demo school (`diary demo`): /start offers a family to try.
+    ``isolation``: how updates of one chat are kept apart (in-process by default; in Redis when
+    several processes receive updates)."""
     # Updates of one chat are handled one at a time (two quick taps must not interleave over
     # the conversation's state); different chats still run side by side.
-    dp = DiaryDispatcher(storage=storage, events_isolation=SimpleEventIsolation(),
-                    **services.workflow_data(), demo=demo)
+    dp = DiaryDispatcher(storage=storage, events_isolation=isolation or SimpleEventIsolation(),
+                         **services.workflow_data(), demo=demo)
     dp.update.outer_middleware(ViewerMiddleware(services.access))
     LocaleMiddleware(i18n).setup(dp)
     routers = [errors.create_router(), common.create_group_guard(), common.create_router()]

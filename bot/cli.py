@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("run", help="start the bot: polling, delivery worker, scheduler")
+    sub.add_parser("web", help="the webhook server (WEBHOOK_URL, WEBHOOK_SECRET): any number"
+                              " behind a load balancer; /healthz and /metrics")
+    sub.add_parser("deliver", help="a sender: delivers pushes until stopped; any number may run")
+    sub.add_parser("scheduler", help="the scheduled jobs; any number may run, one acts")
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -172,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.runtime import run_bot  # aiogram loads slowly: only where it is needed
 
         return _run_polling(run_bot(settings))
+    if args.command in ("web", "deliver", "scheduler"):
+        return _run_role(args.command, settings)
     try:
         return asyncio.run(_dispatch(args, settings))
     except sqlite3.OperationalError as exc:
@@ -188,6 +194,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+
+
+def _run_role(role: str, settings: Settings) -> int:
+    """`diary web`, `diary deliver`, `diary scheduler`: one role of a deployment."""
+    if role in ("web", "deliver") and not settings.has_token:
+        print(NO_TOKEN, file=sys.stderr)
+        return EXIT_INPUT
+    if role == "web" and not (settings.webhook_url and settings.webhook_secret
+                              and settings.webhook_secret.get_secret_value()):
+        print("error: `diary web` needs WEBHOOK_URL (the public https URL Telegram posts"
+              " updates to) and WEBHOOK_SECRET (1-256 letters, digits, _ or -, checked on every"
+              " update)", file=sys.stderr)
+        return EXIT_INPUT
+    from bot import web
+
+    run = {"web": web.run_web, "deliver": web.run_deliver, "scheduler": web.run_scheduler}[role]
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(settings))
+    return EXIT_OK
 
 
 def _run_polling(bot: Coroutine[Any, Any, None]) -> int:
@@ -209,6 +234,9 @@ def _run_polling(bot: Coroutine[Any, Any, None]) -> int:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runtime import demo_school, run_bot
 
+    if not settings.has_token:  # said before any work, as `diary run` does
+        print(NO_TOKEN, file=sys.stderr)
+        return EXIT_INPUT
     path = Path(args.database) if args.database else (
         settings.database_path.parent / "demo.sqlite3")
     settings = settings.model_copy(update={"database_path": path})
@@ -224,9 +252,6 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
               f" database. Choose another file with --database.", file=sys.stderr)
         return EXIT_INPUT
     print(f"demo school ready in {path}", file=sys.stderr)
-    if not settings.has_token:
-        print(NO_TOKEN, file=sys.stderr)
-        return EXIT_INPUT
     return _run_polling(run_bot(settings, demo=True))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from datetime import datetime, time
 from pathlib import Path
@@ -41,6 +42,12 @@ class Settings(BaseSettings):
     dot_remind_parent_last_day: bool = True
     attendance_hold_seconds: int = Field(default=60, ge=0, le=3600)
     demo_simulator_minutes: int = Field(default=3, ge=1, le=120)
+    # Deployment by role (`diary web`, `diary deliver`, `diary scheduler`).
+    webhook_url: str | None = None  # the public URL Telegram posts updates to
+    webhook_secret: SecretStr | None = None  # checked on every update (the secret token header)
+    web_host: str = "0.0.0.0"
+    web_port: int = Field(default=8080, ge=1, le=65535)
+    redis_url: str | None = None  # conversation state and per-chat ordering across processes
     # Rehearsals and tests: the process starts its clock at this moment (ISO 8601 with an
     # offset) and runs at real speed from there. Never set in production.
     clock_start: datetime | None = None
@@ -98,6 +105,20 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError("must be HH:MM-HH:MM or empty") from exc
         return value.strip()
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            text = value.get_secret_value()
+            if not (1 <= len(text) <= 256) or not re.fullmatch(r"[A-Za-z0-9_-]+", text):
+                raise ValueError("1-256 characters: letters, digits, _ and -")
+        return value
+
+    @field_validator("webhook_url", "redis_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def has_token(self) -> bool:

@@ -17,7 +17,6 @@ from bot.app import create_dispatcher
 from bot.commands import set_commands
 from bot.config import Settings
 from bot.delivery import DeliveryWorker
-from bot.fsm import SQLiteStorage
 from bot.i18n import create_i18n
 from bot.jobs import add_simulator, create_scheduler
 from bot.services import Services, open_services
@@ -65,8 +64,10 @@ async def _run_bot(settings: Settings, demo: bool) -> None:
             school = demo_school(services)
             await school.seed()
         i18n = create_i18n(settings.default_locale)
-        dp = create_dispatcher(services, i18n, SQLiteStorage(services.db, services.clock),
-                               demo=school)
+        from bot.web import conversation_storage
+
+        storage, isolation = conversation_storage(settings, services)
+        dp = create_dispatcher(services, i18n, storage, demo=school, isolation=isolation)
         bot = create_bot(settings)
         worker = create_worker(bot, services, i18n, settings)
         services.journal.on_queued = worker.wake
@@ -90,6 +91,9 @@ async def _run_bot(settings: Settings, demo: bool) -> None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await delivery
             await bot.session.close()
+            await storage.close()
+            if isolation is not None:
+                await isolation.close()
 
 
 async def keep_running(name: str, run: Callable[[], Awaitable[None]],

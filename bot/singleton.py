@@ -1,8 +1,9 @@
-"""One poller per database: Telegram allows one `getUpdates` loop per token.
+"""One process of a kind per database: one poller (Telegram allows one `getUpdates` loop per
+token), one acting scheduler.
 
-`diary run` (and `diary demo`) hold an exclusive ``flock`` on a file beside the database for as
-long as they run. The kernel releases it when the process ends however it ends (kill -9
-included), so a restart never waits for a stale lock.
+The process holds an exclusive ``flock`` on a file beside the database (``<db>.<name>.lock``) for
+as long as it runs. The kernel releases it when the process ends however it ends (kill -9
+included), so a restart or a waiting stand-by never waits for a stale lock.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ class AlreadyRunning(Exception):
         self.holder = holder
 
 
-class PollerLock:
-    def __init__(self, database_path: Path) -> None:
-        self.path = Path(f"{database_path}.poller.lock")
+class ProcessLock:
+    def __init__(self, database_path: Path, name: str) -> None:
+        self.path = Path(f"{database_path}.{name}.lock")
         self._fd: int | None = None
 
-    def acquire(self) -> PollerLock:
+    def acquire(self) -> ProcessLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -45,8 +46,13 @@ class PollerLock:
             os.close(self._fd)  # closing the descriptor drops the lock
             self._fd = None
 
-    def __enter__(self) -> PollerLock:
+    def __enter__(self) -> ProcessLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class PollerLock(ProcessLock):
+    def __init__(self, database_path: Path) -> None:
+        super().__init__(database_path, "poller")

@@ -84,6 +84,14 @@ class FakeBotAPI:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.url = ""
+        # Webhook mode: once the bot calls setWebhook, updates are POSTed to it instead of
+        # waiting for getUpdates. ``webhook_targets`` stands in for a load balancer: the
+        # updates go round-robin to these URLs instead of the registered one.
+        self.webhook: dict[str, Any] | None = None
+        self.webhook_targets: list[str] | None = None
+        self.webhook_answers: list[int] = []  # HTTP status of every webhook delivery
+        self._targets = itertools.count()
+        self._posts: set[asyncio.Task[None]] = set()
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -99,6 +107,8 @@ class FakeBotAPI:
         return self
 
     async def close(self) -> None:
+        for task in list(self._posts):
+            task.cancel()
         async with self._changed:
             self._changed.notify_all()
         if self._runner is not None:
@@ -115,9 +125,41 @@ class FakeBotAPI:
 
     def push_update(self, update: dict[str, Any]) -> int:
         update = {"update_id": next(self._update_ids), **update}
+        if self.webhook is not None:
+            task = asyncio.get_running_loop().create_task(self._post_update(update))
+            self._posts.add(task)
+            task.add_done_callback(self._posts.discard)
+            return update["update_id"]
         self._updates.append(update)
         asyncio.get_running_loop().create_task(self._notify())
         return update["update_id"]
+
+    async def _post_update(self, update: dict[str, Any], secret: str | None = None) -> None:
+        """Deliver one update to the webhook as Telegram does: POST JSON with the secret token
+        header, again after a failure (a few times)."""
+        import aiohttp
+
+        assert self.webhook is not None
+        targets = self.webhook_targets or [self.webhook["url"]]
+        token = secret if secret is not None else self.webhook.get("secret_token", "")
+        for attempt in range(5):
+            url = targets[next(self._targets) % len(targets)]
+            try:
+                async with aiohttp.ClientSession() as session, session.post(
+                        url, json=update,
+                        headers={"X-Telegram-Bot-Api-Secret-Token": token}) as response:
+                    self.webhook_answers.append(response.status)
+                    if response.status < 400:
+                        return
+            except aiohttp.ClientError:
+                self.webhook_answers.append(0)
+            await asyncio.sleep(0.2 * (attempt + 1))
+
+    async def post_with_secret(self, update: dict[str, Any], secret: str) -> int:
+        """One update posted with the given secret token; the webhook's HTTP status."""
+        before = len(self.webhook_answers)
+        await self._post_update({"update_id": next(self._update_ids), **update}, secret)
+        return self.webhook_answers[before]
 
     async def _notify(self) -> None:
         async with self._changed:
@@ -242,6 +284,13 @@ class FakeBotAPI:
             return self._ok(BOT)
         if method == "getupdates":
             return await self._get_updates(params)
+        if method == "setwebhook":
+            self.webhook = {"url": params["url"], "secret_token": params.get("secret_token", ""),
+                            "allowed_updates": params.get("allowed_updates")}
+            return self._ok(True)
+        if method == "getwebhookinfo":
+            return self._ok({"url": (self.webhook or {}).get("url", ""),
+                             "pending_update_count": 0})
         if method in OK_METHODS:
             return self._ok(True)
         if method in SEND_METHODS:

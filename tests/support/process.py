@@ -41,13 +41,14 @@ def diary(env: dict[str, str], cwd: Path, *args: str, stdin: str | None = None):
 
 
 class BotProcess:
-    def __init__(self, env: dict[str, str], cwd: Path, *args: str) -> None:
+    def __init__(self, env: dict[str, str], cwd: Path, *args: str, log: str = "bot.log") -> None:
         self.env, self.cwd, self.args = env, cwd, args or ("run",)
+        self.log_path = cwd / log
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
         self.started = time.monotonic()  # the process's clock starts at CLOCK_START after this
-        self.log = open(self.cwd / "bot.log", "a")
+        self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen([sys.executable, "-m", "bot", *self.args], env=self.env,
                                      cwd=self.cwd, stdout=self.log, stderr=subprocess.STDOUT)
 
@@ -69,4 +70,4 @@ class BotProcess:
         return self.proc.returncode
 
     def output(self) -> str:
-        return (self.cwd / "bot.log").read_text()
+        return self.log_path.read_text()
