@@ -393,7 +393,7 @@ async def _journal_import(args: argparse.Namespace, settings: Settings) -> int:
 async def _run_job(args: argparse.Namespace, settings: Settings) -> int:
     from bot.i18n import create_i18n
     from bot.jobs import digest, expire_dots, expire_invitations, housekeeping
-    from bot.runtime import create_bot, create_worker
+    from bot.runtime import create_bot, create_budget, create_worker
 
     async with open_services(settings) as services:
         if args.name == "deliver":
@@ -401,9 +401,13 @@ async def _run_job(args: argparse.Namespace, settings: Settings) -> int:
                 raise InputError("delivering needs BOT_TOKEN")
             bot = create_bot(settings)
             try:
+                budget = await create_budget(settings, services)
                 worker = create_worker(bot, services, create_i18n(settings.default_locale),
-                                       settings)
-                stats = await worker.run_until_empty()
+                                       settings, budget)
+                try:
+                    stats = await worker.run_until_empty()
+                finally:
+                    await budget.close()
             finally:
                 await bot.session.close()
             held = await services.outbox.pending()
@@ -561,6 +565,9 @@ async def _status(settings: Settings) -> int:
     print(f"due now:             {st.due_now}")
     print(f"oldest undelivered:  {at(st.oldest_undelivered)}")
     print(f"last delivery:       {at(st.last_delivery)}")
+    if settings.paid_broadcast or st.paid_today:
+        limit = settings.paid_daily_limit if settings.paid_broadcast else 0
+        print(f"paid broadcasts:     {st.paid_today} today (daily limit {limit})")
     if st.last_import:
         finished = st.last_import["finished_at"]
         with contextlib.suppress(ValueError):

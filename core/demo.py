@@ -235,11 +235,17 @@ class DemoSchool:
         """A family of the visitor's own, linked to their account."""
         if not await self.is_demo():
             raise DemoRefused()
-        mine = await self.db.scalar(
-            "SELECT COUNT(*) FROM account_links WHERE telegram_id = ? AND via = 'demo'",
+        mine = await self.db.fetchall(
+            "SELECT student_id FROM account_links WHERE telegram_id = ? AND via = 'demo'",
             (telegram_id,))
-        if mine:  # a second tap: the family made before
-            return LinkResult(await load_children(self.db, telegram_id), 0)
+        if mine:
+            if any(r[0] is not None for r in mine) == as_student:  # a second tap, same role
+                return LinkResult(await load_children(self.db, telegram_id), 0)
+            # The other role: the visitor leaves the family made before and gets a new one.
+            async with self.db.transaction() as tx:
+                await tx.execute(
+                    "DELETE FROM account_links WHERE telegram_id = ? AND via = 'demo'",
+                    (telegram_id,))
         fam = await self._add_family()
         phone = fam.student_phone if as_student else fam.guardian_phone
         return await self.linking.demo_link(telegram_id, chat_id, phone, language_code)

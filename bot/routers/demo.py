@@ -18,12 +18,13 @@ from aiogram.utils.i18n import gettext as _
 from bot import render
 from bot.callbacks import DemoCb
 from core.demo import DemoSchool
-from core.models import Viewer
+from core.models import Role, Viewer
 
 
 def create_router() -> Router:
     router = Router(name="demo")
-    router.message.register(cmd_start, CommandStart())
+    # An invitation link works as in a real school (the start router takes it).
+    router.message.register(cmd_start, CommandStart(), ~F.text.contains(" inv_"))
     router.callback_query.register(on_try, DemoCb.filter(F.a.in_({"parent", "student"})))
     return router
 
@@ -46,8 +47,11 @@ def offer() -> tuple[str, InlineKeyboardMarkup]:
 async def cmd_start(message: Message, viewer: Viewer, state: FSMContext) -> None:
     await state.clear()
     text, markup = offer()
-    if viewer.is_linked:
+    if any(c.role is not Role.TRUSTED for c in viewer.children):
         text += "\n\n" + _("You already have a demo family: /grades, /dots, /homework.")
+    elif viewer.is_linked:
+        text += "\n\n" + _("You follow a demo child as a trusted person: /trusted shows"
+                             " what you see.")
     await message.answer(text, reply_markup=markup)
 
 

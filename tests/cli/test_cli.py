@@ -220,12 +220,13 @@ def test_jobs_run_digest_and_signoffs_list(workdir, capsys):
     assert all(r["signed_by"] == "" for r in rows)
 
 
-def test_demo_seeds_its_own_database_and_refuses_a_real_one(workdir, capsys):
-    assert main(["demo"]) == 2  # no BOT_TOKEN: the school is seeded, the bot does not start
+def test_demo_seeds_its_own_database_and_refuses_a_real_one(workdir, capsys, monkeypatch):
+    assert main(["demo"]) == 2  # no BOT_TOKEN: said at once, before any work
     err = capsys.readouterr().err
-    assert "demo school ready in" in err and "@BotFather" in err
-    assert (workdir / "data" / "demo.sqlite3").exists()
+    assert "@BotFather" in err and "demo school ready in" not in err
+    assert not (workdir / "data" / "demo.sqlite3").exists()
     assert not (workdir / "data" / "diary.sqlite3").exists()
+    monkeypatch.setenv("BOT_TOKEN", "123456789:AAtest")
     main(["roster", "import", str(EXAMPLE_ROSTER)])
     capsys.readouterr()
     real = str(workdir / "data" / "diary.sqlite3")

@@ -80,6 +80,10 @@ async def test_two_visitors_at_once_get_two_families_and_a_second_tap_changes_no
     await school.seed()
     a, b = await asyncio.gather(school.visit(1, 1, False, "ru"), school.visit(2, 2, False, "ru"))
     assert {c.id for c in a.children}.isdisjoint({c.id for c in b.children})
-    again = await school.visit(1, 1, True, "ru")
+    again = await school.visit(1, 1, False, "ru")
     assert {c.id for c in again.children} == {c.id for c in a.children}
     assert await services.db.scalar("SELECT COUNT(*) FROM students") == 10
+    # The other role is another family: a student sees just themself.
+    student = await school.visit(1, 1, True, "ru")
+    assert [c.role.value for c in student.children] == ["student"]
+    assert student.children[0].id not in {c.id for c in a.children}
