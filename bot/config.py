@@ -9,9 +9,10 @@ from datetime import datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.budget import Rates
 from core.clock import Clock, StartedClock, SystemClock
 
 LOCALES = ("ru", "en")
@@ -33,7 +34,12 @@ class Settings(BaseSettings):
     default_locale: str = "ru"
     digest_time: str = "19:00"
     quiet_hours: str = "22:00-08:00"
-    send_rate: float = Field(default=25, gt=0)
+    send_rate: float = Field(default=25, gt=0, le=1000)
+    # Paid broadcasts: above FREE_SEND_RATE, up to SEND_RATE, at most PAID_DAILY_LIMIT messages a
+    # day (then the free rate only). Telegram charges Stars for each paid message.
+    paid_broadcast: bool = False
+    free_send_rate: float = Field(default=25, gt=0, le=30)
+    paid_daily_limit: int = Field(default=100_000, ge=0)
     send_rate_per_chat: float = Field(default=1, gt=0)
     relevance_days: int = Field(default=3, ge=0)
     rounding_threshold: float = Field(default=0.5, gt=0, lt=1)
@@ -119,6 +125,20 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _paid(self) -> Settings:
+        if self.paid_broadcast and self.send_rate <= self.free_send_rate:
+            raise ValueError("PAID_BROADCAST needs SEND_RATE above FREE_SEND_RATE")
+        return self
+
+    def rates(self) -> Rates:
+        """The send budget: without paid broadcasts SEND_RATE is the whole (free) rate."""
+        if not self.paid_broadcast:
+            return Rates(free=self.send_rate, per_chat=self.send_rate_per_chat)
+        return Rates(free=self.free_send_rate, per_chat=self.send_rate_per_chat,
+                     paid=self.send_rate - self.free_send_rate,
+                     paid_daily_limit=self.paid_daily_limit)
 
     @property
     def has_token(self) -> bool:

@@ -37,6 +37,7 @@ from aiogram.exceptions import (
 )
 from aiogram.utils.i18n import I18n
 
+from bot.budget import Budget, LocalBudget, Rates, Sleep
 from bot.i18n import pick_locale
 from bot.notify import Outgoing, render_batch
 from core.clock import Clock
@@ -52,7 +53,6 @@ RECLAIM_EVERY = 10.0  # seconds between two looks for claims of senders that die
 DRAIN_TIMEOUT = 15.0
 LEASE_SECONDS = LEASE.total_seconds()  # at shutdown, how long in-flight sends may take to finish
 
-Sleep = Callable[[float], Awaitable[object]]
 
 
 class TokenBucket:
@@ -103,6 +103,7 @@ class DeliveryStats:
     unreachable: int = 0
     dropped: int = 0
     failures: int = 0  # rounds of the worker that failed (database errors) and were retried
+    paid: int = 0  # messages sent as paid broadcasts
     latencies: list[float] = field(default_factory=list)
 
 
@@ -119,6 +120,7 @@ class DeliveryWorker:
         clock: Clock | None = None,
         sleep: Sleep = asyncio.sleep,
         role: str = "delivery",
+        budget: Budget | None = None,
     ) -> None:
         self.bot = bot
         self.outbox = outbox
@@ -126,7 +128,10 @@ class DeliveryWorker:
         self.clock = clock or outbox.clock
         self.sleep = sleep
         self.role = role
-        self.bucket = TokenBucket(rate, clock=self.clock, sleep=sleep)
+        # Telegram's limits: in this process unless a shared budget (Redis) is given.
+        self.budget = budget or LocalBudget(
+            Rates(free=rate, per_chat=per_chat_rate), self.clock,
+            lambda: self.clock.now().astimezone(outbox.tz).date(), sleep)
         self.chat_interval = 1.0 / per_chat_rate
         self.concurrency = concurrency
         self.poll_interval = poll_interval
@@ -138,6 +143,7 @@ class DeliveryWorker:
         self._slots = asyncio.Semaphore(concurrency)
         self._last_beat: float | None = None
         self._last_error: str | None = None
+        self._paid_pending = 0  # paid messages not yet recorded in the database
 
     def wake(self) -> None:
         """Something was queued in this process: look now rather than at the next poll."""
@@ -308,7 +314,9 @@ class DeliveryWorker:
             if not message.ids:
                 continue  # the first part of a long message: its rows go with the last part
             ids = list(message.ids)
-            await self._book("a sent message", lambda ids=ids: self.outbox.sent(ids, self.role))
+            paid, self._paid_pending = self._paid_pending, 0
+            await self._book("a sent message",
+                             lambda ids=ids, paid=paid: self.outbox.sent(ids, self.role, paid))
             unsettled.difference_update(ids)
             now = self.clock.now()
             self.stats.messages += 1
@@ -320,10 +328,13 @@ class DeliveryWorker:
         """Send one message. On failure settle ``rest`` — this message's rows and those after
         it — and return False."""
         try:
-            await self._wait_for_chat(batch.telegram_id)
-            await self.bucket.take()
-            await self.bot.send_message(batch.chat_id, message.text, reply_markup=message.markup)
+            paid = await self.budget.acquire(batch.telegram_id)
+            await self.bot.send_message(batch.chat_id, message.text, reply_markup=message.markup,
+                                        allow_paid_broadcast=True if paid else None)
             self._chat_ready[batch.telegram_id] = self.clock.monotonic() + self.chat_interval
+            if paid:
+                self.stats.paid += 1
+                self._paid_pending += 1
             return True
         except TelegramRetryAfter as exc:
             self.stats.rate_limited += 1
@@ -372,10 +383,3 @@ class DeliveryWorker:
             await self._book("a retry", lambda: self.outbox.retry(
                 rest, timedelta(seconds=backoff(attempts)), error))
         return False
-
-    async def _wait_for_chat(self, telegram_id: int) -> None:
-        ready = self._chat_ready.get(telegram_id)
-        if ready is not None:
-            delay = ready - self.clock.monotonic()
-            if delay > 0:
-                await self.sleep(delay)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import date
 
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
@@ -14,6 +15,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.utils.i18n import I18n
 
 from bot.app import create_dispatcher
+from bot.budget import Budget, LocalBudget, RedisBudget
 from bot.commands import set_commands
 from bot.config import Settings
 from bot.delivery import DeliveryWorker
@@ -69,7 +71,8 @@ async def _run_bot(settings: Settings, demo: bool) -> None:
         storage, isolation = conversation_storage(settings, services)
         dp = create_dispatcher(services, i18n, storage, demo=school, isolation=isolation)
         bot = create_bot(settings)
-        worker = create_worker(bot, services, i18n, settings)
+        budget = await create_budget(settings, services)
+        worker = create_worker(bot, services, i18n, settings, budget)
         services.journal.on_queued = worker.wake
         scheduler = create_scheduler(services, settings, on_queued=worker.wake)
         if school is not None:
@@ -94,6 +97,7 @@ async def _run_bot(settings: Settings, demo: bool) -> None:
             await storage.close()
             if isolation is not None:
                 await isolation.close()
+            await budget.close()
 
 
 async def keep_running(name: str, run: Callable[[], Awaitable[None]],
@@ -109,11 +113,28 @@ async def keep_running(name: str, run: Callable[[], Awaitable[None]],
         await asyncio.sleep(pause)
 
 
-def create_worker(bot: Bot, services: Services, i18n: I18n, settings: Settings) -> DeliveryWorker:
+def create_worker(bot: Bot, services: Services, i18n: I18n, settings: Settings,
+                  budget: Budget | None = None) -> DeliveryWorker:
     return DeliveryWorker(
         bot,
         services.outbox,
         i18n,
         rate=settings.send_rate,
         per_chat_rate=settings.send_rate_per_chat,
+        budget=budget,
     )
+
+
+async def create_budget(settings: Settings, services: Services) -> Budget:
+    """Telegram's limits for this sender: shared in Redis with every other sender when
+    ``REDIS_URL`` is set, else kept in this process (today's paid count read back)."""
+    clock, tz = services.clock, services.tz
+
+    def today() -> date:
+        return clock.now().astimezone(tz).date()
+
+    if settings.redis_url:
+        return RedisBudget(settings.redis_url, settings.rates(), today)
+    paid = await services.db.scalar("SELECT messages FROM paid_messages WHERE day = ?",
+                                    (today().isoformat(),))
+    return LocalBudget(settings.rates(), clock, today, paid_so_far=int(paid or 0))

@@ -97,7 +97,7 @@ def build_services(
         access=access,
         linking=LinkingService(db, hasher, clock),
         roster=RosterService(db, hasher, clock),
-        status=StatusService(db, clock),
+        status=StatusService(db, clock, tz),
         grades=GradesService(db, tuning.rounding_threshold),
         journal=JournalService(db, clock, tz, access, tuning.relevance_days, absence=absence,
                                attendance_hold=timedelta(seconds=tuning.attendance_hold)),

@@ -190,10 +190,12 @@ async def run_web(settings: Settings) -> None:
 
 async def run_deliver(settings: Settings) -> None:
     """`diary deliver`: one sender until SIGTERM/SIGINT."""
-    from bot.runtime import create_worker, keep_running
+    from bot.runtime import create_budget, create_worker, keep_running
 
     async with open_services(settings) as services, _bot(settings) as bot:
-        worker = create_worker(bot, services, create_i18n(settings.default_locale), settings)
+        budget = await create_budget(settings, services)
+        worker = create_worker(bot, services, create_i18n(settings.default_locale), settings,
+                               budget)
         task = asyncio.create_task(keep_running("delivery", worker.run), name="delivery")
         log.info("sender %s started", services.outbox.owner)
         try:
@@ -202,6 +204,7 @@ async def run_deliver(settings: Settings) -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await budget.close()
 
 
 async def run_scheduler(settings: Settings) -> None:

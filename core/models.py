@@ -129,6 +129,7 @@ class Status:
     last_delivery: datetime | None = None  # the last time any sender delivered something
     workers: tuple[WorkerState, ...] = ()
     stalled: bool = False  # work has been due for a minute and nothing was delivered meanwhile
+    paid_today: int = 0  # messages sent as paid broadcasts today (school time)
 
 
 @dataclass(frozen=True)

@@ -257,11 +257,16 @@ class Outbox:
         async with self.db.transaction() as tx:
             await tx.executemany(sql, params)
 
-    async def sent(self, ids: list[int], role: str | None = None) -> None:
+    async def sent(self, ids: list[int], role: str | None = None, paid: int = 0) -> None:
         """Telegram accepted the message carrying these rows; ``role`` records the sender's
-        progress in the same transaction."""
+        progress, and ``paid`` the paid broadcasts it took, in the same transaction."""
         stamp = to_db(self.clock.now())
         async with self.db.transaction() as tx:
+            if paid:
+                await tx.execute(
+                    "INSERT INTO paid_messages (day, messages) VALUES (?, ?) ON CONFLICT (day)"
+                    " DO UPDATE SET messages = paid_messages.messages + excluded.messages",
+                    (self.clock.now().astimezone(self.tz).date().isoformat(), paid))
             await tx.executemany(
                 "UPDATE outbox SET sent_at = ?, claimed_by = NULL, claimed_until = NULL,"
                 " attempts = attempts + 1 WHERE id = ?",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from core.clock import Clock, from_db, to_db
 from core.models import Status, WorkerState
@@ -15,9 +16,10 @@ _PENDING = "sent_at IS NULL AND dropped_at IS NULL"
 
 
 class StatusService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, tz: ZoneInfo) -> None:
         self.db = db
         self.clock = clock
+        self.tz = tz
 
     async def status(self) -> Status:
         async def count(sql: str, params: tuple = ()) -> int:
@@ -50,6 +52,10 @@ class StatusService:
             due_now > 0 and due_since is not None and now - due_since >= STALL_AFTER
             and (last_delivery is None or now - last_delivery >= STALL_AFTER)
         )
+        paid_today = 0
+        if "paid_messages" in tables:
+            paid_today = await count("SELECT messages FROM paid_messages WHERE day = ?",
+                                     (now.astimezone(self.tz).date().isoformat(),))
         last = await self.db.fetchone(
             "SELECT kind, source, finished_at, summary FROM imports ORDER BY id DESC LIMIT 1"
         )
@@ -74,4 +80,5 @@ class StatusService:
             last_delivery=last_delivery,
             workers=tuple(workers),
             stalled=stalled,
+            paid_today=paid_today,
         )
