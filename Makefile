@@ -20,7 +20,7 @@ install-dev: $(VENV)/.installed-dev
 
 # Compile gettext catalogues (locales/<lang>/LC_MESSAGES/messages.po -> .mo).
 locales: $(VENV)/.installed
-	$(BIN)/pybabel compile --statistics -d locales -D messages 2>&1 | grep -v '^compiling' || true
+	@$(BIN)/pybabel compile -d locales -D messages 2>&1 | grep -v '^compiling catalog' || true
 	@test -f locales/ru/LC_MESSAGES/messages.mo
 
 # Re-extract translatable strings and merge them into the catalogues (for developers).

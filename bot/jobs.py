@@ -112,6 +112,10 @@ def add_simulator(scheduler: AsyncIOScheduler, school: DemoSchool, minutes: int,
 def create_scheduler(
     services: Services, settings: Settings, on_queued: Callable[[], None] | None = None
 ) -> AsyncIOScheduler:
+    # APScheduler logs every run at INFO ("Running job…", "executed successfully"): the log is
+    # for what an operator needs, so only its warnings and errors; our jobs log their own lines.
+    for name in ("apscheduler", "apscheduler.scheduler", "apscheduler.executors.default"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     scheduler = AsyncIOScheduler(timezone=settings.tz)
 
     async def dots() -> dict[str, int]:

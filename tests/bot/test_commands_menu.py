@@ -21,3 +21,19 @@ async def test_menu_is_set_in_russian_and_english():
         "start", "grades", "dots", "homework", "schedule", "absence", "trusted", "settings",
         "help", "cancel"]
     assert all(c.scope.type == "all_private_chats" for c in calls)
+
+
+def test_the_scheduler_logs_only_warnings(services):
+    import logging
+    from types import SimpleNamespace
+
+    from bot.jobs import create_scheduler
+    from tests.support.school import TZ
+
+    try:
+        create_scheduler(services, SimpleNamespace(tz=TZ))
+    except (AttributeError, TypeError):
+        pass  # the scheduler's own settings are beside the point here
+    assert logging.getLogger("apscheduler.executors.default").getEffectiveLevel() == \
+        logging.WARNING
+    assert logging.getLogger("apscheduler.scheduler").getEffectiveLevel() == logging.WARNING
