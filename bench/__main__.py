@@ -10,7 +10,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import delivery_bench, digest_bench, import_bench, latency_bench
+from bench import delivery_bench, digest_bench, import_bench, latency_bench, paid_bench
 
 RESULTS = Path(__file__).with_name("results")
 BENCHES = {
@@ -18,6 +18,7 @@ BENCHES = {
     "delivery": delivery_bench.run,
     "latency": latency_bench.run,
     "digest": digest_bench.run,
+    "paid": paid_bench.run,
 }
 
 
