@@ -19,6 +19,9 @@ from typing import Any
 
 from aiohttp import web
 
+# Telegram's date of every message the fake makes: fixed, never the wall clock.
+MESSAGE_DATE = 1_795_424_400  # 2026-11-23 09:00 UTC
+
 BOT = {"id": 42, "is_bot": True, "first_name": "Diary", "username": "diary_test_bot",
        "can_join_groups": True, "can_read_all_group_messages": False,
        "supports_inline_queries": False}
@@ -176,7 +179,7 @@ class FakeBotAPI:
                      language_code: str | None = "ru", chat_type: str = "private",
                      chat_id: int | None = None) -> int:
         message: dict[str, Any] = {
-            "message_id": next(self._message_ids), "date": int(time.time()),
+            "message_id": next(self._message_ids), "date": MESSAGE_DATE,
             "chat": {"id": chat_id if chat_id is not None else user_id, "type": chat_type},
             "from": self._user(user_id, first_name, language_code), "text": text,
         }
@@ -191,7 +194,7 @@ class FakeBotAPI:
         if contact_user_id is not None:
             contact["user_id"] = contact_user_id
         return self.push_update({"message": {
-            "message_id": next(self._message_ids), "date": int(time.time()),
+            "message_id": next(self._message_ids), "date": MESSAGE_DATE,
             "chat": {"id": user_id, "type": "private"},
             "from": self._user(user_id, first_name, "ru"), "contact": contact,
         }})
@@ -200,7 +203,7 @@ class FakeBotAPI:
         return self.push_update({"callback_query": {
             "id": str(next(self._message_ids)), "from": self._user(user_id, "Анна", "ru"),
             "chat_instance": "1", "data": data,
-            "message": {"message_id": message_id, "date": int(time.time()),
+            "message": {"message_id": message_id, "date": MESSAGE_DATE,
                         "chat": {"id": user_id, "type": "private"}, "from": BOT, "text": "…"},
         }})
 
@@ -366,7 +369,7 @@ class FakeBotAPI:
         if method in ("deletemessage", "editmessagereplymarkup") and text is None:
             return self._ok(True)
         result: dict[str, Any] = {
-            "message_id": message_id, "date": int(time.time()),
+            "message_id": message_id, "date": MESSAGE_DATE,
             "chat": {"id": chat_id, "type": "private"}, "from": BOT, "text": text or "",
         }
         if markup and "inline_keyboard" in markup:

@@ -22,6 +22,9 @@ from aiogram.methods import (
 )
 from aiogram.types import Chat, InlineKeyboardMarkup, Message, User
 
+# Telegram's date of every message in the tests: fixed, never the wall clock.
+MESSAGE_DATE = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
 BOT_USER = User(id=42, is_bot=True, first_name="Diary", username="diary_test_bot")
 TELEGRAM_LIMIT = 4096
 
@@ -109,7 +112,7 @@ class RecordingSession(BaseSession):
             markup = method.reply_markup
             return Message(
                 message_id=message_id,
-                date=datetime.now(UTC),
+                date=MESSAGE_DATE,
                 chat=Chat(id=int(chat_id), type="private"),
                 from_user=BOT_USER,
                 text=method.text,

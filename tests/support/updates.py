@@ -15,6 +15,9 @@ from aiogram.types import (
     User,
 )
 
+# Telegram's date of every message in the tests: fixed, never the wall clock.
+MESSAGE_DATE = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
 _ids = itertools.count(1)
 
 
@@ -37,7 +40,7 @@ def message(
         entities = [MessageEntity(type="bot_command", offset=0, length=length)]
     msg = Message(
         message_id=next(_ids),
-        date=datetime.now(UTC),
+        date=MESSAGE_DATE,
         chat=Chat(id=chat_id if chat_id is not None else user_id, type=chat_type,
                   title=None if chat_type == "private" else "Родители 7Б"),
         from_user=user(user_id, language_code=language_code),
@@ -56,7 +59,7 @@ def contact(user_id: int, phone: str, contact_user_id: int | None) -> Update:
 def callback(user_id: int, data: str, message_id: int = 500, language_code: str = "ru") -> Update:
     msg = Message(
         message_id=message_id,
-        date=datetime.now(UTC),
+        date=MESSAGE_DATE,
         chat=Chat(id=user_id, type="private"),
         from_user=user(42, "Diary"),
         text="…",
