@@ -13,7 +13,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,36 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 class InputError(Exception):
     """Bad input on the command line: printed, exit code 2."""
+
+
+def plural(n: int, one: str, many: str) -> str:
+    """``1 push``, ``2 pushes``, ``0 pushes``: a count with its noun, as a person writes it."""
+    return f"{n} {one if n == 1 else many}"
+
+
+class SchoolTimeFormatter(logging.Formatter):
+    """Log lines stamped in school time with its offset, as every other time the CLI prints."""
+
+    def __init__(self, fmt: str, tz: tzinfo) -> None:
+        super().__init__(fmt)
+        self.tz = tz
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return datetime.fromtimestamp(record.created, self.tz).isoformat(timespec="milliseconds")
+
+
+# How the import summary names each journal event type: (one, many).
+EVENT_NOUNS = {
+    "grade": ("grade", "grades"),
+    "grade_changed": ("grade change", "grade changes"),
+    "grade_deleted": ("grade deletion", "grade deletions"),
+    "dot": ("dot", "dots"),
+    "dot_closed": ("dot closed", "dots closed"),
+    "attendance": ("attendance mark", "attendance marks"),
+    "homework": ("homework task", "homework tasks"),
+    "lesson": ("lesson", "lessons"),
+    "period": ("period", "periods"),
+}
 
 
 def csv_safe(value: object) -> object:
@@ -164,9 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             name = str(err["loc"][0]).upper() if err["loc"] else "?"
             print(f"setting {name}: {err['msg']}", file=sys.stderr)
         return EXIT_INPUT
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(SchoolTimeFormatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s", settings.tz))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     if args.command == "demo":
         return _demo(args, settings)
     if args.command == "run":
@@ -189,7 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputInvalid as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        print(f"{len(exc.problems)} problem(s); nothing was changed.", file=sys.stderr)
+        print(f"{plural(len(exc.problems), 'problem', 'problems')}; nothing was changed.",
+              file=sys.stderr)
         return EXIT_INPUT
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -293,8 +325,10 @@ async def _roster_import(args: argparse.Namespace, settings: Settings) -> int:
         summary = await services.roster.apply(roster, args.file, dry_run=args.dry_run)
     head = "dry run, nothing changed" if summary.dry_run else "roster imported"
     print(
-        f"{head}: {summary.students} students, {summary.guardians} guardians,"
-        f" {summary.classes} classes, {summary.links} student–guardian links\n"
+        f"{head}: {plural(summary.students, 'student', 'students')},"
+        f" {plural(summary.guardians, 'guardian', 'guardians')},"
+        f" {plural(summary.classes, 'class', 'classes')},"
+        f" {plural(summary.links, 'student–guardian link', 'student–guardian links')}\n"
         f"students: +{summary.students_added} added, {summary.students_updated} updated,"
         f" {summary.students_moved} moved to another class,"
         f" {summary.students_deactivated} no longer listed (deactivated)\n"
@@ -380,11 +414,15 @@ async def _journal_import(args: argparse.Namespace, settings: Settings) -> int:
                                 set(checked.rejected_lines))
     for problem in checked.problems:
         print(f"rejected: {problem}", file=sys.stderr)
-    applied = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.applied.items())) or "nothing"
+    applied = ", ".join(plural(n, *EVENT_NOUNS.get(kind, (kind, kind)))
+                        for kind, n in sorted(summary.applied.items()))
     print(
-        f"journal imported: {summary.lines} lines, applied {summary.applied_total} ({applied});"
-        f" {summary.already_imported} already imported, {summary.duplicates_in_file} repeated"
-        f" in the file, {summary.rejected} rejected; {summary.pushes} pushes queued"
+        f"journal imported: {plural(summary.lines, 'line', 'lines')}, applied"
+        f" {plural(summary.applied_total, 'event', 'events')}"
+        + (f" ({applied})" if applied else "")
+        + f"; {summary.already_imported} already imported, {summary.duplicates_in_file} repeated"
+        f" in the file, {summary.rejected} rejected;"
+        f" {plural(summary.pushes, 'push', 'pushes')} queued"
         + ("" if summary.notify else " (--no-notify)")
     )
     return EXIT_OK
@@ -411,13 +449,17 @@ async def _run_job(args: argparse.Namespace, settings: Settings) -> int:
             finally:
                 await bot.session.close()
             held = await services.outbox.pending()
-            print(f"delivered {stats.rows} pushes in {stats.messages} messages;"
+            print(f"delivered {plural(stats.rows, 'push', 'pushes')} in"
+                  f" {plural(stats.messages, 'message', 'messages')};"
                   f" {stats.retries} retried, {stats.rate_limited} rate-limited,"
-                  f" {stats.unreachable} recipients unreachable; {held} still waiting")
+                  f" {plural(stats.unreachable, 'recipient', 'recipients')} unreachable;"
+                  f" {held} still waiting")
         elif args.name == "expire-dots":
             result = await expire_dots(services)
-            print(f"dots: {result['graded']} became grades, {result['vanished']} vanished;"
-                  f" {result['reminders']} reminders queued")
+            graded = result["graded"]
+            print(f"dots: {graded} became {'a grade' if graded == 1 else 'grades'},"
+                  f" {result['vanished']} vanished;"
+                  f" {plural(result['reminders'], 'reminder', 'reminders')} queued")
         elif args.name == "digest":
             result = await digest(services)
             print(f"digests: {result['sent']} queued, {result['nothing_to_say']} with nothing"
@@ -426,7 +468,15 @@ async def _run_job(args: argparse.Namespace, settings: Settings) -> int:
             result = await expire_invitations(services)
             print(f"invitations: {result['expired']} expired")
         elif args.name == "housekeeping":
-            print(await housekeeping(services))
+            done = await housekeeping(services)
+            print("housekeeping: deleted "
+                  + ", ".join(plural(done.get(key, 0), one, many) for key, one, many in (
+                      ("outbox", "delivered push", "delivered pushes"),
+                      ("digest_log", "digest decision", "digest decisions"),
+                      ("conversations", "abandoned conversation", "abandoned conversations"),
+                      ("codes", "expired or used code", "expired or used codes"),
+                      ("code_failures", "failed code attempt", "failed code attempts"),
+                      ("workers", "silent worker", "silent workers"))))
     return EXIT_OK
 
 
@@ -479,7 +529,7 @@ async def _codes_issue(args: argparse.Namespace, settings: Settings) -> int:
         fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(out.getvalue())
-        print(f"{len(codes)} codes written to {args.out}", file=sys.stderr)
+        print(f"{plural(len(codes), 'code', 'codes')} written to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(out.getvalue())
     return EXIT_OK

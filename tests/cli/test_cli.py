@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def test_bad_roster_names_every_bad_line_and_changes_nothing(workdir, capsys):
     assert f"{bad}:4: student_first_name: required" in err
     assert f"{bad}:5: guardian_snils: SNILS control number does not match" in err
     assert "12345" not in err and "789 65" not in err
-    assert "3 problem(s); nothing was changed." in err
+    assert "3 problems; nothing was changed." in err
     assert count(workdir, "students") == 5  # S-1099 was not added
 
 
@@ -94,7 +95,7 @@ def test_journal_import_rejects_and_skip_invalid(workdir, capsys):
     assert record["line"] == 4 and record["problems"] == ["value: must be from 1 to 5"]
     assert json.loads(record["raw"])["id"] == "bad-1"
     assert main(["journal", "import", str(journal), "--skip-invalid"]) == 0
-    assert "applied 0 (nothing); 13 already imported" in capsys.readouterr().out
+    assert "applied 0 events; 13 already imported" in capsys.readouterr().out
 
 
 def test_journal_from_stdin(workdir, capsys, monkeypatch):
@@ -157,7 +158,7 @@ def test_jobs_run_expire_dots(workdir, capsys):
     assert main(["journal", "import", str(journal)]) == 0
     capsys.readouterr()
     assert main(["jobs", "run", "expire-dots"]) == 0
-    assert "dots: 1 became grades, 0 vanished" in capsys.readouterr().out
+    assert "dots: 1 became a grade, 0 vanished" in capsys.readouterr().out
     assert main(["jobs", "run", "expire-dots"]) == 0
     assert "dots: 0 became grades, 0 vanished" in capsys.readouterr().out
     assert count(workdir, "grades") == 1
@@ -285,7 +286,7 @@ def test_a_journal_with_raw_line_separators_keeps_its_line_numbers(workdir, caps
     assert main(["journal", "import", str(journal), "--skip-invalid"]) == 0
     captured = capsys.readouterr()
     assert f"rejected: {journal}:2: value: must be from 1 to 5" in captured.err
-    assert "applied 1 (1 grade)" in captured.out and "1 rejected" in captured.out
+    assert "applied 1 event (1 grade)" in captured.out and "1 rejected" in captured.out
 
 
 def test_an_unwritable_rejects_file_stops_the_import_before_anything_is_written(workdir, capsys):
@@ -382,3 +383,88 @@ def test_the_example_settings_file_is_valid_as_it_is(workdir, capsys):
     (workdir / ".env").write_text((EXAMPLE_ROOT.parent / ".env.example").read_text())
     assert main(["status"]) == 0
     assert "schema version:" in capsys.readouterr().out
+
+
+SCHOOL_NOON = "2026-11-23T12:00:00+03:00"
+
+
+def _grade(n: int, day: str = "2026-11-23") -> str:
+    return json.dumps({"id": f"g{n}", "type": "grade", "grade_id": f"g{n}", "student_id": "S-1001",
+                       "subject": "Алгебра", "date": day, "value": 5})
+
+
+def test_counts_are_written_as_a_person_writes_them(workdir, capsys, monkeypatch):
+    monkeypatch.setenv("CLOCK_START", SCHOOL_NOON)
+    assert main(["roster", "import", str(EXAMPLE_ROSTER)]) == 0
+    assert capsys.readouterr().out.startswith(
+        "roster imported: 5 students, 4 guardians, 2 classes, 5 student–guardian links\n")
+    assert main(["link", "--telegram-id", "555", "--phone", SERGEY_PHONE]) == 0
+    one = workdir / "one.jsonl"
+    one.write_text(_grade(1) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["journal", "import", str(one)]) == 0
+    assert capsys.readouterr().out == (
+        "journal imported: 1 line, applied 1 event (1 grade); 0 already imported, 0 repeated"
+        " in the file, 0 rejected; 1 push queued\n")
+    assert main(["journal", "import", str(one)]) == 0
+    assert capsys.readouterr().out == (
+        "journal imported: 1 line, applied 0 events; 1 already imported, 0 repeated"
+        " in the file, 0 rejected; 0 pushes queued\n")
+    two = workdir / "two.jsonl"
+    two.write_text(_grade(2) + "\n" + _grade(3) + "\n" + json.dumps(
+        {"id": "p1", "type": "period", "period_id": "q2", "name": "2 четверть",
+         "start": "2026-11-01", "end": "2026-12-28"}) + "\n", encoding="utf-8")
+    assert main(["journal", "import", str(two)]) == 0
+    assert capsys.readouterr().out == (
+        "journal imported: 3 lines, applied 3 events (2 grades, 1 period); 0 already imported,"
+        " 0 repeated in the file, 0 rejected; 2 pushes queued\n")
+    bad = workdir / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "x", "type": "grade"}).replace("grade", "nothing") + "\n",
+                   encoding="utf-8")
+    assert main(["journal", "import", str(bad)]) == 2
+    assert capsys.readouterr().err.endswith("\n1 problem; nothing was changed.\n")
+
+    out = workdir / "codes.csv"
+    assert main(["codes", "issue", "--student-id", "S-1005", "--out", str(out),
+                 "--bot-username", "school_bot"]) == 0
+    assert capsys.readouterr().err == f"1 code written to {out}\n"
+    assert main(["codes", "issue", "--student-id", "S-1001", "--out", str(out),
+                 "--bot-username", "school_bot"]) == 0
+    assert capsys.readouterr().err == f"3 codes written to {out}\n"
+
+    assert main(["jobs", "run", "housekeeping"]) == 0
+    assert capsys.readouterr().out == (
+        "housekeeping: deleted 0 delivered pushes, 0 digest decisions, 0 abandoned"
+        " conversations, 0 expired or used codes, 0 failed code attempts, 0 silent workers\n")
+
+
+def test_every_time_the_cli_prints_is_school_time_with_its_offset(workdir, capsys, monkeypatch):
+    monkeypatch.setenv("CLOCK_START", SCHOOL_NOON)
+    main(["roster", "import", str(EXAMPLE_ROSTER)])
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^last import: +roster \S+roster\.csv at 2026-11-23T12:00:\d\d\+03:00$",
+                     out, flags=re.MULTILINE), out
+    assert "Z" not in out.split("last import:")[1]
+    monkeypatch.setenv("TIMEZONE", "Asia/Yekaterinburg")
+    assert main(["status"]) == 0
+    assert re.search(r"at 2026-11-23T14:00:\d\d\+05:00$", capsys.readouterr().out,
+                     flags=re.MULTILINE)
+    codes = workdir / "codes.csv"
+    assert main(["codes", "issue", "--student-id", "S-1005", "--out", str(codes),
+                 "--bot-username", "school_bot"]) == 0
+    row = next(csv.DictReader(codes.open(encoding="utf-8")))
+    assert row["expires"] == "2026-12-07"  # 14 days, a school-time date
+
+
+def test_log_lines_are_stamped_in_school_time():
+    import logging
+    from zoneinfo import ZoneInfo
+
+    from bot.cli import SchoolTimeFormatter
+
+    record = logging.LogRecord("bot", logging.INFO, __file__, 1, "started", None, None)
+    record.created = 1_795_424_400.25  # 2026-11-23T09:00:00.250Z
+    formatter = SchoolTimeFormatter("%(asctime)s %(message)s", ZoneInfo("Europe/Moscow"))
+    assert formatter.format(record) == "2026-11-23T12:00:00.250+03:00 started"

@@ -56,7 +56,7 @@ async def test_a_grade_imported_while_running_arrives_once_and_reimport_sends_no
     started = asyncio.get_running_loop().time()
     result = diary(school_env, tmp_path, "journal", "import", str(journal))
     assert result.returncode == 0, result.stderr
-    assert "1 pushes queued" in result.stdout
+    assert "1 push queued" in result.stdout
     push = await api.wait_for(lambda s: s.chat_id == ANNA and "Новая оценка 5" in (s.text or ""))
     assert asyncio.get_running_loop().time() - started < 10
     assert "Средний балл: — → 5,00" in push.text
