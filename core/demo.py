@@ -39,14 +39,49 @@ CLASSES = {
 }
 WORKS = [("Работа на уроке", 1), ("Домашняя работа", 1), ("Самостоятельная работа", 2),
          ("Проверочная работа", 2), ("Контрольная работа", 3)]
-TEACHERS = ["Иванова М. П.", "Соколова Е. А.", "Орлов В. С.", "Белова Т. Н.", "Ким А. Р."]
+# One teacher for each subject of each class, on every lesson, grade and dot; a teacher may
+# teach a subject in both classes, or two subjects (Russian and literature) in one.
+TEACHERS = {
+    "5А": {"Математика": "Иванова М. П.", "Русский язык": "Соколова Е. А.",
+           "Литература": "Соколова Е. А.", "История": "Орлов В. С.",
+           "Биология": "Ким А. Р.", "Английский язык": "Белова Т. Н."},
+    "7Б": {"Алгебра": "Захаров Д. И.", "Геометрия": "Захаров Д. И.",
+           "Русский язык": "Никитина Л. В.", "Литература": "Никитина Л. В.",
+           "Физика": "Гусев П. А.", "История": "Орлов В. С.",
+           "Английский язык": "Белова Т. Н."},
+}
+# Each subject's room: lessons of a subject are in its teacher's classroom.
+ROOMS = {"Математика": "201", "Алгебра": "305", "Геометрия": "305", "Русский язык": "214",
+         "Литература": "214", "История": "118", "Биология": "226", "Физика": "311",
+         "Английский язык": "207"}
+LESSONS_A_DAY = {"5А": 5, "7Б": 6}
 BOYS = ["Иван", "Артём", "Максим", "Лев", "Марк", "Тимофей"]
 GIRLS = ["Мария", "Анна", "Софья", "Ева", "Алиса", "Виктория"]
 SURNAMES = [("Петров", "Петрова"), ("Смирнов", "Смирнова"), ("Волков", "Волкова"),
             ("Соколов", "Соколова"), ("Морозов", "Морозова"), ("Лебедев", "Лебедева")]
 MOTHERS = ["Анна", "Елена", "Ольга", "Татьяна", "Наталья"]
-HOMEWORK = ["Параграф {n}, вопросы 1–4", "Упражнение {n}", "№ {n}, {m}", "Выучить правило на"
-            " с. {n}", "Прочитать главу {n}, ответить на вопросы"]
+# What a teacher of each subject sets: {p} a paragraph or page, {n} and {m} exercise numbers.
+HOMEWORK = {
+    "Математика": ["№ {n}, {m}", "Учебник, с. {p}: № {n}, {m}", "Выучить таблицу на с. {p},"
+                   " № {n}"],
+    "Алгебра": ["§ {p}, № {n}, {m}", "№ {n}, {m}, повторить формулы сокращённого умножения",
+                "§ {p}, решить № {n} (а, б)"],
+    "Геометрия": ["§ {p}, задачи № {n}, {m}", "Выучить теорему из § {p} с доказательством",
+                  "§ {p}, построить чертёж к задаче № {n}"],
+    "Русский язык": ["Упражнение {n}", "Выучить правило на с. {p}, упражнение {n}",
+                     "Упражнение {n}, словарные слова на с. {p}"],
+    "Литература": ["Прочитать главы {a}–{b}", "Выучить стихотворение наизусть",
+                   "Ответить на вопросы на с. {p} письменно"],
+    "История": ["Параграф {p}, вопросы 1–4", "§ {p}, составить план ответа",
+                "§ {p}, выучить даты"],
+    "Биология": ["Параграф {p}, вопросы в конце параграфа", "§ {p}, зарисовать схему",
+                 "§ {p}, заполнить таблицу в тетради"],
+    "Физика": ["§ {p}, упражнение {a} (задачи 1–3)", "§ {p}, ответить на вопросы после"
+               " параграфа", "Лабораторная работа {a}: оформить отчёт"],
+    "Английский язык": ["Учебник, с. {p}, упр. {a}: прочитать и перевести текст",
+                        "Рабочая тетрадь, с. {p}, упр. {a}, {b}",
+                        "Выучить новые слова на с. {p}, упр. {a} письменно"],
+}
 VALUES = [5, 5, 5, 4, 4, 4, 4, 3, 3, 2]
 META_MARK = "demo"
 META_VISITORS = "demo_visitors"
@@ -110,14 +145,28 @@ def school_days(start: date, end: date) -> list[date]:
     return days
 
 
-def class_events(today: date, days: int = 10) -> list[dict]:
-    """Timetable and homework of the demo classes for the coming school days (ids carry the
-    date, so topping up again changes nothing)."""
+def homework_text(subject: str, rnd: random.Random) -> str:
+    a = rnd.randrange(1, 12)
+    return rnd.choice(HOMEWORK[subject]).format(
+        p=rnd.randrange(5, 40), n=rnd.randrange(100, 400), m=rnd.randrange(400, 700),
+        a=a, b=a + 1)
+
+
+def weekly_timetable(cls: str, weekday: int) -> list[str]:
+    """The subjects of ``cls`` on a weekday (0 = Monday … 4 = Friday): the same every week."""
+    subjects = CLASSES[cls]
+    return random.Random(f"{cls}-{weekday}").sample(subjects, LESSONS_A_DAY[cls])
+
+
+def class_events(today: date) -> list[dict]:
+    """Timetable and homework of the demo classes from this week's Monday to next week's
+    Friday (ids carry the date, so topping up again changes nothing)."""
     events: list[dict] = []
-    for cls, subjects in CLASSES.items():
-        for day in school_days(today, today + timedelta(days=days)):
+    monday = today - timedelta(days=today.weekday())
+    for cls in CLASSES:
+        for day in school_days(monday, monday + timedelta(days=11)):
             rnd = random.Random(f"{cls}{day}")
-            todays = rnd.sample(subjects, 6 if len(subjects) >= 6 else len(subjects))
+            todays = weekly_timetable(cls, day.weekday())
             for n, subject in enumerate(todays, 1):
                 start = datetime(2000, 1, 1, 8, 30) + timedelta(minutes=55 * (n - 1))
                 events.append({
@@ -125,11 +174,10 @@ def class_events(today: date, days: int = 10) -> list[dict]:
                     "date": day.isoformat(), "number": n, "subject": subject,
                     "start": start.strftime("%H:%M"),
                     "end": (start + timedelta(minutes=45)).strftime("%H:%M"),
-                    "room": str(200 + rnd.randrange(30)), "teacher": rnd.choice(TEACHERS),
-                    "cancelled": n == 6 and rnd.random() < 0.2})
+                    "room": ROOMS[subject], "teacher": TEACHERS[cls][subject],
+                    "cancelled": n == len(todays) and rnd.random() < 0.2})
             for subject in todays[:3]:
-                text = rnd.choice(HOMEWORK).format(n=rnd.randrange(5, 60),
-                                                   m=rnd.randrange(60, 120))
+                text = homework_text(subject, rnd)
                 events.append({
                     "id": f"demo-h-{cls}-{day}-{subject}", "type": "homework",
                     "homework_id": f"demo-h-{cls}-{day}-{subject}", "class": cls,
@@ -153,20 +201,22 @@ def history(fam: Family, today: date) -> list[dict]:
                     "id": gid, "type": "grade", "grade_id": gid, "student_id": sid,
                     "subject": subject, "date": rnd.choice(days).isoformat(),
                     "value": rnd.choice(VALUES), "weight": weight, "work": work,
-                    "teacher": rnd.choice(TEACHERS)})
+                    "teacher": TEACHERS[cls][subject]})
         for n in range(2):
             day = rnd.choice(days)
+            lesson = rnd.randrange(1, LESSONS_A_DAY[cls] + 1)
             events.append({"id": f"demo-a-{sid}-{n}", "type": "attendance",
                            "attendance_id": f"demo-a-{sid}-{n}", "student_id": sid,
-                           "date": day.isoformat(), "lesson": rnd.randrange(1, 6),
-                           "subject": rnd.choice(CLASSES[cls]), "mark": "absent"})
+                           "date": day.isoformat(), "lesson": lesson,
+                           "subject": weekly_timetable(cls, day.weekday())[lesson - 1],
+                           "mark": "absent"})
         subject = rnd.choice(CLASSES[cls])
         events.append({"id": f"demo-d-{sid}", "type": "dot", "dot_id": f"demo-d-{sid}",
                        "student_id": sid, "subject": subject,
                        "date": (today - timedelta(days=2)).isoformat(),
                        "expires": (today + timedelta(days=rnd.randrange(1, 5))).isoformat(),
                        "work": "Сдать работу над ошибками", "value": 2, "weight": 1,
-                       "teacher": rnd.choice(TEACHERS)})
+                       "teacher": TEACHERS[cls][subject]})
     events.sort(key=lambda e: e.get("date", ""))
     return events
 
@@ -257,21 +307,26 @@ class DemoSchool:
         now = self.clock.now()
         today = self.today()
         rows = await self.db.fetchall(
-            "SELECT DISTINCT s.external_id, c.name FROM account_links l"
+            "SELECT DISTINCT s.external_id, c.name, 1 FROM account_links l"
             " JOIN guardianships g ON g.guardian_id = l.guardian_id"
             " JOIN students s ON s.id = g.student_id JOIN classes c ON c.id = s.class_id"
-            " WHERE l.via = 'demo' UNION SELECT s.external_id, c.name FROM account_links l"
+            " WHERE l.via = 'demo' UNION SELECT s.external_id, c.name, 0 FROM account_links l"
             " JOIN students s ON s.id = l.student_id JOIN classes c ON c.id = s.class_id"
             " WHERE l.via = 'demo'")
         rnd = random.Random(now.timestamp())
         stamp = now.strftime("%Y%m%d%H%M%S")
         events: list[dict] = []
         by_family: dict[str, list[tuple[str, str]]] = {}
-        for sid, cls in rows:
+        parents: set[str] = set()  # families a parent follows (absences are pushed to parents)
+        for sid, cls, by_parent in rows:
             by_family.setdefault(sid.split("-")[0], []).append((sid, cls))
+            if by_parent:
+                parents.add(sid.split("-")[0])
         for fam, members in by_family.items():
-            sid, cls = rnd.choice(sorted(members))
-            subject = rnd.choice(CLASSES.get(cls, ["Математика"]))
+            sid, cls = rnd.choice(sorted(set(members)))
+            if cls not in CLASSES:
+                continue
+            subject = rnd.choice(CLASSES[cls])
             kind = rnd.random()
             key = f"demo-sim-{fam}-{stamp}"
             if kind < 0.7:
@@ -279,17 +334,19 @@ class DemoSchool:
                 events.append({"id": key, "type": "grade", "grade_id": key, "student_id": sid,
                                "subject": subject, "date": today.isoformat(),
                                "value": rnd.choice(VALUES), "weight": weight, "work": work,
-                               "teacher": rnd.choice(TEACHERS)})
-            elif kind < 0.85:
+                               "teacher": TEACHERS[cls][subject]})
+            elif kind < 0.85 or fam not in parents or today.weekday() >= 5:
                 events.append({"id": key, "type": "dot", "dot_id": key, "student_id": sid,
                                "subject": subject, "date": today.isoformat(),
                                "expires": (today + timedelta(days=3)).isoformat(),
                                "work": "Не сдана тетрадь", "value": 2,
-                               "teacher": rnd.choice(TEACHERS)})
-            else:
+                               "teacher": TEACHERS[cls][subject]})
+            else:  # a school day, a parent to tell: a lesson of today's timetable
+                lesson = rnd.randrange(1, LESSONS_A_DAY[cls] + 1)
                 events.append({"id": key, "type": "attendance", "attendance_id": key,
                                "student_id": sid, "date": today.isoformat(),
-                               "lesson": rnd.randrange(1, 7), "subject": subject,
+                               "lesson": lesson,
+                               "subject": weekly_timetable(cls, today.weekday())[lesson - 1],
                                "mark": rnd.choice(["absent", "late"])})
         # Keep the coming days' timetable and homework filled in.
         events += class_events(today)
