@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy.exc
 from pydantic import ValidationError
 
 from bot.config import Settings
@@ -174,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_polling(run_bot(settings))
     try:
         return asyncio.run(_dispatch(args, settings))
-    except sqlite3.OperationalError as exc:
+    except (sqlite3.OperationalError, sqlalchemy.exc.OperationalError) as exc:
         if "locked" not in str(exc) and "busy" not in str(exc):
             raise
         print("error: the database is busy (another import or job holds it for too long);"
