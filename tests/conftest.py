@@ -27,7 +27,7 @@ from tests.support.school import SECRET, TZ, import_roster
 
 TEST_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES", "") not in ("", "0")
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -143,6 +144,12 @@ def _server_settings(url: URL) -> tuple[URL, dict[str, str]]:
     return url.difference_update_query(["options"]), settings
 
 
+def advisory_key(*parts: str | int) -> int:
+    """A stable signed 64-bit key for PostgreSQL's advisory locks."""
+    digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 class Database:
     def __init__(self, url: str | Path | URL, *, pool_size: int = 10) -> None:
         self.url = database_url(url)
@@ -248,12 +255,11 @@ class Database:
                 raise
 
     @asynccontextmanager
-    async def locked(self, key: int) -> AsyncIterator[Tx]:
-        """A write transaction that no other process runs at the same time: SQLite's write
-        lock, or a PostgreSQL advisory lock on ``key`` held until the transaction ends."""
+    async def locked(self, *key: str | int) -> AsyncIterator[Tx]:
+        """A write transaction that no other one with the same ``key`` runs at the same time,
+        in any process (see ``Tx.lock``)."""
         async with self.transaction() as tx:
-            if not self.is_sqlite:
-                await tx.execute("SELECT pg_advisory_xact_lock(?)", (key,))
+            await tx.lock(*key)
             yield tx
 
     @staticmethod
@@ -335,6 +341,14 @@ class Tx:
     async def scalar(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
+
+    async def lock(self, *key: str | int) -> None:
+        """Serialize this transaction with every other one that takes the same ``key`` (a
+        read-check-write that must not interleave), until it ends. On SQLite a write
+        transaction already holds the database's write lock; on PostgreSQL this takes a
+        transaction-level advisory lock."""
+        if self.conn.dialect.name != SQLITE:
+            await self.execute("SELECT pg_advisory_xact_lock(?)", (advisory_key(*key),))
 
     async def insert(self, sql: str, params: Params = ()) -> int:
         """An INSERT of one row; returns the new row's id (``RETURNING id`` is added)."""

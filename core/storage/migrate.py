@@ -32,8 +32,8 @@ LEGACY_DIR = HERE / "migrations"
 # The revision that equals the last numbered SQL migration's schema.
 BASELINE = "0001"
 LEGACY_LAST = 9
-# pg_advisory_xact_lock key of schema migrations (any constant the application uses once).
-MIGRATION_LOCK = 0x64696172  # "diar"
+# The advisory lock of schema migrations on PostgreSQL.
+MIGRATION_LOCK = "schema-migrations"
 
 
 def alembic_config() -> Config:
