@@ -1,23 +1,34 @@
 """One poller per database: Telegram allows one `getUpdates` loop per token.
 
-`diary run` (and `diary demo`) hold an exclusive ``flock`` on a file beside the database for as
-long as they run. The kernel releases it when the process ends however it ends (kill -9
-included), so a restart never waits for a stale lock.
+`diary run` (and `diary demo`) hold a lock for as long as they run:
+
+- SQLite: an exclusive ``flock`` on a file beside the database. The kernel releases it when the
+  process ends however it ends (kill -9 included), so a restart never waits for a stale lock.
+- PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) on a connection of its
+  own. The server releases it when that connection ends, which the end of the process (kill -9
+  included) does too.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+
+import asyncpg
+
+from core.storage.db import Database, advisory_key, server_settings
 
 
 class AlreadyRunning(Exception):
     """Another process polls for this database."""
 
-    def __init__(self, path: Path, holder: str) -> None:
-        super().__init__(str(path))
-        self.path = path
+    def __init__(self, what: str, holder: str) -> None:
+        super().__init__(what)
+        self.what = what
         self.holder = holder
 
 
@@ -34,7 +45,7 @@ class PollerLock:
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise AlreadyRunning(self.path, holder) from None
+            raise AlreadyRunning(self.path.name, f"pid {holder}") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
@@ -50,3 +61,42 @@ class PollerLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+POLLER_NAME = "diary poller"
+
+
+@asynccontextmanager
+async def postgres_poller_lock(url: str) -> AsyncIterator[None]:
+    """Hold PostgreSQL's advisory lock of the poller of this database (and schema) while the
+    block runs; the holder's host and pid are visible to a second one as its application_name."""
+    db = Database(url)
+    dsn, settings = server_settings(db.url)
+    key = advisory_key("poller", db.display(), settings.get("search_path", ""))
+    me = f"{POLLER_NAME} {socket.gethostname()}:{os.getpid()}"
+    conn = await asyncpg.connect(
+        dsn.set(drivername="postgresql").render_as_string(hide_password=False),
+        server_settings={**settings, "application_name": me})
+    try:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+            holder = await conn.fetchval(
+                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a"
+                " ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted"
+                " AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 1",
+                (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF)
+            raise AlreadyRunning("the poller's advisory lock",
+                                 (holder or "?").removeprefix(POLLER_NAME).strip() or "?")
+        yield
+    finally:
+        await conn.close()  # ends the session: the lock goes with it
+
+
+@asynccontextmanager
+async def poller_lock(database: str, sqlite_path: Path | None) -> AsyncIterator[None]:
+    """The poller's lock for this database; raises ``AlreadyRunning`` if another holds it."""
+    if sqlite_path is not None:
+        with PollerLock(sqlite_path):
+            yield
+    else:
+        async with postgres_poller_lock(database):
+            yield

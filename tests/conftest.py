@@ -41,12 +41,25 @@ def _pg_reachable(url: str) -> bool:
         return False
 
 
+def _unreachable_message() -> str:
+    shown = make_url(TEST_DATABASE_URL).render_as_string(hide_password=True)
+    return f"PostgreSQL at {shown} is not reachable: PostgreSQL tests skipped"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Say once, at the end, that the PostgreSQL tests were skipped (and why)."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if _unreachable_message() in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_line(f"{_unreachable_message()} ({len(skipped)} tests)",
+                                    yellow=True, bold=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """The PostgreSQL server of the tests, or a skip (a failure with REQUIRE_SERVICES=1)."""
     if not _pg_reachable(TEST_DATABASE_URL):
-        shown = make_url(TEST_DATABASE_URL).render_as_string(hide_password=True)
-        message = f"PostgreSQL at {shown} is not reachable: PostgreSQL tests skipped"
+        message = _unreachable_message()
         if REQUIRE_SERVICES:
             pytest.fail(message + " — but REQUIRE_SERVICES=1 requires them", pytrace=False)
         pytest.skip(message)

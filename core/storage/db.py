@@ -131,7 +131,7 @@ def database_url(value: str | Path | URL) -> URL:
                      " use sqlite:///path or postgresql://user@host:port/database")
 
 
-def _server_settings(url: URL) -> tuple[URL, dict[str, str]]:
+def server_settings(url: URL) -> tuple[URL, dict[str, str]]:
     """libpq's ``?options=-c name=value`` (e.g. ``-csearch_path=school``) as asyncpg's
     server settings, so one URL serves the bot, psql and pg_dump alike."""
     options = url.query.get("options")
@@ -178,10 +178,10 @@ class Database:
         if self.is_sqlite:
             await self._connect_sqlite()
         else:
-            url, server_settings = _server_settings(self.url)
+            url, settings = server_settings(self.url)
             self._engine = create_async_engine(
                 url, pool_size=self.pool_size, max_overflow=self.pool_size,
-                pool_pre_ping=True, connect_args={"server_settings": server_settings},
+                pool_pre_ping=True, connect_args={"server_settings": settings},
             )
         return self
 
