@@ -32,6 +32,7 @@ from urllib.parse import unquote
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import TextClause
 
@@ -112,6 +113,14 @@ def _bind(sql: str, params: Params) -> tuple[TextClause, dict[str, Any]]:
     if len(params) != count:
         raise ValueError(f"{count} placeholders, {len(params)} parameters: {sql[:80]!r}")
     return clause, {f"p{i}": v for i, v in enumerate(params, 1)}
+
+
+def error_text(exc: BaseException) -> str:
+    """``Type: message`` of an exception, for logs and ``diary status``; a database error is
+    named by the driver's own error, without SQLAlchemy's statement and parameters."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    return f"{type(exc).__name__}: {exc}"
 
 
 def database_url(value: str | Path | URL) -> URL:
