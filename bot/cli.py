@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy.exc
 from pydantic import ValidationError
 
 from bot.config import Settings
@@ -178,8 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="seed a demo school into its own database and run the"
                                        " bot in demo mode")
-    demo.add_argument("--database", help="the demo database (default: demo.sqlite3 beside"
-                                         " DATABASE_PATH)")
+    demo.add_argument("--database", help="the demo SQLite database (default: demo.sqlite3"
+                                         " beside the SQLite database, or in data/)")
 
     sub.add_parser("status", help="counts, queue depth, last import")
     return parser
@@ -191,8 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings()
     except ValidationError as exc:
         for err in exc.errors():
-            name = str(err["loc"][0]).upper() if err["loc"] else "?"
-            print(f"setting {name}: {err['msg']}", file=sys.stderr)
+            if err["loc"]:
+                print(f"setting {str(err['loc'][0]).upper()}: {err['msg']}", file=sys.stderr)
+            else:
+                print(f"settings: {err['msg'].removeprefix('Value error, ')}", file=sys.stderr)
         return EXIT_INPUT
     handler = logging.StreamHandler()
     handler.setFormatter(SchoolTimeFormatter(
@@ -211,11 +214,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_role(args.command, settings)
     try:
         return asyncio.run(_dispatch(args, settings))
-    except sqlite3.OperationalError as exc:
-        if "locked" not in str(exc) and "busy" not in str(exc):
+    except (sqlite3.OperationalError, sqlalchemy.exc.OperationalError, OSError) as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            print("error: the database is busy (another import or job holds it for too long);"
+                  " nothing was changed, try again", file=sys.stderr)
+            return EXIT_BUSY
+        if settings.is_sqlite:
             raise
-        print("error: the database is busy (another import or job holds it for too long);"
-              " nothing was changed, try again", file=sys.stderr)
+        shown = Database(settings.database).display()
+        print(f"error: cannot use the database at {shown}: {exc}".splitlines()[0],
+              file=sys.stderr)
         return EXIT_BUSY
     except InputInvalid as exc:
         for problem in exc.problems:
@@ -256,8 +264,8 @@ def _run_polling(bot: Coroutine[Any, Any, None]) -> int:
     except KeyboardInterrupt:
         pass
     except AlreadyRunning as exc:
-        print(f"error: another bot (pid {exc.holder}) is already running on this database"
-              f" ({exc.path.name} is locked). Telegram allows one poller per token: stop the"
+        print(f"error: another bot ({exc.holder}) is already running on this database"
+              f" ({exc.what} is locked). Telegram allows one poller per token: stop the"
               " other one first.", file=sys.stderr)
         return EXIT_BUSY
     return EXIT_OK
@@ -270,8 +278,8 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         print(NO_TOKEN, file=sys.stderr)
         return EXIT_INPUT
     path = Path(args.database) if args.database else (
-        settings.database_path.parent / "demo.sqlite3")
-    settings = settings.model_copy(update={"database_path": path})
+        (settings.sqlite_path or settings.database_path).parent / "demo.sqlite3")
+    settings = settings.model_copy(update={"database_path": path, "database_url": None})
 
     async def seed() -> None:
         async with open_services(settings) as services:
@@ -289,7 +297,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "db":
-        async with Database(settings.database_path) as db:
+        async with Database(settings.database) as db:
             done = await upgrade(db)
         print("applied: " + ", ".join(done) if done else "the database is up to date")
         return EXIT_OK

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.budget import Rates
 from core.clock import Clock, StartedClock, SystemClock
+from core.storage.db import database_url
 
 LOCALES = ("ru", "en")
 
@@ -28,6 +29,8 @@ class Settings(BaseSettings):
 
     bot_token: SecretStr | None = None
     telegram_api_url: str | None = None
+    # sqlite:///path or postgresql://user@host:port/db; when unset, DATABASE_PATH (SQLite).
+    database_url: str | None = None
     database_path: Path = Path("data/diary.sqlite3")
     secret_key: SecretStr | None = None
     timezone: str = "Europe/Moscow"
@@ -62,6 +65,48 @@ class Settings(BaseSettings):
     @classmethod
     def _clock_start_empty(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            database_url(value.strip())
+        except Exception as exc:
+            raise ValueError(str(exc)) from exc
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _shared_database_needs_a_key(self) -> Settings:
+        if not self.is_sqlite and not self._has_secret_key():
+            raise ValueError(
+                "SECRET_KEY must be set with a PostgreSQL DATABASE_URL: every process that uses"
+                " the database must hash phones with the same key (a key generated on each host"
+                " would match no one). Generate one with"
+                " `python -c 'import secrets; print(secrets.token_hex(32))'`, set it everywhere"
+                " and keep it with the backups.")
+        return self
+
+    def _has_secret_key(self) -> bool:
+        return self.secret_key is not None and bool(self.secret_key.get_secret_value())
+
+    @property
+    def database(self) -> str:
+        """The database URL: DATABASE_URL, else the SQLite file DATABASE_PATH."""
+        return self.database_url or f"sqlite:///{self.database_path}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return database_url(self.database).get_backend_name() == "sqlite"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file (None on PostgreSQL)."""
+        url = database_url(self.database)
+        if url.get_backend_name() != "sqlite":
+            return None
+        return Path(url.database or "")
 
     @field_validator("clock_start")
     @classmethod
@@ -150,9 +195,10 @@ class Settings(BaseSettings):
 
     def secret(self) -> bytes:
         """The hashing key: SECRET_KEY, or one generated once beside the database."""
-        if self.secret_key is not None and self.secret_key.get_secret_value():
+        if self._has_secret_key():
+            assert self.secret_key is not None
             return self.secret_key.get_secret_value().encode()
-        path = self.database_path.parent / "secret.key"
+        path = (self.sqlite_path or self.database_path).parent / "secret.key"
         if not path.exists():
             # Written aside and hard-linked into place: two processes starting at once agree.
             path.parent.mkdir(parents=True, exist_ok=True)

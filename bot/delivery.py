@@ -42,6 +42,7 @@ from bot.i18n import pick_locale
 from bot.notify import Outgoing, render_batch
 from core.clock import Clock
 from core.services.outbox import LEASE, Batch, Outbox
+from core.storage.db import error_text
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +88,10 @@ def backoff(attempts: int) -> float:
 
 def describe(exc: BaseException) -> str:
     """An exception and its cause in one line, for the log."""
-    text = f"{type(exc).__name__}: {exc}"
+    text = error_text(exc)
     cause = exc.__cause__ or exc.__context__
-    if cause is not None and cause is not exc:
-        text += f" (caused by {type(cause).__name__}: {cause})"
+    if cause is not None and cause is not exc and cause is not getattr(exc, "orig", None):
+        text += f" (caused by {error_text(cause)})"
     return text
 
 

@@ -13,6 +13,7 @@ from bot.services import Services
 from core.clock import to_db
 from core.demo import DemoSchool
 from core.services.outbox import record_worker
+from core.storage.db import error_text
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def _logged(name: str, job: Callable[[], Awaitable[object]],
             result = await job()
             log.info("job %s done: %s", name, result)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            error = error_text(exc)
             log.exception("job %s failed", name)
         if services is None:
             return
@@ -74,7 +75,7 @@ def _logged(name: str, job: Callable[[], Awaitable[object]],
                 await record_worker(tx, f"job:{name}", services.outbox.owner,
                                     services.clock.now(), progress=error is None, error=error)
         except Exception as exc:
-            log.warning("could not record the run of job %s: %s", name, exc)
+            log.warning("could not record the run of job %s: %s", name, error_text(exc))
 
     return run
 

@@ -22,7 +22,7 @@ from bot.delivery import DeliveryWorker
 from bot.i18n import create_i18n
 from bot.jobs import add_simulator, create_scheduler
 from bot.services import Services, open_services
-from bot.singleton import PollerLock
+from bot.singleton import poller_lock
 from core.demo import DemoSchool
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ async def run_bot(settings: Settings, demo: bool = False) -> None:
     """The bot; with ``demo`` the demo school (the database must be a demo one).
 
     Raises ``AlreadyRunning`` when another process already polls for this database."""
-    with PollerLock(settings.database_path):
+    async with poller_lock(settings.database, settings.sqlite_path):
         await _run_bot(settings, demo)
 
 

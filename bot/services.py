@@ -114,7 +114,7 @@ def build_services(
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """Connect, migrate, build the services; close the database at the end."""
-    db = await Database(settings.database_path).connect()
+    db = await Database(settings.database).connect()
     try:
         await upgrade(db)
         tuning = Tuning(

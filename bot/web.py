@@ -210,27 +210,20 @@ async def run_deliver(settings: Settings) -> None:
 async def run_scheduler(settings: Settings) -> None:
     """`diary scheduler`: waits for the scheduler's lock, then runs the jobs until stopped."""
     from bot.jobs import create_scheduler
-    from bot.singleton import AlreadyRunning, ProcessLock
+    from bot.singleton import AlreadyRunning, process_lock
 
-    lock = ProcessLock(settings.database_path, "scheduler")
     stopping = asyncio.create_task(_until_stopped())
-    while True:
+    while not stopping.done():
         try:
-            lock.acquire()
-            break
+            async with process_lock("scheduler", settings.database, settings.sqlite_path):
+                async with open_services(settings) as services:
+                    scheduler = create_scheduler(services, settings)
+                    scheduler.start()
+                    log.info("scheduler acting")
+                    try:
+                        await stopping
+                    finally:
+                        scheduler.shutdown(wait=False)
         except AlreadyRunning as exc:
-            log.info("another scheduler (pid %s) acts; waiting to take over", exc.holder)
-            done, _ = await asyncio.wait({stopping}, timeout=5)
-            if done:
-                return
-    try:
-        async with open_services(settings) as services:
-            scheduler = create_scheduler(services, settings)
-            scheduler.start()
-            log.info("scheduler acting")
-            try:
-                await stopping
-            finally:
-                scheduler.shutdown(wait=False)
-    finally:
-        lock.release()
+            log.info("another scheduler (%s) acts; waiting to take over", exc.holder)
+            await asyncio.wait({stopping}, timeout=5)

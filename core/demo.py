@@ -269,8 +269,8 @@ class DemoSchool:
         # The number is taken atomically: two visitors at once never share a family.
         async with self.db.transaction() as tx:
             number = int(await tx.scalar(
-                "INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT (key)"
-                " DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value",
+                "INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT (key) DO UPDATE"
+                " SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT) RETURNING value",
                 (META_VISITORS,)))
         async with self._roster_lock:
             fams = [family(n) for n in range(1, await self._visitors() + 1)]

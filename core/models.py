@@ -123,7 +123,7 @@ class Status:
     queue_depth: int
     oldest_undelivered: datetime | None
     last_import: dict[str, str] | None
-    schema_version: int
+    schema_version: str
     due_now: int = 0  # pending pushes whose time has come (not held by quiet hours or back-off)
     due_since: datetime | None = None  # the earliest moment one of them became due
     last_delivery: datetime | None = None  # the last time any sender delivered something

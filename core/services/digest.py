@@ -108,8 +108,8 @@ class DigestService:
         async with self.db.transaction() as tx:
             for telegram_id, children, send in decisions:
                 cur = await tx.execute(
-                    "INSERT OR IGNORE INTO digest_log (telegram_id, day, decided_at, sent)"
-                    " VALUES (?, ?, ?, ?)",
+                    "INSERT INTO digest_log (telegram_id, day, decided_at, sent)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (telegram_id, today.isoformat(), to_db(now), int(send)))
                 if cur.rowcount == 0:
                     continue  # another run decided this account's day first
@@ -145,8 +145,8 @@ class DigestService:
                 " g.guardian_id = l.guardian_id WHERE l.telegram_id = ? AND g.student_id = ?",
                 (viewer.telegram_id, student_id))
             await tx.execute(
-                "INSERT OR IGNORE INTO signoffs (student_id, week_start, telegram_id,"
-                " guardian_id, signed_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO signoffs (student_id, week_start, telegram_id,"
+                " guardian_id, signed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (student_id, week.isoformat(), viewer.telegram_id, guardian_id, to_db(now)))
             stamp = await tx.scalar(
                 "SELECT signed_at FROM signoffs WHERE student_id = ? AND week_start = ?"

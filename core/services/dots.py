@@ -148,7 +148,8 @@ class DotsService:
         result = ExpiryResult()
         now = self.clock.now()
         today = self.today()
-        async with self.db.transaction() as tx:
+        # One run at a time, in any process: each dot is converted and announced once.
+        async with self.db.locked("expire-dots") as tx:
             due = await tx.fetchall(
                 f"""{_DOT_SQL} WHERE d.status = 'open' AND (d.expires < :today OR EXISTS (
                         SELECT 1 FROM periods p WHERE d.date BETWEEN p.start_date AND p.end_date

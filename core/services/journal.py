@@ -212,7 +212,7 @@ class JournalService:
         skip_invalid: bool = False,
         progress: Callable[[int, int], None] | None = None,
     ) -> tuple[JournalSummary, Checked]:
-        async with self.db.transaction() as tx:
+        async with self.db.locked("journal-import") as tx:
             # Checked under the write lock: an import running at the same time has either
             # committed (its events count as already imported) or not started writing.
             checked = await self._check(tx, parsed, filename, raw or {})
@@ -627,9 +627,12 @@ class _Applier:
                 "start": e.start.strftime("%H:%M"), "class": e.class_name,
             })
         await self.tx.execute(
-            "INSERT OR REPLACE INTO lessons (class_id, date, number, subject, start_time,"
+            "INSERT INTO lessons (class_id, date, number, subject, start_time,"
             " end_time, room, teacher, cancelled, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (class_id, date, number)"
+            " DO UPDATE SET subject = excluded.subject, start_time = excluded.start_time,"
+            " end_time = excluded.end_time, room = excluded.room, teacher = excluded.teacher,"
+            " cancelled = excluded.cancelled, updated_at = excluded.updated_at",
             (self.checked.classes[e.class_name], e.date.isoformat(), e.number, e.subject,
              e.start.strftime("%H:%M"), e.end.strftime("%H:%M"), e.room, e.teacher,
              int(e.cancelled), self.stamp),

@@ -153,8 +153,8 @@ class LinkingService:
                             ("student_id", targets.student_ids)):
             for person in ids:
                 cur = await tx.execute(
-                    f"INSERT OR IGNORE INTO account_links (telegram_id, {column}, via, linked_at)"
-                    f" VALUES (?, ?, ?, ?)",
+                    f"INSERT INTO account_links (telegram_id, {column}, via, linked_at)"
+                    f" VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (telegram_id, person, via, now),
                 )
                 new += cur.rowcount
@@ -175,7 +175,7 @@ class LinkingService:
         code = normalize_code(raw)
         failure: Exception | None = None
         result: LinkResult | None = None
-        async with self.db.transaction() as tx:
+        async with self.db.locked("code-entry", telegram_id) as tx:
             # The lock is read under the write lock, in the transaction that counts a failure:
             # a burst of attempts (or two processes) cannot all pass before a failure counts.
             locked_until = await self._locked_until(tx, telegram_id, now)

@@ -110,8 +110,8 @@ async def enqueue_many(tx: Tx, rows: list[tuple[Any, ...]]) -> int:
     if not rows:
         return 0
     return await tx.executemany_count(
-        "INSERT OR IGNORE INTO outbox (telegram_id, kind, student_id, payload, dedup_key,"
-        " created_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO outbox (telegram_id, kind, student_id, payload, dedup_key,"
+        " created_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         rows,
     )
 
@@ -178,14 +178,16 @@ class Outbox:
         stamp = to_db(now)
         skip = set(exclude)
         batches: list[Batch] = []
-        async with self.db.transaction() as tx:
+        # Senders claim one at a time (in any process), so no row is claimed twice.
+        async with self.db.locked("outbox-claim") as tx:
             candidates = await tx.fetchall(
                 "SELECT o.telegram_id, MIN(o.id) AS first, a.chat_id, a.locale, a.language_code,"
                 " a.unreachable_at, a.telegram_id IS NOT NULL AS known"
                 " FROM outbox o LEFT JOIN accounts a ON a.telegram_id = o.telegram_id"
                 " WHERE o.sent_at IS NULL AND o.dropped_at IS NULL AND o.not_before <= ?"
                 " AND (o.claimed_until IS NULL OR o.claimed_until < ?)"
-                " GROUP BY o.telegram_id ORDER BY first LIMIT ?",
+                " GROUP BY o.telegram_id, a.telegram_id, a.chat_id, a.locale, a.language_code,"
+                " a.unreachable_at ORDER BY first LIMIT ?",
                 (stamp, stamp, recipients + len(skip)),
             )
             for cand in candidates:

@@ -108,14 +108,15 @@ class RosterService:
         class_ids: dict[tuple[str, str], int] = {}
         for st in roster.students:
             if st.school not in school_ids:
-                await tx.execute("INSERT OR IGNORE INTO schools (name) VALUES (?)", (st.school,))
+                await tx.execute(
+                    "INSERT INTO schools (name) VALUES (?) ON CONFLICT DO NOTHING", (st.school,))
                 school_ids[st.school] = await tx.scalar(
                     "SELECT id FROM schools WHERE name = ?", (st.school,)
                 )
             key = (st.school, st.class_name)
             if key not in class_ids:
                 await tx.execute(
-                    "INSERT OR IGNORE INTO classes (school_id, name) VALUES (?, ?)",
+                    "INSERT INTO classes (school_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING",
                     (school_ids[st.school], st.class_name),
                 )
                 class_ids[key] = await tx.scalar(

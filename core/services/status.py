@@ -26,8 +26,7 @@ class StatusService:
             return int(await self.db.scalar(sql, params) or 0)
 
         now = self.clock.now()
-        tables = {r[0] for r in await self.db.fetchall(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = await self.db.tables()
         queue_depth, oldest, due_now, due_since, last_delivery = 0, None, 0, None, None
         if "outbox" in tables:
             row = await self.db.fetchone(

@@ -206,11 +206,12 @@ class TrustService:
                 " WHERE phone_hash = ? AND inviter_tg = ? AND status = 'pending'",
                 (to_db(now), phone_hash, viewer.telegram_id))
             for child in children:
-                used = await tx.scalar(
-                    "SELECT (SELECT COUNT(*) FROM trusts WHERE student_id = :s) + (SELECT COUNT(*)"
-                    " FROM invitations, json_each(invitations.students) j WHERE j.value = :s"
-                    " AND status = 'pending' AND expires_at > :now)",
-                    {"s": child.id, "now": to_db(now)})
+                used = await tx.scalar("SELECT COUNT(*) FROM trusts WHERE student_id = ?",
+                                       (child.id,))
+                # The list of children is JSON: a LIKE narrows it down, Python decides.
+                used += sum(child.id in json.loads(r[0]) for r in await tx.fetchall(
+                    "SELECT students FROM invitations WHERE status = 'pending'"
+                    " AND expires_at > ? AND students LIKE ?", (to_db(now), f"%{child.id}%")))
                 if used >= MAX_TRUSTED:
                     raise TooManyTrusted(child=child.name.short, limit=MAX_TRUSTED)
             guardian_id = await tx.scalar(
@@ -377,8 +378,14 @@ async def end_orphaned(tx: Tx, now: datetime) -> int:
         await enqueue(tx, r["telegram_id"], "trust_news",
                       {"event": "ended", "surname": r["surname"], "children": [r["child_name"]]},
                       f"trust:{r['id']}:ended:{stamp}", now)
-    await tx.execute(
-        "UPDATE invitations SET status = 'ended', decided_at = ? WHERE status = 'pending' AND"
-        " NOT EXISTS (SELECT 1 FROM json_each(invitations.students) j JOIN guardianships g"
-        " ON g.student_id = j.value AND g.guardian_id = invitations.guardian_id)", (stamp,))
+    # Pending invitations none of whose children the inviting guardian still has.
+    pending = await tx.fetchall(
+        "SELECT i.id, i.students, g.student_id FROM invitations i LEFT JOIN guardianships g"
+        " ON g.guardian_id = i.guardian_id WHERE i.status = 'pending'")
+    kept: dict[int, bool] = {}
+    for r in pending:
+        kept[r["id"]] = kept.get(r["id"], False) or r["student_id"] in json.loads(r["students"])
+    await tx.executemany(
+        "UPDATE invitations SET status = 'ended', decided_at = ? WHERE id = ?",
+        [(stamp, invitation) for invitation, keep in kept.items() if not keep])
     return len(rows)

@@ -184,7 +184,7 @@ async def test_two_senders_never_send_the_same_row(linked, api, bot):
     for n in range(6):
         await grades(linked, 5, start=100 + n)
     # Two connections, as two processes have: no in-process lock keeps the senders apart.
-    async with Database(linked.db.path) as other:
+    async with Database(linked.db.url) as other:
         first = worker(bot, linked, Outbox(linked.db, linked.clock, linked.tz, owner="host:1"))
         second = worker(bot, linked, Outbox(other, linked.clock, linked.tz, owner="host:2"))
         await asyncio.gather(first.run_until_empty(), second.run_until_empty())

@@ -31,7 +31,8 @@ def count(workdir: Path, table: str) -> int:
 
 def test_db_upgrade_is_idempotent(workdir, capsys):
     assert main(["db", "upgrade"]) == 0
-    assert "applied: 0001_foundation, 0002_journal_outbox" in capsys.readouterr().out
+    assert "applied: 0001" in capsys.readouterr().out
+    assert count(workdir, "outbox") == 0 and count(workdir, "alembic_version") == 1
     assert main(["db", "upgrade"]) == 0
     assert "up to date" in capsys.readouterr().out
 
@@ -468,3 +469,47 @@ def test_log_lines_are_stamped_in_school_time():
     record.created = 1_795_424_400.25  # 2026-11-23T09:00:00.250Z
     formatter = SchoolTimeFormatter("%(asctime)s %(message)s", ZoneInfo("Europe/Moscow"))
     assert formatter.format(record) == "2026-11-23T12:00:00.250+03:00 started"
+
+
+def test_settings_database_url_and_the_old_database_path(workdir, monkeypatch):
+    from bot.config import Settings
+
+    settings = Settings(_env_file=None)
+    assert settings.database == f"sqlite:///{workdir / 'data' / 'diary.sqlite3'}"
+    monkeypatch.delenv("DATABASE_PATH")
+    assert Settings(_env_file=None).database == "sqlite:///data/diary.sqlite3"
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///elsewhere/school.sqlite3")
+    settings = Settings(_env_file=None)
+    assert settings.sqlite_path == Path("elsewhere/school.sqlite3")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://diary@db.internal/diary")
+    monkeypatch.setenv("SECRET_KEY", "k" * 32)
+    settings = Settings(_env_file=None)
+    assert settings.sqlite_path is None and settings.secret() == b"k" * 32
+
+
+def test_postgresql_without_secret_key_is_a_clear_error(workdir, capsys, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://diary@127.0.0.1:1/diary")
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("settings: SECRET_KEY must be set with a PostgreSQL DATABASE_URL")
+    assert not (workdir / "data").exists()  # no key file made up on this host
+
+
+async def test_the_commands_on_postgresql(workdir, capsys, monkeypatch, postgres_url):
+    import asyncio
+
+    from tests.conftest import pg_schema
+
+    async with pg_schema(postgres_url) as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        monkeypatch.setenv("SECRET_KEY", "test-secret-key-0123456789")
+        run = asyncio.to_thread
+        assert await run(main, ["db", "upgrade"]) == 0
+        assert "applied: 0001" in capsys.readouterr().out
+        assert await run(main, ["roster", "import", str(EXAMPLE_ROSTER)]) == 0
+        assert await run(main, ["journal", "import", str(EXAMPLE_ROOT / "journal.jsonl")]) == 0
+        assert await run(main, ["status"]) == 0
+        out = capsys.readouterr().out
+        assert "students: +5 added" in out and "students (active):   5" in out
+        assert "schema version:      0002" in out
+    assert not (workdir / "data").exists()  # nothing written beside a SQLite file

@@ -96,7 +96,7 @@ async def test_at_19_00_one_digest_per_day_with_the_days_news(family, clock):
 
 async def test_two_processes_never_send_two_digests(family, clock, tmp_path):
     clock.moment = at(23, 19, 5)
-    other_db = await Database(tmp_path / "diary.sqlite3").connect()
+    other_db = await Database(family.db.url).connect()
     try:
         other = build_services(other_db, SECRET, TZ, clock)
         a, b = await asyncio.gather(family.digest.run(), other.digest.run())

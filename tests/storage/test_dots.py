@@ -127,7 +127,7 @@ async def test_period_end_expires_the_dots_of_that_period(family, clock):
 async def test_restart_and_concurrent_runs_convert_once(family, clock, tmp_path):
     await feed(family, dot(1), dot(2, value=None), dot(3, value=5))
     clock.moment = at(30)
-    second_db = await Database(tmp_path / "diary.sqlite3").connect()
+    second_db = await Database(family.db.url).connect()
     try:
         other = build_services(second_db, SECRET, TZ, clock)  # another process
         a, b = await asyncio.gather(family.dots.run(), other.dots.run())

@@ -249,7 +249,7 @@ async def test_two_imports_of_one_file_at_once_apply_it_once(linked, tmp_path, c
     from tests.support.school import SECRET, TZ
 
     lines = jl(*(grade(n, 4 + n % 2) for n in range(1, 201)))
-    other = await Database(linked.db.path).connect()
+    other = await Database(linked.db.url).connect()
     try:
         second = build_services(other, SECRET, TZ, clock)
         results = await asyncio.gather(run(linked, lines), run(second, lines))

@@ -165,7 +165,7 @@ async def test_a_burst_of_wrong_codes_checks_at_most_five(school):
 
 
 async def test_the_limit_holds_across_two_connections(school, tmp_path, clock):
-    other = await Database(tmp_path / "diary.sqlite3").connect()
+    other = await Database(school.db.url).connect()
     try:
         second = build_services(other, SECRET, TZ, clock)
         invalid, locked = await _burst([school, second], 40)

@@ -6,6 +6,7 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
+import sqlalchemy.exc
 from aiogram.fsm.storage.base import StorageKey
 
 from bot.fsm import SQLiteStorage
@@ -17,15 +18,20 @@ from core.storage.db import Database
 async def test_a_full_database_reports_the_cause_not_a_failed_rollback(tmp_path):
     db = await Database(tmp_path / "full.sqlite3").connect()
     try:
-        await db.conn.execute("CREATE TABLE t (x BLOB)")
+        async with db.transaction() as tx:
+            await tx.execute("CREATE TABLE t (x BLOB)")
         pages = await db.scalar("PRAGMA page_count")
-        await db.conn.execute(f"PRAGMA max_page_count = {pages + 4}")
-        with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+        async with db.transaction() as tx:
+            await tx.execute(f"PRAGMA max_page_count = {pages + 4}")
+        with pytest.raises(sqlalchemy.exc.OperationalError,
+                           match="database or disk is full") as err:
             async with db.transaction() as tx:
                 for _ in range(50):
                     await tx.execute("INSERT INTO t VALUES (randomblob(100000))")
+        assert isinstance(err.value.orig, sqlite3.OperationalError)
         # The connection is usable again: the next transaction starts and commits.
-        await db.conn.execute(f"PRAGMA max_page_count = {pages + 1000}")
+        async with db.transaction() as tx:
+            await tx.execute(f"PRAGMA max_page_count = {pages + 1000}")
         async with db.transaction() as tx:
             await tx.execute("INSERT INTO t VALUES (x'00')")
         assert await db.scalar("SELECT COUNT(*) FROM t") == 1

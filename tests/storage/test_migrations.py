@@ -1,0 +1,148 @@
+"""Schema migrations: a SQLite database made before Alembic upgrades in place with its data;
+two upgrades at once apply every revision once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from bot.services import build_services
+from core.importers.journal import parse_journal
+from core.storage.db import Database, upgrade
+from core.storage.migrate import current_revision, head, legacy_migrations, split_statements
+from tests.support.school import ANNA_PHONE, SECRET, TZ, import_roster
+
+ANNA = 5001
+
+
+def make_legacy_database(path: Path, up_to: int) -> None:
+    """A database as the numbered SQL migrations made it (what ``diary db upgrade`` did before
+    Alembic), up to migration ``up_to``."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))")
+    for number, name, sql in legacy_migrations():
+        if number > up_to:
+            break
+        conn.execute("BEGIN IMMEDIATE")
+        for statement in split_statements(sql.read_text(encoding="utf-8")):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                     (number, name))
+        conn.execute("COMMIT")
+    conn.close()
+
+
+def columns(path: Path) -> dict[str, list[str]]:
+    conn = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            " AND name NOT IN ('schema_migrations', 'alembic_version')")]
+        return {t: [c[1] for c in conn.execute(f"PRAGMA table_info({t})")] for t in tables}
+    finally:
+        conn.close()
+
+
+async def school_made_by_the_services(path: Path, clock) -> None:
+    """A school with a linked parent, grades, a pending push and settings, in ``path``."""
+    async with Database(path) as db:
+        await upgrade(db)
+        services = build_services(db, SECRET, TZ, clock)
+        await import_roster(services)
+        await services.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+        await services.journal.import_journal(parse_journal([json.dumps(
+            {"id": "e1", "type": "grade", "grade_id": "g1", "student_id": "S-1001",
+             "subject": "Алгебра", "date": "2026-11-23", "value": 4, "weight": 2},
+            ensure_ascii=False)], "j.jsonl"), "j.jsonl")
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO account_settings (telegram_id, quiet_hours)"
+                             " VALUES (?, '')", (ANNA,))
+
+
+def transplant(source: Path, target: Path) -> None:
+    """Copy every row of ``source`` into the same tables of ``target`` (tables that later
+    revisions added are not in an old database)."""
+    conn = sqlite3.connect(target, isolation_level=None)
+    conn.execute("ATTACH DATABASE ? AS src", (str(source),))
+    conn.execute("BEGIN")
+    for table in columns(source).keys() & columns(target).keys():
+        conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
+    conn.execute("COMMIT")
+    conn.execute("DETACH DATABASE src")
+    conn.close()
+
+
+@pytest.mark.parametrize("up_to", [9, 6])
+async def test_a_database_from_the_numbered_migrations_upgrades_in_place(tmp_path, clock,
+                                                                         up_to):
+    made = tmp_path / "made.sqlite3"
+    await school_made_by_the_services(made, clock)
+    old = tmp_path / "old.sqlite3"
+    make_legacy_database(old, 9)
+    transplant(made, old)
+    if up_to < 9:  # an older installation: rebuild it at that version with the same rows
+        older = tmp_path / "older.sqlite3"
+        make_legacy_database(older, up_to)
+        conn = sqlite3.connect(older, isolation_level=None)
+        conn.execute("ATTACH DATABASE ? AS src", (str(old),))
+        for table, cols in columns(older).items():
+            names = ", ".join(cols)
+            conn.execute(f"INSERT INTO main.{table} ({names}) SELECT {names} FROM src.{table}")
+        conn.execute("DETACH DATABASE src")
+        conn.close()
+        old = older
+    before = {t: sqlite3.connect(old).execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+              for t in columns(old)}
+    assert before["grades"] == 1 and before["outbox"] == 1 and before["account_links"] == 1
+
+    async with Database(f"sqlite:///{old}") as db:
+        done = await upgrade(db)
+        assert done[: 9 - up_to] == [f"{n:04d}_{name}" for n, name, _ in legacy_migrations()
+                                     if n > up_to]
+        assert await current_revision(db) == head()
+        assert await upgrade(db) == []
+        services = build_services(db, SECRET, TZ, clock)
+        for table, count in before.items():
+            assert await db.scalar(f"SELECT COUNT(*) FROM {table}") == count, table
+        # The app works on it: the parent sees the grade, a new grade is pushed to them.
+        viewer = await services.access.viewer(ANNA)
+        ivan = next(c for c in viewer.children if c.name.first == "Иван")
+        subjects = await services.grades.overview(viewer, ivan.id, date(2026, 11, 23))
+        assert [(s.subject, s.average) for s in subjects.subjects] == [("Алгебра", 4.0)]
+        summary, _ = await services.journal.import_journal(parse_journal([json.dumps(
+            {"id": "e2", "type": "grade", "grade_id": "g2", "student_id": "S-1001",
+             "subject": "Алгебра", "date": "2026-11-23", "value": 5, "weight": 1},
+            ensure_ascii=False)], "j.jsonl"), "j.jsonl")
+        assert summary.applied == {"grade": 1} and summary.pushes == 1
+        assert await db.scalar("SELECT COUNT(*) FROM outbox WHERE telegram_id = ?",
+                               (ANNA,)) == 2
+        prefs = await db.fetchone("SELECT quiet_hours, digest_time FROM account_settings")
+        assert tuple(prefs) == ("", None)
+    # The same columns, in the same order, as a database the baseline revision creates.
+    assert columns(old) == columns(made)
+
+
+async def test_two_upgrades_at_once_apply_each_revision_once(database_url):
+    first, second = Database(database_url), Database(database_url)
+    await first.connect()
+    await second.connect()
+    try:
+        results = await asyncio.gather(upgrade(first), upgrade(second))
+        nothing, applied = sorted(results, key=len)
+        assert nothing == [] and applied[-1] == head()
+        assert len(applied) == len(set(applied))  # each revision once, all by one process
+        assert await first.scalar("SELECT COUNT(*) FROM alembic_version") == 1
+        assert await second.scalar("SELECT version_num FROM alembic_version") == head()
+        assert "outbox" in await second.tables()
+    finally:
+        await first.close()
+        await second.close()
