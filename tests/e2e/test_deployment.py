@@ -1,21 +1,22 @@
-"""A deployment by role: two `diary web` behind a (fake) load balancer, two `diary deliver`, two
-`diary scheduler`, against the Bot API fake posting updates to the webhooks. One sender is killed
-with -9 while it holds a push: the other delivers it, and nothing arrives twice."""
+"""A deployment by role, on SQLite and on PostgreSQL, with Redis: two `diary web` behind a (fake)
+load balancer, two `diary deliver`, two `diary scheduler`, against the Bot API fake posting
+updates to the webhooks. One sender is killed with -9 while it holds a push: the other delivers
+it, and nothing arrives twice."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import socket
-import sqlite3
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from core.storage.db import Database
 from tests.support.botapi import FakeBotAPI
-from tests.support.process import CLOCK_START, BotProcess, diary
-from tests.support.school import ANNA_PHONE
+from tests.support.process import CLOCK_START, BotProcess, diary, env_for
+from tests.support.school import ANNA_PHONE, EXAMPLE_ROSTER
 from tests.support.services import redis_url_or_skip
 
 ANNA = 777001
@@ -62,6 +63,21 @@ async def healthy(port: int) -> bool:
             return response.status == 200
     except aiohttp.ClientError:
         return False
+
+
+@pytest.fixture
+async def school_env(database_url, tmp_path, api: FakeBotAPI):
+    """The school's environment on each backend (SQLite file, PostgreSQL schema)."""
+    env = env_for(tmp_path, api.url) | {"DATABASE_URL": database_url}
+    result = diary(env, tmp_path, "roster", "import", str(EXAMPLE_ROSTER))
+    assert result.returncode == 0, result.stderr
+    return env
+
+
+async def pending_owner(env: dict[str, str]) -> str:
+    async with Database(env["DATABASE_URL"]) as db:
+        return await db.scalar("SELECT claimed_by FROM outbox WHERE sent_at IS NULL"
+                               " AND claimed_by IS NOT NULL")
 
 
 @pytest.fixture
@@ -128,9 +144,7 @@ async def test_web_workers_behind_a_balancer_and_senders_that_die(deployment, ap
             break
         await asyncio.sleep(0.05)
     assert api.held == 1
-    with sqlite3.connect(tmp_path / "diary.sqlite3") as conn:
-        owner = conn.execute("SELECT claimed_by FROM outbox WHERE sent_at IS NULL"
-                             " AND claimed_by IS NOT NULL").fetchone()[0]
+    owner = await pending_owner(school_env)
     pid = int(owner.rpartition(":")[2])
     holder = next(n for n, p in deployment.processes.items() if p.proc.pid == pid)
     assert holder.startswith("sender")
