@@ -129,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="create or migrate the database (idempotent)")
+    dcopy = db_sub.add_parser("copy", help="copy every row of this database into another, empty"
+                                           " one (e.g. from SQLite to PostgreSQL)")
+    dcopy.add_argument("--to", required=True, metavar="URL",
+                       help="the target: postgresql://… or sqlite:///path")
 
     roster = sub.add_parser("roster", help="the school roster")
     roster_sub = roster.add_subparsers(dest="roster_command", required=True)
@@ -295,7 +299,31 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return _run_polling(run_bot(settings, demo=True))
 
 
+async def _db_copy(args: argparse.Namespace, settings: Settings) -> int:
+    from core.storage.copy import TargetNotEmpty, copy_database
+    from core.storage.db import database_url
+
+    try:
+        database_url(args.to)
+    except ValueError as exc:
+        raise InputError(f"--to: {exc}") from None
+    async with Database(settings.database) as source, Database(args.to) as target:
+        try:
+            result = await copy_database(source, target)
+        except TargetNotEmpty as exc:
+            raise InputError(f"the target already holds rows ({', '.join(exc.tables)});"
+                             " nothing was copied") from None
+        shown = target.display()
+    print(f"copied {plural(result.total, 'row', 'rows')} of {len(result.rows)} tables to"
+          f" {shown}")
+    print("Keep the same SECRET_KEY for the new database (with a generated key: the content of"
+          " secret.key beside the old one), or no phone or code will match there.")
+    return EXIT_OK
+
+
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "db" and args.db_command == "copy":
+        return await _db_copy(args, settings)
     if args.command == "db":
         async with Database(settings.database) as db:
             done = await upgrade(db)

@@ -513,3 +513,48 @@ async def test_the_commands_on_postgresql(workdir, capsys, monkeypatch, postgres
         assert "students: +5 added" in out and "students (active):   5" in out
         assert "schema version:      0002" in out
     assert not (workdir / "data").exists()  # nothing written beside a SQLite file
+
+
+async def test_a_school_moves_from_sqlite_to_postgresql_with_every_row(
+        workdir, capsys, monkeypatch, postgres_url):
+    import asyncio
+
+    from core.storage.db import Database
+    from tests.conftest import pg_schema
+
+    run = asyncio.to_thread
+    monkeypatch.setenv("SECRET_KEY", "test-secret-key-0123456789")
+    assert await run(main, ["roster", "import", str(EXAMPLE_ROSTER)]) == 0
+    assert await run(main, ["link", "--telegram-id", "555", "--phone", SERGEY_PHONE]) == 0
+    assert await run(main, ["journal", "import", str(EXAMPLE_ROOT / "journal.jsonl")]) == 0
+    source = sqlite3.connect(workdir / "data" / "diary.sqlite3")
+    tables = [r[0] for r in source.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN"
+        " ('alembic_version', 'schema_migrations', 'sqlite_sequence')")]
+    before = {t: source.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
+    source.close()
+    assert before["grades"] > 0 and before["outbox"] > 0 and before["account_links"] == 1
+    capsys.readouterr()
+    async with pg_schema(postgres_url) as url:
+        assert await run(main, ["db", "copy", "--to", url]) == 0
+        out = capsys.readouterr().out
+        assert f"copied {sum(before.values())} rows of" in out and "SECRET_KEY" in out
+        async with Database(url) as target:
+            after = {t: await target.scalar(f"SELECT COUNT(*) FROM {t}") for t in tables}
+            top = await target.scalar("SELECT MAX(id) FROM grades")
+        assert after == before
+        # The copy is a working school: new ids continue after the copied ones.
+        monkeypatch.setenv("DATABASE_URL", url)
+        extra = workdir / "more.jsonl"
+        extra.write_text(json.dumps({"id": "more-1", "type": "grade", "grade_id": "more-g1",
+                                     "student_id": "S-1001", "subject": "Алгебра",
+                                     "date": "2026-11-20", "value": 4}) + "\n")
+        assert await run(main, ["journal", "import", str(extra)]) == 0
+        async with Database(url) as target:
+            assert await target.scalar(
+                "SELECT id FROM grades WHERE external_id = 'more-g1'") == top + 1
+        # A target that holds rows is refused, and nothing is copied.
+        monkeypatch.delenv("DATABASE_URL")
+        capsys.readouterr()
+        assert await run(main, ["db", "copy", "--to", url]) == 2
+        assert "the target already holds rows" in capsys.readouterr().err
