@@ -10,6 +10,7 @@ at once by the next sender on the same host that sees the owner's process is gon
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 from collections.abc import Callable, Iterable
@@ -22,8 +23,10 @@ from core.clock import Clock, from_db, to_db
 from core.models import Scope
 from core.quiet import QuietHours
 from core.services.access import load_children
-from core.services.preferences import from_row
+from core.services.preferences import Preferences, from_row
 from core.storage.db import Database, Tx
+
+log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=10)
 # The scope a push about a child belongs to: checked again when it is sent.
@@ -201,13 +204,20 @@ class Outbox:
                         (stamp, tg),
                     )
                     continue
-                prefs = from_row(await tx.fetchone(
-                    "SELECT * FROM account_settings WHERE telegram_id = ?", (tg,)))
-                quiet = (
-                    QuietHours.parse(prefs.quiet_hours)
-                    if prefs.quiet_hours is not None
-                    else self.quiet_default
-                )
+                # A recipient's stored settings that cannot be read never hold up the others:
+                # the defaults stand in, and the operator hears of it.
+                settings_row = await tx.fetchone(
+                    "SELECT * FROM account_settings WHERE telegram_id = ?", (tg,))
+                try:
+                    prefs = from_row(settings_row)
+                    quiet = (
+                        QuietHours.parse(prefs.quiet_hours)
+                        if prefs.quiet_hours is not None
+                        else self.quiet_default
+                    )
+                except (ValueError, TypeError, KeyError) as exc:
+                    log.error("account %s: unreadable settings (%s); defaults used", tg, exc)
+                    prefs, quiet = Preferences(), self.quiet_default
                 release = quiet.release_at(now, self.tz) if quiet else None
                 if release is not None:
                     # Held until the quiet hours end — except the digest, whose time the user
@@ -236,7 +246,19 @@ class Outbox:
                     "UPDATE outbox SET dropped_at = ?, last_error = ? WHERE id = ?",
                     [(stamp, "muted", i) for i in muted - gone]
                     + [(stamp, "no access", i) for i in gone])
-                rows = [r for r in due if r["id"] not in muted | gone]
+                payloads: dict[int, dict[str, Any]] = {}
+                broken: set[int] = set()
+                for r in due:
+                    try:
+                        payloads[r["id"]] = json.loads(r["payload"])
+                    except ValueError:
+                        broken.add(r["id"])
+                if broken:
+                    log.error("%d outbox rows with an unreadable payload dropped", len(broken))
+                    await tx.executemany(
+                        "UPDATE outbox SET dropped_at = ?, last_error = ? WHERE id = ?",
+                        [(stamp, "unreadable payload", i) for i in broken - muted - gone])
+                rows = [r for r in due if r["id"] not in muted | gone | broken]
                 if not rows:
                     continue
                 await tx.executemany(
@@ -244,7 +266,7 @@ class Outbox:
                     [(self.owner, to_db(now + self.lease), r["id"]) for r in rows],
                 )
                 items = tuple(
-                    OutboxItem(r["id"], r["kind"], r["student_id"], json.loads(r["payload"]),
+                    OutboxItem(r["id"], r["kind"], r["student_id"], payloads[r["id"]],
                                from_db(r["created_at"]), r["attempts"])
                     for r in rows
                 )

@@ -162,3 +162,18 @@ async def test_a_clock_set_back_does_not_stall_a_cooling_chat(linked, api, bot):
     await grades(linked, 4, start=10)
     await asyncio.wait_for(w.run_until_empty(), 10)
     assert await linked.outbox.pending() == 0
+
+
+async def test_one_recipient_with_unreadable_data_does_not_hold_up_the_others(linked, api, bot):
+    from tests.bot.test_delivery import worker as make_worker
+
+    await grades(linked, 5)
+    async with linked.db.transaction() as tx:
+        await tx.execute("INSERT INTO account_settings (telegram_id, quiet_hours) VALUES (?, ?)",
+                         (ANNA, "not-a-time"))
+        await tx.execute("UPDATE outbox SET payload = '{broken' WHERE telegram_id = ?", (IVAN,))
+    await make_worker(bot, linked).run_until_empty()
+    assert sorted(s.chat_id for s in api.sent) == [ANNA, SERGEY]  # Anna: the default hours
+    assert await linked.db.scalar(
+        "SELECT last_error FROM outbox WHERE telegram_id = ?", (IVAN,)) == "unreadable payload"
+    assert await linked.outbox.pending() == 0
