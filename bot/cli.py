@@ -672,10 +672,15 @@ async def _status(settings: Settings) -> int:
             print(line)
     if st.stalled:
         errors = [w.last_error for w in st.workers if w.role == "delivery" and w.last_error]
-        due = "1 push is" if st.due_now == 1 else f"{st.due_now} pushes are"
-        print(f"ALERT: {due} due since {at(st.due_since)} and nothing has been"
-              f" delivered since {at(st.last_delivery)}. Is `diary run` running?"
-              + (f" Last error: {errors[0]}" if errors else ""))
+        last = f" Last error: {errors[0]}" if errors else ""
+        if st.due_now:
+            due = "1 push is" if st.due_now == 1 else f"{st.due_now} pushes are"
+            print(f"ALERT: {due} due since {at(st.due_since)} and nothing has been"
+                  f" delivered since {at(st.last_delivery)}. Is `diary run` running?" + last)
+        else:
+            print("ALERT: pushes keep failing and wait for retries; nothing has been delivered"
+                  f" since {at(st.last_delivery)}. Is Telegram reachable, the token valid?"
+                  + last)
         return EXIT_BUSY
     return EXIT_OK
 

@@ -12,6 +12,8 @@ from core.storage.db import Database, schema_version
 
 # Work due for this long with no delivery meanwhile means the senders are stuck or gone.
 STALL_AFTER = timedelta(minutes=1)
+# Pushes that failed and wait for a retry, with nothing delivered for this long: stuck too.
+FAILING_FOR = timedelta(minutes=5)
 _PENDING = "sent_at IS NULL AND dropped_at IS NULL"
 
 
@@ -47,10 +49,16 @@ class StatusService:
                                            from_db(r["beat_at"]), progress, r["last_error"]))
                 if r["role"] == "delivery" and progress is not None:
                     last_delivery = max(last_delivery or progress, progress)
+        quiet_for = None if last_delivery is None else now - last_delivery
         stalled = (
             due_now > 0 and due_since is not None and now - due_since >= STALL_AFTER
-            and (last_delivery is None or now - last_delivery >= STALL_AFTER)
+            and (quiet_for is None or quiet_for >= STALL_AFTER)
         )
+        if not stalled and "outbox" in tables and (quiet_for is None or quiet_for >= FAILING_FOR):
+            # Telegram (or the token) keeps failing: the rows are retried later and later, so
+            # none stays due, yet nothing goes out.
+            stalled = bool(await self.db.scalar(
+                f"SELECT 1 FROM outbox WHERE {_PENDING} AND attempts > 0 LIMIT 1"))
         paid_today = 0
         if "paid_messages" in tables:
             paid_today = await count("SELECT messages FROM paid_messages WHERE day = ?",

@@ -84,3 +84,16 @@ async def test_a_failing_worker_shows_its_error(services, clock):
     assert row["progress_at"] == to_db(clock.now())
     assert row["beat_at"] == to_db(clock.now() + timedelta(seconds=15))
     assert row["last_error"] == "OperationalError: database is locked"
+
+
+async def test_status_alerts_when_retried_pushes_pile_up_and_nothing_goes_out(services, clock):
+    async with services.db.transaction() as tx:
+        await enqueue(tx, 1, "relink", {}, "k1", clock.now())
+        await record_worker(tx, "delivery", "host:1", clock.now(), progress=True)
+    await services.outbox.retry(
+        [await services.db.scalar("SELECT id FROM outbox")], timedelta(minutes=10), "502")
+    clock.advance(minutes=4)
+    assert not (await services.status.status()).stalled  # retrying, delivered 4 min ago
+    clock.advance(minutes=2)
+    st = await services.status.status()
+    assert st.due_now == 0 and st.stalled
