@@ -12,6 +12,8 @@ import logging
 import os
 import sqlite3
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -521,14 +523,33 @@ async def _bot_username(args: argparse.Namespace, settings: Settings) -> str:
         return args.bot_username.lstrip("@")
     if not settings.has_token:
         raise InputError("the links need the bot's username: set BOT_TOKEN or pass --bot-username")
-    from bot.runtime import create_bot
+    return await asyncio.to_thread(_ask_username, settings)
 
-    bot = create_bot(settings)
+
+GET_ME_TIMEOUT = 10.0  # seconds; `codes issue` asks Telegram once and does not hang on it
+
+
+def _ask_username(settings: Settings) -> str:
+    """The bot's username from Telegram's getMe: one request, without loading the bot (aiogram
+    takes seconds to import). Neither the token nor the URL is ever printed."""
+    assert settings.bot_token is not None
+    base = (settings.telegram_api_url or "https://api.telegram.org").rstrip("/")
+    url = f"{base}/bot{settings.bot_token.get_secret_value()}/getMe"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # as the bot: no proxy
     try:
-        me = await bot.me()
-    finally:
-        await bot.session.close()
-    return me.username or ""
+        with opener.open(url, timeout=GET_ME_TIMEOUT) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise InputError(f"Telegram refused BOT_TOKEN (HTTP {exc.code}) when asked for the"
+                         " bot's username; check BOT_TOKEN or pass --bot-username") from None
+    except (OSError, ValueError) as exc:  # unreachable, timed out, not JSON
+        reason = getattr(exc, "reason", None) or exc.__class__.__name__
+        raise InputError(f"could not ask Telegram for the bot's username ({reason});"
+                         " pass --bot-username") from None
+    username = (answer.get("result") or {}).get("username") if isinstance(answer, dict) else None
+    if not username:
+        raise InputError("Telegram did not give the bot's username; pass --bot-username")
+    return username
 
 
 async def _codes_issue(args: argparse.Namespace, settings: Settings) -> int:

@@ -78,10 +78,12 @@ async def _run_bot(settings: Settings, demo: bool) -> None:
         if school is not None:
             add_simulator(scheduler, school, settings.demo_simulator_minutes, worker.wake)
         delivery: asyncio.Task[None] | None = None
+        commands: asyncio.Task[None] | None = None
         try:
             me = await bot.me()
             log.info("starting as @%s", me.username)
-            await set_commands(bot, i18n)
+            # Telegram keeps the menu between runs: it is set while polling starts, not before.
+            commands = asyncio.create_task(_set_commands(bot, i18n), name="set-commands")
             delivery = asyncio.create_task(keep_running("delivery", worker.run),
                                            name="delivery")
             scheduler.start()
@@ -89,6 +91,10 @@ async def _run_bot(settings: Settings, demo: bool) -> None:
         finally:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
+            if commands is not None and not commands.done():
+                commands.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await commands
             if delivery is not None:
                 delivery.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -98,6 +104,13 @@ async def _run_bot(settings: Settings, demo: bool) -> None:
             if isolation is not None:
                 await isolation.close()
             await budget.close()
+
+
+async def _set_commands(bot: Bot, i18n: I18n) -> None:
+    try:
+        await set_commands(bot, i18n)
+    except Exception:  # the menu is a convenience: the bot works without it, next start retries
+        log.warning("could not set the command menu", exc_info=True)
 
 
 async def keep_running(name: str, run: Callable[[], Awaitable[None]],
