@@ -170,7 +170,8 @@ class DeliveryWorker:
                         count = await self.outbox.release_dead_claims()
                         reclaimed = now
                         if count:
-                            log.info("took back %d pushes claimed by a sender that is gone", count)
+                            log.info("took back %d %s claimed by a sender that is gone", count,
+                                     "push" if count == 1 else "pushes")
                     progressed = await self.step()
                     await self._heartbeat()
                 except Exception as exc:

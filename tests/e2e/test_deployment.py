@@ -156,7 +156,7 @@ async def test_web_workers_behind_a_balancer_and_senders_that_die(deployment, ap
     await asyncio.sleep(1)
     assert api.duplicates() == []
     survivor = "sender2" if holder == "sender1" else "sender1"
-    assert "took back 1 pushes claimed by a sender that is gone" in deployment.output(survivor)
+    assert "took back 1 push claimed by a sender that is gone" in deployment.output(survivor)
 
     # One scheduler acts, the other waits.
     logs = [deployment.output("scheduler1"), deployment.output("scheduler2")]
