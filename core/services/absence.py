@@ -110,6 +110,7 @@ class AbsenceService:
         if len(comment) > MAX_COMMENT:
             raise CommentTooLong(length=len(comment), limit=MAX_COMMENT)
         async with self.db.transaction() as tx:
+            await tx.lock("absence", child.id)  # two notices filed at once never overlap
             for other in await self._active(tx, child.id):
                 if _overlaps(start, end, lessons, other):
                     raise NoticeOverlap(other.start, other.end, other.reason.value)

@@ -147,6 +147,7 @@ class PreferencesService:
 
     async def toggle_child(self, telegram_id: int, student_id: int) -> Preferences:
         async with self.db.transaction() as tx:
+            await tx.lock("settings", telegram_id)  # two taps at once: both count
             if not await tx.scalar("SELECT 1 FROM accounts WHERE telegram_id = ?",
                                    (telegram_id,)):
                 return Preferences()

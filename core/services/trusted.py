@@ -197,6 +197,8 @@ class TrustService:
         now = self.clock.now()
         token = secrets.token_urlsafe(12)
         async with self.db.transaction() as tx:
+            for child in sorted(children, key=lambda c: c.id):  # at most MAX_TRUSTED, at once too
+                await tx.lock("trusts", child.id)
             own = await tx.scalar("SELECT phone_hash FROM accounts WHERE telegram_id = ?",
                                   (viewer.telegram_id,))
             if own == phone_hash:
@@ -257,6 +259,7 @@ class TrustService:
         """Only the owner of the invited number (verified by Telegram) can accept."""
         now = self.clock.now()
         async with self.db.transaction() as tx:
+            await tx.lock("invitation", invitation_id)  # accepted or declined, never both
             row = await self._pending_row(tx, telegram_id, invitation_id)
             granted = []
             for sid in json.loads(row["students"]):
@@ -289,6 +292,7 @@ class TrustService:
     async def decline(self, telegram_id: int, invitation_id: int) -> Invitation:
         now = self.clock.now()
         async with self.db.transaction() as tx:
+            await tx.lock("invitation", invitation_id)
             row = await self._pending_row(tx, telegram_id, invitation_id)
             await tx.execute(
                 "UPDATE invitations SET status = 'declined', invitee_tg = ?, decided_at = ?"
