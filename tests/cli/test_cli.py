@@ -21,6 +21,8 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("BOT_TOKEN", "TELEGRAM_API_URL", "SECRET_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "data" / "diary.sqlite3"))
+    # The commands' clock is pinned (a Monday noon in Moscow), never the wall clock.
+    monkeypatch.setenv("CLOCK_START", "2026-11-23T12:00:00+03:00")
     return tmp_path
 
 
