@@ -63,6 +63,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SECRET_KEY", raising=False)
     monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "data" / "diary.sqlite3"))
+    monkeypatch.setenv("CLOCK_START", "2026-11-23T12:00:00+03:00")  # never the wall clock
     monkeypatch.setenv("BOT_TOKEN", TOKEN)
     host, port = telegram.server_address[:2]
     monkeypatch.setenv("TELEGRAM_API_URL", f"http://{host}:{port}/")
