@@ -56,31 +56,6 @@ LEASE_SECONDS = LEASE.total_seconds()  # at shutdown, how long in-flight sends m
 
 
 
-class TokenBucket:
-    """``rate`` tokens a second, at most ``capacity`` saved up.
-
-    Virtual scheduling: each taker is given the next free moment at once and sleeps until then,
-    so takers queue fairly and waiting never spins, whatever the clock does."""
-
-    def __init__(self, rate: float, capacity: float | None = None, *, clock: Clock,
-                 sleep: Sleep = asyncio.sleep) -> None:
-        self.rate = rate
-        self.capacity = capacity if capacity is not None else max(1.0, rate)
-        self.interval = 1.0 / rate
-        self.clock = clock
-        self.sleep = sleep
-        self._tolerance = (self.capacity - 1) * self.interval
-        self._next = clock.monotonic() - self._tolerance
-
-    async def take(self) -> None:
-        now = self.clock.monotonic()
-        at = max(self._next, now - self._tolerance)
-        self._next = at + self.interval
-        wait = at - now
-        if wait > 0:
-            await self.sleep(wait)
-
-
 def backoff(attempts: int) -> float:
     """1 s, 2 s, 4 s … up to ten minutes."""
     return min(MAX_BACKOFF, 2.0 ** max(0, attempts))

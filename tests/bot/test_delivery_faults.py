@@ -6,7 +6,8 @@ import asyncio
 import logging
 import sqlite3
 
-from bot.delivery import DeliveryWorker, TokenBucket
+from bot.budget import LocalBudget, Rates
+from bot.delivery import DeliveryWorker
 from bot.i18n import create_i18n
 from core.clock import FrozenClock
 from core.services.outbox import Outbox
@@ -100,12 +101,12 @@ async def test_the_token_bucket_waits_on_the_injected_clock():
         waits.append(round(seconds, 3))
         clock.advance(seconds=seconds)
 
-    bucket = TokenBucket(2, capacity=2, clock=clock, sleep=sleep)
-    for _ in range(5):
-        await bucket.take()
+    bucket = LocalBudget(Rates(free=2, per_chat=1000), clock, linked_moment().date, sleep)
+    for chat in range(5):
+        await bucket.acquire(chat)
     assert waits == [0.5, 0.5, 0.5]  # two at once, then one every half second
     clock.advance(seconds=10)
-    await bucket.take()
+    await bucket.acquire(5)
     assert waits == [0.5, 0.5, 0.5]  # saved up again, no wait
 
 

@@ -293,36 +293,36 @@ async def test_a_large_mixed_import_pushes_what_importing_event_by_event_pushes(
         if n % 11 == 0:
             events.append({"id": f"c{n}", "type": "grade_changed", "grade_id": f"g{n - 1}",
                            "value": 5})
+    at_once, one_by_one = await _pushes_at_once_and_one_by_one(linked, tmp_path, clock, [],
+                                                               events)
+    assert len(at_once) > 60
+    assert at_once == one_by_one
+
+
+async def _pushes_at_once_and_one_by_one(linked, tmp_path, clock, setup, events):
+    """The outbox after ``events`` imported as one file, and after the same events imported one
+    at a time into a second database (each import reading its sums afresh)."""
+    if setup:
+        await run(linked, jl(*setup), notify=False)
     await run(linked, jl(*events))
     at_once = await outbox(linked)
-
     async with Database(tmp_path / "one-by-one.sqlite3") as db:
         await upgrade(db)
         other = build_services(db, SECRET, TZ, clock)
         await import_roster(other)
         await other.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
         await other.linking.link_contact(IVAN, IVAN, IVAN, IVAN_PHONE)
+        if setup:
+            await run(other, jl(*setup), notify=False)
         for event in events:
             await run(other, jl(event))
         one_by_one = await outbox(other)
-    assert len(at_once) > 60
-    assert at_once == one_by_one
+    return at_once, one_by_one
 
 
 async def _same_pushes_at_once_and_one_by_one(linked, tmp_path, clock, setup, events):
-    await run(linked, jl(*setup), notify=False)
-    await run(linked, jl(*events))
-    at_once = await outbox(linked)
-    async with Database(tmp_path / "one.sqlite3") as db:
-        await upgrade(db)
-        other = build_services(db, SECRET, TZ, clock)
-        await import_roster(other)
-        await other.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
-        await other.linking.link_contact(IVAN, IVAN, IVAN, IVAN_PHONE)
-        await run(other, jl(*setup), notify=False)
-        for event in events:
-            await run(other, jl(event))
-        one_by_one = await outbox(other)
+    at_once, one_by_one = await _pushes_at_once_and_one_by_one(linked, tmp_path, clock, setup,
+                                                               events)
 
     def averages(rows):
         return [(r["kind"], r["value"], r["avg_before"], r["avg_after"]) for r in rows
