@@ -69,13 +69,15 @@ async def school_made_by_the_services(path: Path, clock) -> None:
 
 
 def transplant(source: Path, target: Path) -> None:
-    """Copy every row of ``source`` into the same tables of ``target`` (tables that later
-    revisions added are not in an old database)."""
+    """Copy every row of ``source`` into the same tables of ``target`` (tables and columns that
+    later revisions added are not in an old database)."""
     conn = sqlite3.connect(target, isolation_level=None)
     conn.execute("ATTACH DATABASE ? AS src", (str(source),))
     conn.execute("BEGIN")
-    for table in columns(source).keys() & columns(target).keys():
-        conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
+    old, new = columns(target), columns(source)
+    for table in old.keys() & new.keys():
+        names = ", ".join(c for c in old[table] if c in new[table])
+        conn.execute(f"INSERT INTO main.{table} ({names}) SELECT {names} FROM src.{table}")
     conn.execute("COMMIT")
     conn.execute("DETACH DATABASE src")
     conn.close()
