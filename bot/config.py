@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     free_send_rate: float = Field(default=25, gt=0, le=30)
     paid_daily_limit: int = Field(default=100_000, ge=0)
     send_rate_per_chat: float = Field(default=1, gt=0)
+    # How long a sender's claim on pushes lasts unless renewed: the longest a dead sender's
+    # pushes wait for another sender.
+    claim_lease_seconds: int = Field(default=60, ge=5, le=3600)
     relevance_days: int = Field(default=3, ge=0)
     rounding_threshold: float = Field(default=0.5, gt=0, lt=1)
     dot_remind_student_days_before: int = Field(default=2, ge=0, le=14)

@@ -7,8 +7,13 @@
 - 5xx, network errors, timeouts: retried with exponential back-off.
 - 403 (blocked), deactivated or missing chat: the account is marked unreachable and its pending
   rows are dropped; it is reachable again when the user sends /start.
-- Rows are claimed in a write transaction with this process's identity; after a crash the next
-  sender takes the claims back, so nothing is lost.
+- Rows are claimed under a lease with this process's identity (on PostgreSQL with
+  ``FOR UPDATE SKIP LOCKED``, side by side with other senders). The worker renews the lease of
+  what it holds; after a crash the lease runs out and another sender takes the rows, so nothing
+  is lost.
+- Idle, the worker sleeps until the next push is due; on PostgreSQL a ``NOTIFY`` from whatever
+  queued a push (a webhook worker, an import, the scheduler) wakes it at once. On SQLite it
+  looks every ``poll_interval``.
 - The worker never stops on an error: a failing claim (the database locked for longer than its
   busy timeout, a full disk) is logged with its cause and retried with back-off. What Telegram
   has accepted is never sent again because the database was busy: the bookkeeping is retried,
@@ -41,7 +46,7 @@ from bot.budget import Budget, LocalBudget, Rates, Sleep
 from bot.i18n import pick_locale
 from bot.notify import Outgoing, render_batch
 from core.clock import Clock
-from core.services.outbox import LEASE, Batch, Outbox
+from core.services.outbox import CHANNEL, Batch, Outbox
 from core.storage.db import error_text
 
 log = logging.getLogger(__name__)
@@ -50,9 +55,9 @@ MAX_BACKOFF = 600.0
 LOOP_BACKOFF_MAX = 30.0  # the longest pause of the worker after a failing claim
 BOOK_BACKOFF_MAX = 5.0  # the longest pause between two tries of recording an outcome
 HEARTBEAT_EVERY = 15.0  # seconds between two records of the worker's liveness
-RECLAIM_EVERY = 10.0  # seconds between two looks for claims of senders that died
+IDLE_MAX = 5.0  # the longest sleep of an idle worker that notifications wake
+LISTEN_BACKOFF_MAX = 30.0  # the longest pause before listening again after a lost connection
 DRAIN_TIMEOUT = 15.0
-LEASE_SECONDS = LEASE.total_seconds()  # at shutdown, how long in-flight sends may take to finish
 
 
 
@@ -120,6 +125,11 @@ class DeliveryWorker:
         self._last_beat: float | None = None
         self._last_error: str | None = None
         self._paid_pending = 0  # paid messages not yet recorded in the database
+        self._limited_pending = 0  # 429s not yet counted in the database
+        self._held: set[int] = set()  # outbox rows this worker has claimed and not settled
+        self._last_renew: float | None = None
+        self._lease = outbox.lease.total_seconds()
+        self._listening = False
 
     def wake(self) -> None:
         """Something was queued in this process: look now rather than at the next poll."""
@@ -135,20 +145,14 @@ class DeliveryWorker:
         """Deliver until cancelled. No error stops it: each is logged with its cause, and the
         worker backs off (0.5 s, 1 s, 2 s … 30 s) and goes on."""
         failures = 0
-        reclaimed: float | None = None
+        listener = asyncio.create_task(self._listen(), name="outbox-listener")
         try:
             while True:
+                self._wake.clear()  # before looking: a wake-up meanwhile is not lost
                 try:
-                    now = self.clock.monotonic()
-                    if reclaimed is None or now - reclaimed >= RECLAIM_EVERY:
-                        # At start-up, and now and then: another sender may have died.
-                        count = await self.outbox.release_dead_claims()
-                        reclaimed = now
-                        if count:
-                            log.info("took back %d %s claimed by a sender that is gone", count,
-                                     "push" if count == 1 else "pushes")
                     progressed = await self.step()
                     await self._heartbeat()
+                    idle = None if progressed else await self._idle_wait()
                 except Exception as exc:
                     failures += 1
                     self.stats.failures += 1
@@ -168,12 +172,51 @@ class DeliveryWorker:
                     log.warning("delivery resumed after %d failed rounds", failures)
                     failures = 0
                     self._last_error = None
-                if not progressed:
-                    self._wake.clear()
+                if idle is not None:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                        await asyncio.wait_for(self._wake.wait(), idle)
         finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
             await self._drain(DRAIN_TIMEOUT)
+
+    async def _idle_wait(self) -> float:
+        """How long to sleep with nothing to do: until the next push is due, when
+        notifications wake the worker for new ones; else ``poll_interval``."""
+        if not self._listening:
+            return self.poll_interval
+        due = await self.outbox.next_due()
+        if due is None:
+            return IDLE_MAX
+        wait = (due - self.clock.now()).total_seconds()
+        # Due already yet not claimed: its chat is busy or cooling down; look again shortly.
+        return self.poll_interval if wait <= 0 else min(IDLE_MAX, wait)
+
+    async def _listen(self) -> None:
+        """Keep a PostgreSQL listener that wakes the worker for each queued push; lost, it is
+        opened again (meanwhile the worker polls). On SQLite there is nothing to listen to."""
+        failures = 0
+        while True:
+            try:
+                listener = await self.outbox.db.listen(CHANNEL, self.wake)
+                if listener is None:
+                    return
+            except Exception as exc:
+                failures += 1
+                delay = min(LISTEN_BACKOFF_MAX, 2.0 ** failures)
+                log.warning("cannot listen for queued pushes (%s); polling, trying again in"
+                            " %.0f s", describe(exc), delay)
+                await self.sleep(delay)
+                continue
+            failures = 0
+            self._listening = True
+            self.wake()  # whatever was queued while not listening
+            try:
+                await listener.closed()
+                log.warning("the connection listening for queued pushes was lost; polling")
+            finally:
+                self._listening = False
+                await listener.close()
 
     async def _heartbeat(self) -> None:
         """Record now and then that this worker is alive (``diary status`` shows it)."""
@@ -181,11 +224,12 @@ class DeliveryWorker:
         if self._last_beat is not None and now - self._last_beat < HEARTBEAT_EVERY:
             return
         self._last_beat = now
-        await self.outbox.heartbeat(self.role, self._last_error)
+        limited = self._limited_pending
+        await self.outbox.heartbeat(self.role, self._last_error, rate_limited=limited)
+        self._limited_pending -= limited
 
     async def run_until_empty(self, idle_grace: float = 0.0) -> DeliveryStats:
         """Deliver what is due now (used by `diary jobs run deliver` and benchmarks)."""
-        await self.outbox.release_dead_claims()
         while True:
             progressed = await self.step()
             if not progressed and not self._tasks:
@@ -199,6 +243,7 @@ class DeliveryWorker:
 
     async def step(self) -> bool:
         """Claim and start sending what is due; True if anything was started."""
+        await self._renew()
         free = self.concurrency - len(self._tasks)
         if free <= 0:
             await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -208,10 +253,20 @@ class DeliveryWorker:
         batches = await self.outbox.claim(recipients=free, exclude=self._cooling())
         for batch in batches:
             self._busy.add(batch.telegram_id)
+            self._held.update(batch.ids)
             task = asyncio.create_task(self._deliver(batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return bool(batches)
+
+    async def _renew(self) -> None:
+        """Extend the lease of the rows in flight, every quarter of the lease."""
+        now = self.clock.monotonic()
+        if self._last_renew is not None and now - self._last_renew < self._lease / 4:
+            return
+        self._last_renew = now
+        if self._held:
+            await self.outbox.renew(sorted(self._held))
 
     async def _drain(self, limit: float | None = None) -> None:
         if not self._tasks:
@@ -268,9 +323,10 @@ class DeliveryWorker:
                 # A failure that repeats is tried less and less often.
                 delay = timedelta(seconds=backoff(max(i.attempts for i in batch.items) + 1))
                 await self._book("a retry", lambda: self.outbox.retry(
-                    ids, delay, "internal error"), give_up_after=LEASE_SECONDS)
+                    ids, delay, "internal error"), give_up_after=self._lease)
         finally:
             self._busy.discard(batch.telegram_id)
+            self._held.difference_update(batch.ids)
 
     async def _send_batch(self, batch: Batch, unsettled: set[int]) -> None:
         """Send the batch; every row settled is taken out of ``unsettled``."""
@@ -315,11 +371,12 @@ class DeliveryWorker:
             return True
         except TelegramRetryAfter as exc:
             self.stats.rate_limited += 1
+            self._limited_pending += 1
             wait = float(exc.retry_after)
             self._chat_ready[batch.telegram_id] = self.clock.monotonic() + wait
             until = self.clock.now() + timedelta(seconds=wait)
             await self._book("a rate limit", lambda: self.outbox.defer(rest, until),
-                             give_up_after=LEASE_SECONDS)
+                             give_up_after=self._lease)
         except TelegramForbiddenError as exc:
             self.stats.unreachable += 1
             reason = exc.message
@@ -341,7 +398,7 @@ class DeliveryWorker:
                 if later:
                     now = self.clock.now()
                     await self._book("a deferral", lambda: self.outbox.defer(later, now),
-                                     give_up_after=LEASE_SECONDS)
+                                     give_up_after=self._lease)
         except TelegramUnauthorizedError:
             # The token is wrong or revoked: nothing can be sent; keep every row for later.
             log.critical("Telegram rejects the bot token; pushes are kept for later")

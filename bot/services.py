@@ -75,6 +75,7 @@ class Tuning:
     dot_reminders: DotReminders = field(default_factory=DotReminders)
     attendance_hold: int = 60
     digest_time: str = "19:00"
+    claim_lease: int = 60
 
 
 def build_services(
@@ -101,7 +102,8 @@ def build_services(
         grades=GradesService(db, tuning.rounding_threshold),
         journal=JournalService(db, clock, tz, access, tuning.relevance_days, absence=absence,
                                attendance_hold=timedelta(seconds=tuning.attendance_hold)),
-        outbox=Outbox(db, clock, tz, QuietHours.parse(tuning.quiet_hours)),
+        outbox=Outbox(db, clock, tz, QuietHours.parse(tuning.quiet_hours),
+                      lease=timedelta(seconds=tuning.claim_lease)),
         dots=DotsService(db, clock, tz, access, tuning.dot_reminders, tuning.relevance_days),
         timetable=timetable,
         preferences=PreferencesService(db, tuning.quiet_hours, tuning.digest_time),
@@ -123,6 +125,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             rounding_threshold=settings.rounding_threshold,
             attendance_hold=settings.attendance_hold_seconds,
             digest_time=settings.digest_time,
+            claim_lease=settings.claim_lease_seconds,
             dot_reminders=DotReminders(
                 student_days_before=settings.dot_remind_student_days_before,
                 student_last_day=settings.dot_remind_student_last_day,

@@ -1,10 +1,15 @@
-"""The outbox: pushes written with the facts they announce, claimed and settled by a sender.
+"""The outbox: pushes written with the facts they announce, claimed and settled by senders.
 
 A sender claims every due row of a few recipients at once (so a recipient's pending pushes go out
-as one message), under a lease and with its identity (``host:pid``). Claims are taken inside
-``BEGIN IMMEDIATE``, so two senders — the bot and ``diary jobs run deliver`` — never hold the same
-row. A sender that dies leaves its claims behind; they are taken back when the lease runs out, or
-at once by the next sender on the same host that sees the owner's process is gone.
+as one message) under a lease, with its identity (``host:pid:token``, unique per start even where
+every container runs as pid 1). On PostgreSQL senders claim side by side with
+``FOR UPDATE SKIP LOCKED``; on SQLite the claim holds the write lock. A live sender renews the
+lease of what it holds; the claims of a sender that died (kill -9, a lost host) run out with
+their lease and are taken by the others. No process ids are compared: they mean nothing across
+hosts and containers.
+
+Queuing a push on PostgreSQL notifies the senders (``NOTIFY diary_outbox``, delivered at commit),
+so they wake at once instead of polling.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,13 +28,17 @@ from zoneinfo import ZoneInfo
 from core.clock import Clock, from_db, to_db
 from core.models import Scope
 from core.quiet import QuietHours
-from core.services.access import load_children
+from core.services.access import load_children_many
 from core.services.preferences import Preferences, from_row
 from core.storage.db import Database, Tx
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=10)
+# How long a claim holds rows without being renewed (``CLAIM_LEASE``); a live sender renews it
+# every quarter of that, so this is also the longest the pushes of a sender that died wait.
+LEASE = timedelta(seconds=60)
+# The channel that wakes the senders on PostgreSQL.
+CHANNEL = "diary_outbox"
 # The scope a push about a child belongs to: checked again when it is sent.
 KIND_SCOPES = {
     "grade_new": Scope.GRADES, "grade_changed": Scope.GRADES, "grade_deleted": Scope.GRADES,
@@ -64,20 +74,21 @@ class Batch:
 
 
 def this_sender() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """``host:pid:token``: the token tells this start from an earlier one with the same pid."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 _PENDING = "sent_at IS NULL AND dropped_at IS NULL"
+# A claim reads this many of the oldest due rows per recipient it wants (most recipients have
+# one or two rows due; the second read takes the rest of theirs).
+_SCAN_PER_RECIPIENT = 4
+# At most this many cooling chats are named in the claim's SQL.
+_SKIP_IN_SQL = 500
+
+
+def _marks(values: Iterable[object]) -> str:
+    """``?, ?, ?`` for an IN list."""
+    return ", ".join("?" for _ in values)
 # A sender settles only rows it still holds: after its lease ran out another may have taken them.
 # (Marking a row sent is never fenced: a message that went out must not go out again.)
 _MINE = "(claimed_by = ? OR claimed_by IS NULL)"
@@ -112,26 +123,42 @@ async def enqueue_many(tx: Tx, rows: list[tuple[Any, ...]]) -> int:
     (a dedup key already queued is skipped)."""
     if not rows:
         return 0
-    return await tx.executemany_count(
+    added = await tx.executemany_count(
         "INSERT INTO outbox (telegram_id, kind, student_id, payload, dedup_key,"
         " created_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         rows,
     )
+    if added:
+        await notify_senders(tx)
+    return added
+
+
+async def notify_senders(tx: Tx) -> None:
+    """Wake the senders when this transaction commits (PostgreSQL; one notice per transaction
+    however often it is called). On SQLite senders look every ``poll_interval``."""
+    if tx.conn.dialect.name != "sqlite":
+        await tx.execute(f"NOTIFY {CHANNEL}")
 
 
 async def record_worker(tx: Tx, role: str, owner: str, now: datetime, *, progress: bool = False,
-                        error: str | None = None) -> None:
+                        error: str | None = None, messages: int = 0, rate_limited: int = 0,
+                        paid: int = 0) -> None:
     """A worker's sign of life: ``progress`` when it got something done; ``error`` (or None)
-    is the outcome of its last round."""
+    is the outcome of its last round; ``messages``, ``rate_limited`` (429s) and ``paid`` are
+    added to its counters."""
     stamp = to_db(now)
     await tx.execute(
-        "INSERT INTO workers (role, owner, started_at, beat_at, progress_at, last_error)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (role, owner) DO UPDATE SET"
+        "INSERT INTO workers (role, owner, started_at, beat_at, progress_at, last_error,"
+        " messages, rate_limited, paid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (role, owner) DO UPDATE SET"
         " beat_at = excluded.beat_at,"
         " progress_at = COALESCE(excluded.progress_at, workers.progress_at),"
-        " last_error = excluded.last_error",
+        " last_error = excluded.last_error,"
+        " messages = workers.messages + excluded.messages,"
+        " rate_limited = workers.rate_limited + excluded.rate_limited,"
+        " paid = workers.paid + excluded.paid",
         (role, owner, stamp, stamp, stamp if progress else None,
-         None if error is None else error[:500]),
+         None if error is None else error[:500], messages, rate_limited, paid),
     )
 
 
@@ -144,6 +171,8 @@ async def release_held(tx: Tx, telegram_id: int, held_until: datetime, until: da
         f" AND not_before = ? AND kind != 'digest'",
         (to_db(until), telegram_id, to_db(held_until)),
     )
+    if cur.rowcount:
+        await notify_senders(tx)
     return cur.rowcount
 
 
@@ -175,107 +204,146 @@ class Outbox:
             )
         )
 
+    async def next_due(self) -> datetime | None:
+        """When the earliest pending row not held by a sender becomes due (None: nothing
+        pending), so that an idle sender sleeps until then."""
+        now = to_db(self.clock.now())
+        raw = await self.db.scalar(
+            f"SELECT MIN(not_before) FROM outbox WHERE {_PENDING}"
+            " AND (claimed_until IS NULL OR claimed_until < ?)", (now,))
+        return from_db(raw) if raw else None
+
     async def claim(self, recipients: int = 50, exclude: Iterable[int] = ()) -> list[Batch]:
-        """Claim all due rows of up to ``recipients`` recipients, skipping ``exclude``."""
+        """Claim all due rows of up to ``recipients`` recipients, skipping ``exclude`` (chats this
+        sender is busy with or cooling down).
+
+        The oldest due rows name the recipients; then every due row of those recipients is
+        claimed, so that what piled up for a chat goes out as one message. On PostgreSQL both
+        reads take ``FOR UPDATE SKIP LOCKED``: senders claim side by side, each passing over the
+        rows another is claiming at that moment, and a row is held by one sender only. On
+        SQLite the transaction holds the database's write lock, so claims take turns."""
         now = self.clock.now()
         stamp = to_db(now)
         skip = set(exclude)
-        batches: list[Batch] = []
-        # Senders claim one at a time (in any process), so no row is claimed twice.
-        async with self.db.locked("outbox-claim") as tx:
-            candidates = await tx.fetchall(
-                "SELECT o.telegram_id, MIN(o.id) AS first, a.chat_id, a.locale, a.language_code,"
-                " a.unreachable_at, a.telegram_id IS NOT NULL AS known"
-                " FROM outbox o LEFT JOIN accounts a ON a.telegram_id = o.telegram_id"
-                " WHERE o.sent_at IS NULL AND o.dropped_at IS NULL AND o.not_before <= ?"
-                " AND (o.claimed_until IS NULL OR o.claimed_until < ?)"
-                " GROUP BY o.telegram_id, a.telegram_id, a.chat_id, a.locale, a.language_code,"
-                " a.unreachable_at ORDER BY first LIMIT ?",
-                (stamp, stamp, recipients + len(skip)),
-            )
-            for cand in candidates:
-                tg = cand["telegram_id"]
-                if tg in skip:
-                    continue
-                if not cand["known"] or cand["unreachable_at"] is not None:
-                    await tx.execute(
-                        f"UPDATE outbox SET dropped_at = ?, last_error = 'unreachable'"
-                        f" WHERE telegram_id = ? AND {_PENDING}",
-                        (stamp, tg),
-                    )
-                    continue
-                # A recipient's stored settings that cannot be read never hold up the others:
-                # the defaults stand in, and the operator hears of it.
-                settings_row = await tx.fetchone(
-                    "SELECT * FROM account_settings WHERE telegram_id = ?", (tg,))
-                try:
-                    prefs = from_row(settings_row)
-                    quiet = (
-                        QuietHours.parse(prefs.quiet_hours)
-                        if prefs.quiet_hours is not None
-                        else self.quiet_default
-                    )
-                except (ValueError, TypeError, KeyError) as exc:
-                    log.error("account %s: unreadable settings (%s); defaults used", tg, exc)
-                    prefs, quiet = Preferences(), self.quiet_default
-                release = quiet.release_at(now, self.tz) if quiet else None
-                if release is not None:
-                    # Held until the quiet hours end — except the digest, whose time the user
-                    # chose themselves.
-                    await tx.execute(
-                        f"UPDATE outbox SET not_before = ? WHERE telegram_id = ? AND {_PENDING}"
-                        f" AND not_before < ? AND kind != 'digest'",
-                        (to_db(release), tg, to_db(release)),
-                    )
-                due = await tx.fetchall(
-                    f"SELECT id, kind, student_id, payload, created_at, attempts FROM outbox"
-                    f" WHERE telegram_id = ? AND {_PENDING} AND not_before <= ?"
-                    f" AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY id",
-                    (tg, stamp, stamp),
-                )
-                # What the recipient switched off in /settings is not sent, and nothing about a
-                # child they may no longer see (a revoked trust, a roster change) is sent either.
-                muted = {r["id"] for r in due if not prefs.allows(r["kind"], r["student_id"])}
-                visible = {c.id: c.scopes for c in await load_children(tx, tg)}
-                gone = {
-                    r["id"] for r in due
-                    if r["student_id"] is not None and r["kind"] in KIND_SCOPES
-                    and KIND_SCOPES[r["kind"]] not in visible.get(r["student_id"], ())
-                }
-                await tx.executemany(
-                    "UPDATE outbox SET dropped_at = ?, last_error = ? WHERE id = ?",
-                    [(stamp, "muted", i) for i in muted - gone]
-                    + [(stamp, "no access", i) for i in gone])
-                payloads: dict[int, dict[str, Any]] = {}
-                broken: set[int] = set()
-                for r in due:
-                    try:
-                        payloads[r["id"]] = json.loads(r["payload"])
-                    except ValueError:
-                        broken.add(r["id"])
-                if broken:
-                    log.error("%d outbox rows with an unreadable payload dropped", len(broken))
-                    await tx.executemany(
-                        "UPDATE outbox SET dropped_at = ?, last_error = ? WHERE id = ?",
-                        [(stamp, "unreadable payload", i) for i in broken - muted - gone])
-                rows = [r for r in due if r["id"] not in muted | gone | broken]
+        pg = not self.db.is_sqlite
+        locking = " FOR UPDATE SKIP LOCKED" if pg else ""
+        unclaimed = "(claimed_until IS NULL OR claimed_until < ?)"
+        # Cooling chats are left out in SQL, so that their rows never fill the window; the few
+        # beyond the bind limit are left out below.
+        named = sorted(skip)[:_SKIP_IN_SQL]
+        not_in = f" AND telegram_id NOT IN ({_marks(named)})" if named else ""
+        async with self.db.transaction() as tx:
+            oldest = await tx.fetchall(
+                f"SELECT id, telegram_id FROM outbox WHERE {_PENDING} AND not_before <= ?"
+                f" AND {unclaimed}{not_in} ORDER BY id LIMIT ?{locking}",
+                (stamp, stamp, *named, recipients * _SCAN_PER_RECIPIENT + len(skip)))
+            chosen: list[int] = []
+            for row in oldest:
+                tg = row["telegram_id"]
+                if tg not in skip and tg not in chosen:
+                    chosen.append(tg)
+                    if len(chosen) >= recipients:
+                        break
+            if not chosen:
+                return []
+            accounts = {r["telegram_id"]: r for r in await tx.fetchall(
+                "SELECT telegram_id, chat_id, locale, language_code, unreachable_at"
+                f" FROM accounts WHERE telegram_id IN ({_marks(chosen)})", chosen)}
+            gone_accounts = [tg for tg in chosen
+                             if tg not in accounts or accounts[tg]["unreachable_at"] is not None]
+            if gone_accounts:
+                await tx.execute(
+                    f"UPDATE outbox SET dropped_at = ?, last_error = 'unreachable'"
+                    f" WHERE telegram_id IN ({_marks(gone_accounts)}) AND {_PENDING}",
+                    (stamp, *gone_accounts))
+            chosen = [tg for tg in chosen if tg not in gone_accounts]
+            if not chosen:
+                return []
+            settings = {r["telegram_id"]: r for r in await tx.fetchall(
+                f"SELECT * FROM account_settings WHERE telegram_id IN ({_marks(chosen)})",
+                chosen)}
+            due: dict[int, list[Any]] = {tg: [] for tg in chosen}
+            expired: dict[str, int] = {}
+            for r in await tx.fetchall(
+                    "SELECT id, telegram_id, kind, student_id, payload, created_at, attempts,"
+                    f" claimed_by FROM outbox WHERE telegram_id IN ({_marks(chosen)})"
+                    f" AND {_PENDING} AND not_before <= ? AND {unclaimed} ORDER BY id{locking}",
+                    (*chosen, stamp, stamp)):
+                due[r["telegram_id"]].append(r)
+                if r["claimed_by"] is not None and r["claimed_by"] != self.owner:
+                    expired[r["claimed_by"]] = expired.get(r["claimed_by"], 0) + 1
+            for owner, count in expired.items():
+                log.warning("took over %d %s claimed by %s, whose lease ran out (a sender that"
+                            " died or stalled)", count, "push" if count == 1 else "pushes", owner)
+            children = await load_children_many(tx, chosen)
+            drops: list[tuple[str, str, int]] = []
+            holds: dict[str, list[int]] = {}
+            claims: list[int] = []
+            batches: list[Batch] = []
+            for tg in chosen:
+                rows = self._sendable(tg, settings.get(tg), due[tg], children.get(tg, ()), now,
+                                      stamp, drops, holds)
                 if not rows:
                     continue
+                claims.extend(item.id for item in rows)
+                account = accounts[tg]
+                batches.append(Batch(tg, account["chat_id"], account["locale"],
+                                     account["language_code"], tuple(rows)))
+            if drops:
                 await tx.executemany(
-                    "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ?",
-                    [(self.owner, to_db(now + self.lease), r["id"]) for r in rows],
-                )
-                items = tuple(
-                    OutboxItem(r["id"], r["kind"], r["student_id"], payloads[r["id"]],
-                               from_db(r["created_at"]), r["attempts"])
-                    for r in rows
-                )
-                batches.append(
-                    Batch(tg, cand["chat_id"], cand["locale"], cand["language_code"], items)
-                )
-                if len(batches) >= recipients:
-                    break
+                    "UPDATE outbox SET dropped_at = ?, last_error = ? WHERE id = ?", drops)
+            for until, ids in holds.items():
+                await tx.execute(f"UPDATE outbox SET not_before = ? WHERE id IN ({_marks(ids)})",
+                                 (until, *ids))
+            if claims:
+                await tx.execute(
+                    "UPDATE outbox SET claimed_by = ?, claimed_until = ?"
+                    f" WHERE id IN ({_marks(claims)})",
+                    (self.owner, to_db(now + self.lease), *claims))
         return batches
+
+    def _sendable(self, tg: int, settings_row: Any, due: list[Any], children: Iterable[Any],
+                  now: datetime, stamp: str, drops: list[tuple[str, str, int]],
+                  holds: dict[str, list[int]]) -> list[OutboxItem]:
+        """What of a recipient's due rows may go now. The rest is dropped (switched off in
+        /settings, about a child no longer visible, unreadable) or held (quiet hours)."""
+        # Stored settings that cannot be read never hold up the others: the defaults stand
+        # in, and the operator hears of it.
+        try:
+            prefs = from_row(settings_row)
+            quiet = (QuietHours.parse(prefs.quiet_hours) if prefs.quiet_hours is not None
+                     else self.quiet_default)
+        except (ValueError, TypeError, KeyError) as exc:
+            log.error("account %s: unreadable settings (%s); defaults used", tg, exc)
+            prefs, quiet = Preferences(), self.quiet_default
+        release = quiet.release_at(now, self.tz) if quiet else None
+        visible = {c.id: c.scopes for c in children}
+        items: list[OutboxItem] = []
+        for r in due:
+            kind, student = r["kind"], r["student_id"]
+            if (student is not None and kind in KIND_SCOPES
+                    and KIND_SCOPES[kind] not in visible.get(student, ())):
+                # Nothing about a child they may no longer see (a revoked trust, a roster
+                # change) is sent.
+                drops.append((stamp, "no access", r["id"]))
+                continue
+            if not prefs.allows(kind, student):  # switched off in /settings
+                drops.append((stamp, "muted", r["id"]))
+                continue
+            try:
+                payload = json.loads(r["payload"])
+            except ValueError:
+                log.error("outbox row %s: unreadable payload; dropped", r["id"])
+                drops.append((stamp, "unreadable payload", r["id"]))
+                continue
+            if release is not None and kind != "digest":
+                # Held until the quiet hours end — except the digest, whose time the user
+                # chose themselves.
+                holds.setdefault(to_db(release), []).append(r["id"])
+                continue
+            items.append(OutboxItem(r["id"], kind, student, payload, from_db(r["created_at"]),
+                                    r["attempts"]))
+        return items
 
     async def _settle(self, sql: str, params: list[tuple[Any, ...]]) -> None:
         async with self.db.transaction() as tx:
@@ -297,12 +365,27 @@ class Outbox:
                 [(stamp, i) for i in ids],
             )
             if role is not None:
-                await record_worker(tx, role, self.owner, self.clock.now(), progress=True)
+                await record_worker(tx, role, self.owner, self.clock.now(), progress=True,
+                                    messages=1, paid=paid)
 
-    async def heartbeat(self, role: str, error: str | None = None) -> None:
-        """The sender is alive (and, with ``error``, failing)."""
+    async def heartbeat(self, role: str, error: str | None = None, rate_limited: int = 0) -> None:
+        """The sender is alive (and, with ``error``, failing); ``rate_limited``: the 429s it
+        met since the last beat."""
         async with self.db.transaction() as tx:
-            await record_worker(tx, role, self.owner, self.clock.now(), error=error)
+            await record_worker(tx, role, self.owner, self.clock.now(), error=error,
+                                rate_limited=rate_limited)
+
+    async def renew(self, ids: list[int]) -> int:
+        """Extend the lease of these rows, if this sender still holds them; returns how many.
+        (Rows whose outcome could not be recorded are left out, so that their lease runs out.)"""
+        if not ids:
+            return 0
+        async with self.db.transaction() as tx:
+            cur = await tx.execute(
+                f"UPDATE outbox SET claimed_until = ? WHERE id IN ({_marks(ids)})"
+                f" AND claimed_by = ? AND {_PENDING}",
+                (to_db(self.clock.now() + self.lease), *ids, self.owner))
+            return cur.rowcount
 
     async def retry(self, ids: list[int], delay: timedelta, error: str) -> None:
         """A transient failure: try again after ``delay``."""
@@ -342,31 +425,6 @@ class Outbox:
                 f" claimed_until = NULL WHERE telegram_id = ? AND {_PENDING}",
                 (stamp, error[:500], telegram_id),
             )
-
-    async def release_dead_claims(self, alive: Callable[[int], bool] = _pid_alive) -> int:
-        """Take back claims of senders on this host whose process is gone (after kill -9)."""
-        host = socket.gethostname()
-        rows = await self.db.fetchall(
-            f"SELECT DISTINCT claimed_by FROM outbox WHERE {_PENDING} AND claimed_by LIKE ?",
-            (f"{host}:%",),
-        )
-        dead = []
-        for row in rows:
-            pid = row[0].rpartition(":")[2]
-            if row[0] != self.owner and pid.isdigit() and not alive(int(pid)):
-                dead.append(row[0])
-        if not dead:
-            return 0
-        async with self.db.transaction() as tx:
-            released = 0
-            for owner in dead:
-                cur = await tx.execute(
-                    f"UPDATE outbox SET claimed_by = NULL, claimed_until = NULL"
-                    f" WHERE claimed_by = ? AND {_PENDING}",
-                    (owner,),
-                )
-                released += cur.rowcount
-        return released
 
     async def pending(self) -> int:
         return int(await self.db.scalar(f"SELECT COUNT(*) FROM outbox WHERE {_PENDING}") or 0)

@@ -18,11 +18,12 @@ them into bound parameters. Rows answer both ``row["name"]`` and ``row[0]``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -305,10 +306,59 @@ class Database:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
+    async def listen(self, channel: str, on_notify: Callable[[], None]) -> Listener | None:
+        """PostgreSQL: a connection of its own, ``LISTEN``ing on ``channel``, that calls
+        ``on_notify`` for each notification. None on SQLite, which has no notifications."""
+        if self.is_sqlite:
+            return None
+        import asyncpg
+
+        url, settings = server_settings(self.url)
+        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = await asyncpg.connect(dsn, server_settings=settings)
+        return await Listener.start(conn, channel, on_notify)
+
     async def tables(self) -> set[str]:
         """The names of the tables in the database (its default schema)."""
         async with self.read(snapshot=False) as tx:
             return set(await tx.conn.run_sync(lambda c: inspect(c).get_table_names()))
+
+
+class Listener:
+    """A PostgreSQL connection that listens; ``closed()`` returns when it is lost."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self._lost = asyncio.Event()
+
+    @classmethod
+    async def start(cls, conn: Any, channel: str, on_notify: Callable[[], None]) -> Listener:
+        listener = cls(conn)
+        conn.add_termination_listener(lambda _conn: listener._lost.set())
+        try:
+            await conn.add_listener(channel, lambda *_args: on_notify())
+        except BaseException:
+            await conn.close()
+            raise
+        return listener
+
+    async def closed(self) -> None:
+        """Wait until the connection is gone (checked every few seconds, as a dead server may
+        never say goodbye)."""
+        while not self._lost.is_set():
+            try:
+                await asyncio.wait_for(self._lost.wait(), 10)
+            except TimeoutError:
+                if self._conn.is_closed():
+                    return
+                try:
+                    await asyncio.wait_for(self._conn.execute("SELECT 1"), 10)
+                except Exception:
+                    return
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._conn.close(timeout=5)
 
 
 class Tx:

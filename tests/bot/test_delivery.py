@@ -14,11 +14,12 @@ from aiogram.client.telegram import TelegramAPIServer
 
 from bot.delivery import DeliveryWorker
 from bot.i18n import create_i18n
+from bot.services import build_services
 from core.importers.journal import parse_journal
-from core.services.outbox import Outbox
+from core.services.outbox import Outbox, this_sender
 from core.storage.db import Database
 from tests.support.botapi import FakeBotAPI
-from tests.support.school import ANNA_PHONE, IVAN_PHONE, SERGEY_PHONE
+from tests.support.school import ANNA_PHONE, IVAN_PHONE, SECRET, SERGEY_PHONE
 
 ANNA, IVAN, SERGEY = 5001, 5002, 5003
 TOKEN = "123:TEST"
@@ -193,26 +194,70 @@ async def test_two_senders_never_send_the_same_row(linked, api, bot):
     assert await pending(linked) == 0
 
 
-async def test_claims_of_a_dead_sender_are_taken_back(linked, api, bot):
+async def test_claims_of_a_dead_sender_are_taken_when_the_lease_runs_out(linked, api, bot):
     await grades(linked, 5)
-    dead = Outbox(linked.db, linked.clock, linked.tz, owner=f"{socket.gethostname()}:999999")
+    # Another process, even one with this process's pid (containers all run as pid 1).
+    dead = Outbox(linked.db, linked.clock, linked.tz, owner=f"{socket.gethostname()}:1:dead")
     claimed = await dead.claim()
-    assert len(claimed) == 3
-    assert not await linked.outbox.has_due()  # leased for a minute
-    released = await linked.outbox.release_dead_claims(alive=lambda pid: False)
-    assert released == 3
+    assert len(claimed) == 3  # Anna, Ivan and Sergey: one push each
     await worker(bot, linked).run_until_empty()
-    assert len(api.sent) == 3
-
-
-async def test_lease_expiry_also_frees_rows(linked, api, bot):
-    await grades(linked, 5)
-    other = Outbox(linked.db, linked.clock, linked.tz, owner="elsewhere:1")
-    await other.claim()
-    linked.clock.advance(minutes=9)
+    assert api.sent == []  # held by the other sender's lease
+    linked.clock.advance(seconds=59)
     assert not await linked.outbox.has_due()
-    linked.clock.advance(minutes=1, seconds=1)
+    linked.clock.advance(seconds=2)
     assert await linked.outbox.has_due()
+    await worker(bot, linked).run_until_empty()
+    assert sorted(m.chat_id for m in api.sent) == [ANNA, IVAN, SERGEY]
+    assert await pending(linked) == 0
+
+
+async def test_a_live_sender_renews_its_lease_and_keeps_its_rows(linked, api, bot):
+    await grades(linked, 5)
+    mine = Outbox(linked.db, linked.clock, linked.tz, owner="host-a:1:live")
+    other = Outbox(linked.db, linked.clock, linked.tz, owner="host-b:1:other")
+    [batch] = await mine.claim(recipients=1)
+    assert len(batch.items) == 1
+    for _ in range(5):  # five minutes, renewed every 15 s as the worker does
+        for _ in range(4):
+            linked.clock.advance(seconds=15)
+            assert await mine.renew(batch.ids) == 1
+        assert batch.telegram_id not in {b.telegram_id for b in await other.claim()}
+    assert await other.renew(batch.ids) == 0  # not its rows
+    # A row it no longer holds (settled) is not renewed.
+    await mine.sent(batch.ids)
+    assert await mine.renew(batch.ids) == 0
+
+
+async def test_a_queued_push_wakes_an_idle_sender_at_once(linked, api, bot, monkeypatch):
+    """PostgreSQL: NOTIFY at commit wakes the sender; it does not poll. (SQLite: polling.)"""
+    monkeypatch.setattr("bot.delivery.IDLE_MAX", 3600.0)
+    w = worker(bot, linked, poll_interval=3600.0, sleep=asyncio.sleep)
+    task = asyncio.create_task(w.run())
+    try:
+        if linked.db.is_sqlite:
+            await asyncio.sleep(0.2)
+            assert not w._listening
+            return
+        for _ in range(200):
+            if w._listening:
+                break
+            await asyncio.sleep(0.05)
+        assert w._listening
+        await asyncio.sleep(0.3)  # idle: asleep for an hour unless woken
+        # The import runs on a connection of its own, as another process would.
+        async with Database(linked.db.url) as other:
+            importer = build_services(other, SECRET, linked.tz, linked.clock)
+            await grades(importer, 5)
+        await api.wait_for(lambda s: s.chat_id == ANNA, timeout=5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_the_owner_tells_two_starts_with_the_same_pid_apart(linked):
+    first, second = this_sender(), this_sender()
+    assert first != second
+    assert first.rsplit(":", 2)[:2] == second.rsplit(":", 2)[:2]
 
 
 async def test_a_failure_part_way_never_resends_what_went_out(linked, api, bot):
