@@ -688,6 +688,9 @@ async def _status(settings: Settings) -> int:
         for w in st.workers:
             line = (f"  {w.role:<20} {w.owner}: alive {at(w.beat_at)},"
                     f" progress {at(w.progress_at)}")
+            if w.role == "delivery":
+                line += (f"; sent {w.messages} ({w.sent_per_second:.1f}/s),"
+                         f" 429s {w.rate_limited}, paid {w.paid}")
             if w.last_error:
                 line += f"; failing: {w.last_error}"
             print(line)
@@ -697,7 +700,8 @@ async def _status(settings: Settings) -> int:
         if st.due_now:
             due = "1 push is" if st.due_now == 1 else f"{st.due_now} pushes are"
             print(f"ALERT: {due} due since {at(st.due_since)} and nothing has been"
-                  f" delivered since {at(st.last_delivery)}. Is `diary run` running?" + last)
+                  f" delivered since {at(st.last_delivery)}. Is `diary run`"
+                  " (or `diary deliver`) running?" + last)
         else:
             print("ALERT: pushes keep failing and wait for retries; nothing has been delivered"
                   f" since {at(st.last_delivery)}. Is Telegram reachable, the token valid?"

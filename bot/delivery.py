@@ -126,6 +126,7 @@ class DeliveryWorker:
         self._last_error: str | None = None
         self._paid_pending = 0  # paid messages not yet recorded in the database
         self._limited_pending = 0  # 429s not yet counted in the database
+        self._beat_messages = 0  # messages sent by the last heartbeat
         self._held: set[int] = set()  # outbox rows this worker has claimed and not settled
         self._last_renew: float | None = None
         self._lease = outbox.lease.total_seconds()
@@ -223,9 +224,13 @@ class DeliveryWorker:
         now = self.clock.monotonic()
         if self._last_beat is not None and now - self._last_beat < HEARTBEAT_EVERY:
             return
+        rate = None
+        if self._last_beat is not None and now > self._last_beat:
+            rate = (self.stats.messages - self._beat_messages) / (now - self._last_beat)
         self._last_beat = now
+        self._beat_messages = self.stats.messages
         limited = self._limited_pending
-        await self.outbox.heartbeat(self.role, self._last_error, rate_limited=limited)
+        await self.outbox.heartbeat(self.role, self._last_error, rate_limited=limited, rate=rate)
         self._limited_pending -= limited
 
     async def run_until_empty(self, idle_grace: float = 0.0) -> DeliveryStats:

@@ -61,6 +61,10 @@ def webhook_path(url: str) -> str:
     return urlsplit(url).path or "/"
 
 
+# A sender whose last heartbeat is older than this is not counted in the sending rate.
+LIVE_WITHIN = 60.0
+
+
 def render_metrics(st: Status, now_ts: float) -> str:
     """Prometheus text exposition of the deployment's state."""
     lines: list[str] = []
@@ -100,6 +104,22 @@ def render_metrics(st: Status, now_ts: float) -> str:
               "Seconds since a worker last got something done.", age(w.progress_at),
               {"role": w.role, "owner": w.owner}, header=first)
         first = False
+    senders = [w for w in st.workers if w.role == "delivery"]
+    live = [w for w in senders if (age(w.beat_at) or 0) <= LIVE_WITHIN]
+    gauge("diary_sent_per_second", "Messages a second sent by the live senders (each over its"
+          " last heartbeat interval).", round(sum(w.sent_per_second for w in live), 2))
+    gauge("diary_paid_messages_today", "Paid broadcasts sent today (school time).",
+          st.paid_today)
+    for name, field, help_text in (
+            ("diary_sender_messages_total", "messages", "Messages a sender has sent."),
+            ("diary_sender_rate_limited_total", "rate_limited",
+             "429 answers (Too Many Requests) a sender has met."),
+            ("diary_sender_paid_messages_total", "paid",
+             "Paid broadcasts a sender has sent.")):
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} counter")
+        for w in senders:
+            lines.append(f'{name}{{owner="{_escape(w.owner)}"}} {getattr(w, field)}')
     first = True
     for w in st.workers:
         gauge("diary_worker_failing", "1 when a worker's last round failed.",

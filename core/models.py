@@ -140,3 +140,7 @@ class WorkerState:
     beat_at: datetime
     progress_at: datetime | None
     last_error: str | None
+    messages: int = 0  # a sender's messages since it started
+    rate_limited: int = 0  # 429s it met
+    paid: int = 0  # paid broadcasts it sent
+    sent_per_second: float = 0.0  # over its last heartbeat interval

@@ -142,23 +142,26 @@ async def notify_senders(tx: Tx) -> None:
 
 async def record_worker(tx: Tx, role: str, owner: str, now: datetime, *, progress: bool = False,
                         error: str | None = None, messages: int = 0, rate_limited: int = 0,
-                        paid: int = 0) -> None:
+                        paid: int = 0, rate: float | None = None) -> None:
     """A worker's sign of life: ``progress`` when it got something done; ``error`` (or None)
     is the outcome of its last round; ``messages``, ``rate_limited`` (429s) and ``paid`` are
-    added to its counters."""
+    added to its counters; ``rate``: messages a second since its last record."""
     stamp = to_db(now)
     await tx.execute(
         "INSERT INTO workers (role, owner, started_at, beat_at, progress_at, last_error,"
-        " messages, rate_limited, paid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " messages, rate_limited, paid, sent_per_second) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (role, owner) DO UPDATE SET"
         " beat_at = excluded.beat_at,"
         " progress_at = COALESCE(excluded.progress_at, workers.progress_at),"
         " last_error = excluded.last_error,"
         " messages = workers.messages + excluded.messages,"
         " rate_limited = workers.rate_limited + excluded.rate_limited,"
-        " paid = workers.paid + excluded.paid",
+        " paid = workers.paid + excluded.paid,"
+        " sent_per_second = CASE WHEN ? THEN excluded.sent_per_second"
+        " ELSE workers.sent_per_second END",
         (role, owner, stamp, stamp, stamp if progress else None,
-         None if error is None else error[:500], messages, rate_limited, paid),
+         None if error is None else error[:500], messages, rate_limited, paid, rate or 0.0,
+         rate is not None),
     )
 
 
@@ -368,12 +371,13 @@ class Outbox:
                 await record_worker(tx, role, self.owner, self.clock.now(), progress=True,
                                     messages=1, paid=paid)
 
-    async def heartbeat(self, role: str, error: str | None = None, rate_limited: int = 0) -> None:
+    async def heartbeat(self, role: str, error: str | None = None, rate_limited: int = 0,
+                        rate: float | None = None) -> None:
         """The sender is alive (and, with ``error``, failing); ``rate_limited``: the 429s it
-        met since the last beat."""
+        met since the last beat; ``rate``: messages a second since then."""
         async with self.db.transaction() as tx:
             await record_worker(tx, role, self.owner, self.clock.now(), error=error,
-                                rate_limited=rate_limited)
+                                rate_limited=rate_limited, rate=rate)
 
     async def renew(self, ids: list[int]) -> int:
         """Extend the lease of these rows, if this sender still holds them; returns how many.

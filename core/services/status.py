@@ -45,8 +45,11 @@ class StatusService:
             for r in await self.db.fetchall(
                     "SELECT * FROM workers ORDER BY role, beat_at DESC"):
                 progress = from_db(r["progress_at"]) if r["progress_at"] else None
+                counters = {k: r[k] for k in ("messages", "rate_limited", "paid",
+                                              "sent_per_second") if k in r.keys()}
                 workers.append(WorkerState(r["role"], r["owner"], from_db(r["started_at"]),
-                                           from_db(r["beat_at"]), progress, r["last_error"]))
+                                           from_db(r["beat_at"]), progress, r["last_error"],
+                                           **counters))
                 if r["role"] == "delivery" and progress is not None:
                     last_delivery = max(last_delivery or progress, progress)
         quiet_for = None if last_delivery is None else now - last_delivery

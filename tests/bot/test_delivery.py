@@ -15,6 +15,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from bot.delivery import DeliveryWorker
 from bot.i18n import create_i18n
 from bot.services import build_services
+from bot.web import render_metrics
 from core.importers.journal import parse_journal
 from core.services.outbox import Outbox, this_sender
 from core.storage.db import Database
@@ -118,6 +119,17 @@ async def test_429_waits_retry_after_and_loses_nothing(linked, api, bot):
     await asyncio.sleep(2.1)
     await w.run_until_empty()
     assert await pending(linked) == 0
+
+    # What the operator sees: the sender's counters, in `diary status` and /metrics.
+    await w._heartbeat()
+    [state] = [x for x in (await linked.status.status()).workers if x.role == "delivery"]
+    assert state.messages == 6 and state.rate_limited == w.stats.rate_limited >= 1
+    assert state.paid == 0
+    metrics = render_metrics(await linked.status.status(), linked.clock.now().timestamp())
+    assert f'diary_sender_messages_total{{owner="{w.outbox.owner}"}} 6' in metrics
+    assert (f'diary_sender_rate_limited_total{{owner="{w.outbox.owner}"}}'
+            f' {w.stats.rate_limited}') in metrics
+    assert "diary_paid_messages_today 0" in metrics
     assert len(api.messages_to(ANNA)) == 2 and api.duplicates() == []
 
 

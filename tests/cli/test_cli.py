@@ -369,19 +369,22 @@ def test_status_alerts_loudly_when_due_pushes_do_not_go_out(workdir, capsys, mon
                      " not_before) VALUES (1, 'relink', '{}', 'k', ?, ?)",
                      ("2026-11-23T08:55:00.000000Z", "2026-11-23T08:55:00.000000Z"))
         conn.execute("INSERT INTO workers (role, owner, started_at, beat_at, progress_at,"
-                     " last_error) VALUES ('delivery', 'host:7',"
+                     " last_error, messages, rate_limited, paid, sent_per_second)"
+                     " VALUES ('delivery', 'host:7:ab12',"
                      " '2026-11-23T08:00:00.000000Z', '2026-11-23T08:59:30.000000Z',"
-                     " '2026-11-23T08:30:00.000000Z', 'OperationalError: database is locked')")
+                     " '2026-11-23T08:30:00.000000Z', 'OperationalError: database is locked',"
+                     " 1520, 3, 0, 0)")
     capsys.readouterr()
     assert main(["status"]) == 1
     out = capsys.readouterr().out
     assert "due now:             1" in out
     assert "last delivery:       2026-11-23T11:30:00+03:00 (30 min ago)" in out
-    assert ("  delivery             host:7: alive 2026-11-23T11:59:30+03:00 (30 s ago),"
-            " progress 2026-11-23T11:30:00+03:00 (30 min ago);"
-            " failing: OperationalError: database is locked") in out
+    assert ("  delivery             host:7:ab12: alive 2026-11-23T11:59:30+03:00 (30 s ago),"
+            " progress 2026-11-23T11:30:00+03:00 (30 min ago); sent 1520 (0.0/s), 429s 3,"
+            " paid 0; failing: OperationalError: database is locked") in out
     assert ("ALERT: 1 push is due since 2026-11-23T11:55:00+03:00 (5 min ago) and nothing"
-            " has been delivered since 2026-11-23T11:30:00+03:00 (30 min ago).") in out
+            " has been delivered since 2026-11-23T11:30:00+03:00 (30 min ago). Is `diary run`"
+            " (or `diary deliver`) running?") in out
 
 
 def test_the_example_settings_file_is_valid_as_it_is(workdir, capsys):
