@@ -19,6 +19,7 @@ BENCHES = {
     "latency": latency_bench.run,
     "digest": digest_bench.run,
     "paid": paid_bench.run,
+    "paid-pg": paid_bench.run_postgresql,
 }
 
 

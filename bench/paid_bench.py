@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.pg import Unavailable, pg_schema
 from core.clock import to_db
 from core.storage.db import Database, upgrade
 from tests.support.botapi import FakeBotAPI
@@ -28,8 +29,8 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
 
-async def _seed(path: Path, pushes: int) -> None:
-    db = await Database(path).connect()
+async def _seed(url: str, pushes: int) -> None:
+    db = await Database(url).connect()
     await upgrade(db)
     now = to_db(datetime.now(UTC))
     payload = json.dumps({"child": "Иван", "subject": "Алгебра", "value": 5, "weight": 2,
@@ -48,13 +49,27 @@ async def _seed(path: Path, pushes: int) -> None:
 
 
 async def run(workdir: Path, pushes: int = 20_000, senders: int = 4) -> dict[str, float]:
+    """On SQLite (the embedded store)."""
+    return await _run(workdir, f"sqlite:///{workdir / 'paid.sqlite3'}", pushes, senders)
+
+
+async def run_postgresql(workdir: Path, pushes: int = 20_000,
+                         senders: int = 4) -> dict[str, object]:
+    """On PostgreSQL: senders claim side by side (SKIP LOCKED), woken by NOTIFY."""
+    try:
+        async with pg_schema() as url:
+            return await _run(workdir, url, pushes, senders)
+    except Unavailable as exc:
+        return {"skipped": str(exc)}
+
+
+async def _run(workdir: Path, db_url: str, pushes: int, senders: int) -> dict[str, float]:
     from tests.support.services import redis_url_or_skip
 
     redis_url = redis_url_or_skip(db=12)
-    db_path = workdir / "paid.sqlite3"
-    await _seed(db_path, pushes)
+    await _seed(db_url, pushes)
     async with FakeBotAPI(TOKEN, global_rate=LIMIT, per_chat_rate=1, per_chat_burst=1) as api:
-        env = {**os.environ, "DATABASE_PATH": str(db_path), "BOT_TOKEN": TOKEN,
+        env = {**os.environ, "DATABASE_URL": db_url, "BOT_TOKEN": TOKEN,
                "TELEGRAM_API_URL": api.url, "SECRET_KEY": "bench-secret-0123456789",
                "REDIS_URL": redis_url, "SEND_RATE": str(LIMIT), "PAID_BROADCAST": "true",
                "FREE_SEND_RATE": "25", "PAID_DAILY_LIMIT": "10000000", "QUIET_HOURS": ""}
@@ -89,7 +104,7 @@ async def run(workdir: Path, pushes: int = 20_000, senders: int = 4) -> dict[str
         requests = api.stats["requests"]
         rejected = api.stats["rejected_429"]
         paid = sum(1 for s in api.sent if s.params.get("allow_paid_broadcast") in (True, "true"))
-    db = await Database(db_path).connect()
+    db = await Database(db_url).connect()
     pending = await db.scalar("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL")
     await db.close()
     end = last or time.monotonic()

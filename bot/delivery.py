@@ -55,6 +55,8 @@ MAX_BACKOFF = 600.0
 LOOP_BACKOFF_MAX = 30.0  # the longest pause of the worker after a failing claim
 BOOK_BACKOFF_MAX = 5.0  # the longest pause between two tries of recording an outcome
 HEARTBEAT_EVERY = 15.0  # seconds between two records of the worker's liveness
+COUNTS_EVERY = 1.0  # seconds between two records of what it sent (progress, counters, paid)
+PREFETCH = 4  # a claim takes up to this many times ``concurrency`` recipients
 IDLE_MAX = 5.0  # the longest sleep of an idle worker that notifications wake
 LISTEN_BACKOFF_MAX = 30.0  # the longest pause before listening again after a lost connection
 DRAIN_TIMEOUT = 15.0
@@ -124,9 +126,11 @@ class DeliveryWorker:
         self._slots = asyncio.Semaphore(concurrency)
         self._last_beat: float | None = None
         self._last_error: str | None = None
-        self._paid_pending = 0  # paid messages not yet recorded in the database
-        self._limited_pending = 0  # 429s not yet counted in the database
-        self._beat_messages = 0  # messages sent by the last heartbeat
+        # Counted since the last record in the database (``_heartbeat``).
+        self._counted = {"messages": 0, "rate_limited": 0, "paid": 0}
+        self._backlog = False  # the last claim took all it asked for: more is waiting
+        self._sent_waiting: list[tuple[list[int], asyncio.Future[None]]] = []
+        self._sent_writer: asyncio.Task[None] | None = None
         self._held: set[int] = set()  # outbox rows this worker has claimed and not settled
         self._last_renew: float | None = None
         self._lease = outbox.lease.total_seconds()
@@ -180,6 +184,10 @@ class DeliveryWorker:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
             await self._drain(DRAIN_TIMEOUT)
+            try:
+                await self._heartbeat(force=True)  # what was sent since the last record
+            except Exception as exc:
+                log.warning("could not record the last counts at shutdown: %s", describe(exc))
 
     async def _idle_wait(self) -> float:
         """How long to sleep with nothing to do: until the next push is due, when
@@ -219,24 +227,29 @@ class DeliveryWorker:
                 self._listening = False
                 await listener.close()
 
-    async def _heartbeat(self) -> None:
-        """Record now and then that this worker is alive (``diary status`` shows it)."""
+    async def _heartbeat(self, force: bool = False) -> None:
+        """Record that this worker is alive, every ``HEARTBEAT_EVERY`` seconds, and what it has
+        sent, every ``COUNTS_EVERY`` (``diary status`` and /metrics show them; the paid
+        broadcasts add to today's count). Written apart from the rows, so that senders side
+        by side never queue for their shared counters."""
         now = self.clock.monotonic()
-        if self._last_beat is not None and now - self._last_beat < HEARTBEAT_EVERY:
+        since = None if self._last_beat is None else now - self._last_beat
+        counted = dict(self._counted)
+        if not force and since is not None and since < HEARTBEAT_EVERY and not (
+                any(counted.values()) and since >= COUNTS_EVERY):
             return
-        rate = None
-        if self._last_beat is not None and now > self._last_beat:
-            rate = (self.stats.messages - self._beat_messages) / (now - self._last_beat)
+        rate = counted["messages"] / since if since else None
+        await self.outbox.heartbeat(self.role, self._last_error,
+                                    progress=counted["messages"] > 0, rate=rate, **counted)
         self._last_beat = now
-        self._beat_messages = self.stats.messages
-        limited = self._limited_pending
-        await self.outbox.heartbeat(self.role, self._last_error, rate_limited=limited, rate=rate)
-        self._limited_pending -= limited
+        for key, value in counted.items():
+            self._counted[key] -= value
 
     async def run_until_empty(self, idle_grace: float = 0.0) -> DeliveryStats:
         """Deliver what is due now (used by `diary jobs run deliver` and benchmarks)."""
         while True:
             progressed = await self.step()
+            await self._heartbeat()
             if not progressed and not self._tasks:
                 if not await self.outbox.has_due():
                     break
@@ -244,18 +257,22 @@ class DeliveryWorker:
             elif not progressed:
                 await asyncio.sleep(0.01)
         await self._drain()
+        await self._heartbeat(force=True)
         return self.stats
 
     async def step(self) -> bool:
         """Claim and start sending what is due; True if anything was started."""
         await self._renew()
-        free = self.concurrency - len(self._tasks)
-        if free <= 0:
+        # Claims are taken ahead of the sends (the sends themselves wait for one of the
+        # ``concurrency`` slots), so that one claim serves many messages.
+        room = self.concurrency * PREFETCH - len(self._tasks)
+        if room < self.concurrency:
             await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
             return True
-        if not await self.outbox.has_due():
+        if not self._backlog and not await self.outbox.has_due():
             return False
-        batches = await self.outbox.claim(recipients=free, exclude=self._cooling())
+        batches = await self.outbox.claim(recipients=room, exclude=self._cooling())
+        self._backlog = len(batches) == room
         for batch in batches:
             self._busy.add(batch.telegram_id)
             self._held.update(batch.ids)
@@ -273,16 +290,40 @@ class DeliveryWorker:
         if self._held:
             await self.outbox.renew(sorted(self._held))
 
+    async def _record_sent(self, ids: list[int]) -> None:
+        """Mark rows sent, together with those of the other sends that finished meanwhile
+        (one transaction for all: a group commit), and return when it is written."""
+        done = asyncio.get_running_loop().create_future()
+        self._sent_waiting.append((ids, done))
+        if self._sent_writer is None or self._sent_writer.done():
+            self._sent_writer = asyncio.create_task(self._write_sent())
+        await asyncio.shield(done)
+
+    async def _write_sent(self) -> None:
+        while self._sent_waiting:
+            group, self._sent_waiting = self._sent_waiting, []
+            ids = [i for rows, _ in group for i in rows]
+            await self._book("a sent message", lambda ids=ids: self.outbox.sent(ids))
+            for _, done in group:
+                if not done.done():
+                    done.set_result(None)
+
     async def _drain(self, limit: float | None = None) -> None:
-        if not self._tasks:
-            return
-        _done, pending = await asyncio.wait(list(self._tasks), timeout=limit)
+        pending: set[asyncio.Task[None]] = set()
+        if self._tasks:
+            _done, pending = await asyncio.wait(list(self._tasks), timeout=limit)
         if pending:
             log.error("%d deliveries still waiting for the database at shutdown; their claims "
-                      "are taken back by the next start", len(pending))
+                      "are taken back when their lease runs out", len(pending))
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        writer = self._sent_writer
+        if writer is not None and not writer.done():
+            _done, late = await asyncio.wait([writer], timeout=limit)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
     async def _book(self, what: str, action: Callable[[], Awaitable[object]],
                     give_up_after: float | None = None) -> None:
@@ -352,10 +393,9 @@ class DeliveryWorker:
             if not message.ids:
                 continue  # the first part of a long message: its rows go with the last part
             ids = list(message.ids)
-            paid, self._paid_pending = self._paid_pending, 0
-            await self._book("a sent message",
-                             lambda ids=ids, paid=paid: self.outbox.sent(ids, self.role, paid))
+            await self._record_sent(ids)
             unsettled.difference_update(ids)
+            self._counted["messages"] += 1
             now = self.clock.now()
             self.stats.messages += 1
             self.stats.rows += len(ids)
@@ -372,11 +412,11 @@ class DeliveryWorker:
             self._chat_ready[batch.telegram_id] = self.clock.monotonic() + self.chat_interval
             if paid:
                 self.stats.paid += 1
-                self._paid_pending += 1
+                self._counted["paid"] += 1
             return True
         except TelegramRetryAfter as exc:
             self.stats.rate_limited += 1
-            self._limited_pending += 1
+            self._counted["rate_limited"] += 1
             wait = float(exc.retry_after)
             self._chat_ready[batch.telegram_id] = self.clock.monotonic() + wait
             until = self.clock.now() + timedelta(seconds=wait)

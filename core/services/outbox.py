@@ -352,32 +352,30 @@ class Outbox:
         async with self.db.transaction() as tx:
             await tx.executemany(sql, params)
 
-    async def sent(self, ids: list[int], role: str | None = None, paid: int = 0) -> None:
-        """Telegram accepted the message carrying these rows; ``role`` records the sender's
-        progress, and ``paid`` the paid broadcasts it took, in the same transaction."""
+    async def sent(self, ids: list[int]) -> None:
+        """Telegram accepted the message carrying these rows. (One statement on the rows alone:
+        senders side by side never wait for each other here.)"""
         stamp = to_db(self.clock.now())
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE outbox SET sent_at = ?, claimed_by = NULL, claimed_until = NULL,"
+                f" attempts = attempts + 1 WHERE id IN ({_marks(ids)})", (stamp, *ids))
+
+    async def heartbeat(self, role: str, error: str | None = None, *, progress: bool = False,
+                        messages: int = 0, rate_limited: int = 0, paid: int = 0,
+                        rate: float | None = None) -> None:
+        """The sender is alive (and, with ``error``, failing). Since its last record it sent
+        ``messages`` (``progress``), met ``rate_limited`` 429s, sent ``paid`` paid broadcasts
+        (added to today's count) at ``rate`` messages a second."""
         async with self.db.transaction() as tx:
             if paid:
                 await tx.execute(
                     "INSERT INTO paid_messages (day, messages) VALUES (?, ?) ON CONFLICT (day)"
                     " DO UPDATE SET messages = paid_messages.messages + excluded.messages",
                     (self.clock.now().astimezone(self.tz).date().isoformat(), paid))
-            await tx.executemany(
-                "UPDATE outbox SET sent_at = ?, claimed_by = NULL, claimed_until = NULL,"
-                " attempts = attempts + 1 WHERE id = ?",
-                [(stamp, i) for i in ids],
-            )
-            if role is not None:
-                await record_worker(tx, role, self.owner, self.clock.now(), progress=True,
-                                    messages=1, paid=paid)
-
-    async def heartbeat(self, role: str, error: str | None = None, rate_limited: int = 0,
-                        rate: float | None = None) -> None:
-        """The sender is alive (and, with ``error``, failing); ``rate_limited``: the 429s it
-        met since the last beat; ``rate``: messages a second since then."""
-        async with self.db.transaction() as tx:
             await record_worker(tx, role, self.owner, self.clock.now(), error=error,
-                                rate_limited=rate_limited, rate=rate)
+                                progress=progress, messages=messages, rate_limited=rate_limited,
+                                paid=paid, rate=rate)
 
     async def renew(self, ids: list[int]) -> int:
         """Extend the lease of these rows, if this sender still holds them; returns how many.
