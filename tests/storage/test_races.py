@@ -75,3 +75,18 @@ async def test_two_children_muted_at_once_are_both_muted(two):
     await asyncio.gather(a.preferences.toggle_child(ANNA, first),
                          b.preferences.toggle_child(ANNA, second))
     assert (await a.preferences.get(ANNA)).muted_children == {first, second}
+
+
+async def test_two_invitations_for_the_tenth_place_at_once_one_is_made(two):
+    a, b = two
+    child = await ivan(a)
+    viewer_a, viewer_b = await a.access.viewer(ANNA), await b.access.viewer(ANNA)
+    for n in range(9):
+        await a.trusted.invite(viewer_a, [child], f"+7 903 000-00-{n:02d}", "Иванова",
+                               {Scope.GRADES})
+    assert await outcomes(
+        a.trusted.invite(viewer_a, [child], "+7 903 000-00-50", "Петрова", {Scope.GRADES}),
+        b.trusted.invite(viewer_b, [child], "+7 903 000-00-51", "Сидорова", {Scope.GRADES}),
+    ) == (1, 1)
+    assert await a.db.scalar(
+        "SELECT COUNT(*) FROM invitations WHERE status = 'pending'") == 10
