@@ -211,11 +211,13 @@ class LinkingService:
             )
         elif from_db(row["expires_at"]) <= now:
             failure = LinkCodeExpired(expired_at=from_db(row["expires_at"]))
+        elif (await tx.execute(
+                # Conditional: of two accounts redeeming one code at once, one wins.
+                "UPDATE link_codes SET used_at = ?, used_by = ? WHERE code_hash = ?"
+                " AND used_at IS NULL", (to_db(now), telegram_id, row["code_hash"]),
+        )).rowcount != 1:
+            failure = LinkCodeInvalid()
         else:
-            await tx.execute(
-                "UPDATE link_codes SET used_at = ?, used_by = ? WHERE code_hash = ?",
-                (to_db(now), telegram_id, row["code_hash"]),
-            )
             targets = _Targets(
                 [row["guardian_id"]] if row["guardian_id"] else [],
                 [row["student_id"]] if row["student_id"] else [],

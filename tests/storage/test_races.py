@@ -90,3 +90,14 @@ async def test_two_invitations_for_the_tenth_place_at_once_one_is_made(two):
     ) == (1, 1)
     assert await a.db.scalar(
         "SELECT COUNT(*) FROM invitations WHERE status = 'pending'") == 10
+
+
+async def test_one_code_redeemed_by_two_accounts_at_once_links_one(two):
+    a, b = two
+    codes = await a.linking.issue_codes(student_external_id="S-1005")
+    code = codes[0].code
+    assert await outcomes(a.linking.redeem_code(7001, 7001, code),
+                          b.linking.redeem_code(7002, 7002, code)) == (1, 1)
+    assert await a.db.scalar("SELECT COUNT(DISTINCT telegram_id) FROM account_links"
+                             " WHERE telegram_id IN (7001, 7002)") == 1
+    assert await a.db.scalar("SELECT COUNT(*) FROM link_codes WHERE used_at IS NOT NULL") == 1
