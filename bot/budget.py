@@ -9,9 +9,9 @@ second); otherwise it waits for the next free slot.
 
 Every bucket is a GCRA reservation ("virtual scheduling"): a sender is given the next free
 moment at once and sleeps until then. ``LocalBudget`` keeps the buckets in this process (one
-sender: `diary run`); ``RedisBudget`` keeps them in Redis, one atomic script per reservation
-timed by Redis's own clock, so any number of sender processes on any number of hosts share one
-global rate, one per-chat rate and one daily count of paid messages.
+sender: `diary run`); ``RedisBudget`` keeps them in Redis, one atomic script a message (one
+round trip) timed by Redis's own clock, so any number of sender processes on any number of
+hosts share one global rate, one per-chat rate and one daily count of paid messages.
 """
 
 from __future__ import annotations
@@ -117,23 +117,46 @@ class LocalBudget:
         return None
 
 
-# KEYS[1]: the bucket; ARGV: interval and tolerance in microseconds, the longest acceptable wait
-# in microseconds (-1: any). Returns the wait in microseconds, or -1 when it would be longer.
-_RESERVE = """
+# One message's whole decision in one atomic script (one round trip), timed by Redis's clock.
+# KEYS: the chat's bucket, the free bucket, the paid bucket, today's paid count.
+# ARGV: interval and tolerance (microseconds) of the chat, free and paid buckets (paid interval
+# 0: no paid broadcasts), the daily paid limit, the paid count's time to live (seconds).
+# Returns {wait in microseconds, 1 if paid else 0}.
+_ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local max_wait = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local wait = tat - tolerance - now
-if wait < 0 then wait = 0 end
-if max_wait >= 0 and wait > max_wait then return -1 end
-local ttl = math.floor((tat + interval - now) / 1000) + 60000
-redis.call('SET', KEYS[1], string.format('%.0f', tat + interval), 'PX', ttl)
-return wait
+local function reserve(key, interval, tolerance, max_wait)
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local wait = tat - tolerance - now
+  if wait < 0 then wait = 0 end
+  if max_wait >= 0 and wait > max_wait then return -1 end
+  local ttl = math.floor((tat + interval - now) / 1000) + 60000
+  redis.call('SET', key, string.format('%.0f', tat + interval), 'PX', ttl)
+  return wait
+end
+local chat = reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), -1)
+-- A free slot by the time the chat's turn comes.
+if reserve(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), chat) >= 0 then
+  return {chat, 0}
+end
+local paid_interval = tonumber(ARGV[5])
+if paid_interval > 0 then
+  local spent = redis.call('INCR', KEYS[4])
+  if spent == 1 then redis.call('EXPIRE', KEYS[4], tonumber(ARGV[8])) end
+  if spent <= tonumber(ARGV[7]) then
+    return {math.max(chat, reserve(KEYS[3], paid_interval, tonumber(ARGV[6]), -1)), 1}
+  end
+  redis.call('DECR', KEYS[4])
+end
+return {math.max(chat, reserve(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), -1)), 0}
 """
+
+
+def _bucket(rate: float, burst: float) -> tuple[int, int]:
+    """A bucket's interval and tolerance in microseconds."""
+    interval = 1_000_000 / rate
+    return int(interval), int(max(0.0, burst - 1) * interval)
 
 
 class RedisBudget:
@@ -146,38 +169,21 @@ class RedisBudget:
         self.today = today
         self.sleep = sleep
         self.prefix = prefix
-        self._reserve = self.redis.register_script(_RESERVE)
-
-    async def _take(self, key: str, rate: float, burst: float, max_wait: float) -> float | None:
-        interval = 1_000_000 / rate
-        tolerance = max(0.0, burst - 1) * interval
-        limit = -1 if max_wait == NEVER else int(max_wait * 1_000_000)
-        wait = int(await self._reserve(keys=[f"{self.prefix}:{key}"],
-                                       args=[int(interval), int(tolerance), limit]))
-        return None if wait < 0 else wait / 1_000_000
+        self._acquire = self.redis.register_script(_ACQUIRE)
+        chat = _bucket(rates.per_chat, 1)
+        free = _bucket(rates.free, max(1.0, rates.free))
+        paid = _bucket(rates.paid, max(1.0, rates.paid)) if rates.paid > 0 else (0, 0)
+        self._args = [*chat, *free, *paid, rates.paid_daily_limit, 3 * 24 * 3600]
 
     async def acquire(self, chat_id: int) -> bool:
-        wait = await self._take(f"chat:{chat_id}", self.rates.per_chat, 1, NEVER)
+        day = self.today().isoformat()
+        wait, paid = await self._acquire(
+            keys=[f"{self.prefix}:chat:{chat_id}", f"{self.prefix}:free",
+                  f"{self.prefix}:paid", f"{self.prefix}:paid:{day}"],
+            args=self._args)
         if wait:
-            await self.sleep(wait)
-        free = max(1.0, self.rates.free)
-        if await self._take("free", self.rates.free, free, 0) is not None:
-            return False
-        if self.rates.paid > 0:
-            key = f"{self.prefix}:paid:{self.today().isoformat()}"
-            spent = int(await self.redis.incr(key))
-            if spent == 1:
-                await self.redis.expire(key, 3 * 24 * 3600)
-            if spent <= self.rates.paid_daily_limit:
-                wait = await self._take("paid", self.rates.paid, max(1.0, self.rates.paid), NEVER)
-                if wait:
-                    await self.sleep(wait)
-                return True
-            await self.redis.decr(key)
-        wait = await self._take("free", self.rates.free, free, NEVER)
-        if wait:
-            await self.sleep(wait)
-        return False
+            await self.sleep(int(wait) / 1_000_000)
+        return bool(paid)
 
     async def paid_today(self) -> int:
         raw = await self.redis.get(f"{self.prefix}:paid:{self.today().isoformat()}")
