@@ -125,19 +125,22 @@ class LocalBudget:
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local function reserve(key, interval, tolerance, max_wait)
-  local tat = tonumber(redis.call('GET', key) or now)
-  if tat < now then tat = now end
+-- Reserve the bucket's next slot for a message sent no sooner than ``at``: the wait from now,
+-- or -1 when it would be longer than max_wait (-1: any).
+local function reserve(key, interval, tolerance, max_wait, at)
+  local tat = tonumber(redis.call('GET', key) or at)
+  if tat < at then tat = at end
   local wait = tat - tolerance - now
-  if wait < 0 then wait = 0 end
+  if wait < at - now then wait = at - now end
   if max_wait >= 0 and wait > max_wait then return -1 end
   local ttl = math.floor((tat + interval - now) / 1000) + 60000
   redis.call('SET', key, string.format('%.0f', tat + interval), 'PX', ttl)
   return wait
 end
-local chat = reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), -1)
--- A free slot by the time the chat's turn comes.
-if reserve(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), chat) >= 0 then
+local chat = reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), -1, now)
+local at = now + chat
+-- A free slot when the chat's turn comes (reserved for that moment, not for now).
+if reserve(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), chat, at) >= 0 then
   return {chat, 0}
 end
 local paid_interval = tonumber(ARGV[5])
@@ -145,11 +148,11 @@ if paid_interval > 0 then
   local spent = redis.call('INCR', KEYS[4])
   if spent == 1 then redis.call('EXPIRE', KEYS[4], tonumber(ARGV[8])) end
   if spent <= tonumber(ARGV[7]) then
-    return {math.max(chat, reserve(KEYS[3], paid_interval, tonumber(ARGV[6]), -1)), 1}
+    return {reserve(KEYS[3], paid_interval, tonumber(ARGV[6]), -1, at), 1}
   end
   redis.call('DECR', KEYS[4])
 end
-return {math.max(chat, reserve(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), -1)), 0}
+return {reserve(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), -1, at), 0}
 """
 
 

@@ -57,6 +57,7 @@ BOOK_BACKOFF_MAX = 5.0  # the longest pause between two tries of recording an ou
 HEARTBEAT_EVERY = 15.0  # seconds between two records of the worker's liveness
 COUNTS_EVERY = 1.0  # seconds between two records of what it sent (progress, counters, paid)
 PREFETCH = 4  # a claim takes up to this many times ``concurrency`` recipients
+RENEW_CHECK = 1.0  # seconds: the longest the worker waits on busy sends before looking again
 IDLE_MAX = 5.0  # the longest sleep of an idle worker that notifications wake
 LISTEN_BACKOFF_MAX = 30.0  # the longest pause before listening again after a lost connection
 DRAIN_TIMEOUT = 15.0
@@ -131,7 +132,11 @@ class DeliveryWorker:
         self._backlog = False  # the last claim took all it asked for: more is waiting
         self._sent_waiting: list[tuple[list[int], asyncio.Future[None]]] = []
         self._sent_writer: asyncio.Task[None] | None = None
-        self._held: set[int] = set()  # outbox rows this worker has claimed and not settled
+        # Outbox rows this worker has claimed and not settled -> until when (clock.monotonic())
+        # its lease on them is known to hold.
+        self._held: dict[int, float] = {}
+        self._closing = False  # shutting down: batches not yet started are given back
+        self._beat_failing = False
         self._last_renew: float | None = None
         self._lease = outbox.lease.total_seconds()
         self._listening = False
@@ -156,7 +161,7 @@ class DeliveryWorker:
                 self._wake.clear()  # before looking: a wake-up meanwhile is not lost
                 try:
                     progressed = await self.step()
-                    await self._heartbeat()
+                    await self._beat_safely()
                     idle = None if progressed else await self._idle_wait()
                 except Exception as exc:
                     failures += 1
@@ -183,11 +188,24 @@ class DeliveryWorker:
         finally:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
+            self._closing = True
             await self._drain(DRAIN_TIMEOUT)
             try:
                 await self._heartbeat(force=True)  # what was sent since the last record
             except Exception as exc:
                 log.warning("could not record the last counts at shutdown: %s", describe(exc))
+
+    async def _beat_safely(self) -> None:
+        """A failing record of liveness or counters never fails the round: it is retried at
+        the next one (``diary status`` shows the worker as silent meanwhile)."""
+        try:
+            await self._heartbeat()
+        except Exception as exc:
+            if not self._beat_failing:
+                log.warning("could not record the sender's progress: %s", describe(exc))
+            self._beat_failing = True
+        else:
+            self._beat_failing = False
 
     async def _idle_wait(self) -> float:
         """How long to sleep with nothing to do: until the next push is due, when
@@ -249,7 +267,7 @@ class DeliveryWorker:
         """Deliver what is due now (used by `diary jobs run deliver` and benchmarks)."""
         while True:
             progressed = await self.step()
-            await self._heartbeat()
+            await self._beat_safely()
             if not progressed and not self._tasks:
                 if not await self.outbox.has_due():
                     break
@@ -267,7 +285,10 @@ class DeliveryWorker:
         # ``concurrency`` slots), so that one claim serves many messages.
         room = self.concurrency * PREFETCH - len(self._tasks)
         if room < self.concurrency:
-            await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+            # Not forever: the leases of what is held are renewed at the next step even while
+            # every send hangs.
+            await asyncio.wait(self._tasks, timeout=RENEW_CHECK,
+                               return_when=asyncio.FIRST_COMPLETED)
             return True
         if not self._backlog and not await self.outbox.has_due():
             return False
@@ -275,7 +296,8 @@ class DeliveryWorker:
         self._backlog = len(batches) == room
         for batch in batches:
             self._busy.add(batch.telegram_id)
-            self._held.update(batch.ids)
+            until = self.clock.monotonic() + self._lease
+            self._held.update(dict.fromkeys(batch.ids, until))
             task = asyncio.create_task(self._deliver(batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -287,8 +309,24 @@ class DeliveryWorker:
         if self._last_renew is not None and now - self._last_renew < self._lease / 4:
             return
         self._last_renew = now
-        if self._held:
-            await self.outbox.renew(sorted(self._held))
+        if not self._held:
+            return
+        ids = sorted(self._held)
+        kept = await self.outbox.renew(ids)
+        for i in ids:
+            if i in self._held:
+                # A row no longer held (its lease ran out and another sender took it) is never
+                # sent from here: ``_leased`` says so before each message.
+                self._held[i] = now + self._lease if i in kept else float("-inf")
+        lost = len(ids) - len(kept)
+        if lost:
+            log.warning("lost the lease of %d pushes (another sender has them now)", lost)
+
+    def _leased(self, ids: list[int]) -> bool:
+        """The lease on these rows holds for a while yet (a quarter of it, for clock skew
+        between hosts and the send itself)."""
+        limit = self.clock.monotonic() + self._lease / 4
+        return all(self._held.get(i, float("-inf")) > limit for i in ids)
 
     async def _record_sent(self, ids: list[int]) -> None:
         """Mark rows sent, together with those of the other sends that finished meanwhile
@@ -360,6 +398,13 @@ class DeliveryWorker:
         unsettled = set(batch.ids)
         try:
             async with self._slots:
+                if self._closing:
+                    # Shutting down before this batch began: give its rows back now rather
+                    # than leaving them to their lease.
+                    await self._book("a batch given back", lambda: self.outbox.defer(
+                        sorted(unsettled), self.clock.now()), give_up_after=5)
+                    unsettled.clear()
+                    return
                 await self._send_batch(batch, unsettled)
         except Exception as exc:  # the worker must survive anything one batch does
             log.error("delivery to one recipient failed: %s; will retry", describe(exc),
@@ -372,7 +417,8 @@ class DeliveryWorker:
                     ids, delay, "internal error"), give_up_after=self._lease)
         finally:
             self._busy.discard(batch.telegram_id)
-            self._held.difference_update(batch.ids)
+            for i in batch.ids:
+                self._held.pop(i, None)
 
     async def _send_batch(self, batch: Batch, unsettled: set[int]) -> None:
         """Send the batch; every row settled is taken out of ``unsettled``."""
@@ -407,6 +453,14 @@ class DeliveryWorker:
         it — and return False."""
         try:
             paid = await self.budget.acquire(batch.telegram_id)
+            if not self._leased(rest):
+                # The lease ran out (this process stalled) or is about to: another sender may
+                # have these rows, so they are not sent from here; any still held go back.
+                log.warning("the lease of %d pushes ran out before their send; given back",
+                            len(rest))
+                await self._book("a lapsed claim", lambda: self.outbox.defer(
+                    rest, self.clock.now()), give_up_after=self._lease)
+                return False
             await self.bot.send_message(batch.chat_id, message.text, reply_markup=message.markup,
                                         allow_paid_broadcast=True if paid else None)
             self._chat_ready[batch.telegram_id] = self.clock.monotonic() + self.chat_interval

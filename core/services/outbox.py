@@ -84,14 +84,24 @@ _PENDING = "sent_at IS NULL AND dropped_at IS NULL"
 _SCAN_PER_RECIPIENT = 4
 # At most this many cooling chats are named in the claim's SQL.
 _SKIP_IN_SQL = 500
+# At most this many rows in one claim (a chat with more gets the rest with the next one), so
+# that every list of ids stays far below the databases' limits on bound parameters.
+_ROWS_PER_CLAIM = 1000
+# The advisory lock space of "a claim is choosing this recipient" (PostgreSQL).
+_CLAIM_LOCK_SPACE = 7301
+
+
+def _chunks(ids: list[int], size: int = _ROWS_PER_CLAIM) -> list[list[int]]:
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
 
 
 def _marks(values: Iterable[object]) -> str:
     """``?, ?, ?`` for an IN list."""
     return ", ".join("?" for _ in values)
-# A sender settles only rows it still holds: after its lease ran out another may have taken them.
-# (Marking a row sent is never fenced: a message that went out must not go out again.)
-_MINE = "(claimed_by = ? OR claimed_by IS NULL)"
+# A sender settles only rows it still holds: after its lease ran out another may have taken (or
+# even sent) them. (Marking a row sent is never fenced: a message that went out must not go out
+# again.)
+_MINE = "claimed_by = ? AND sent_at IS NULL AND dropped_at IS NULL"
 
 
 async def enqueue(
@@ -245,41 +255,53 @@ class Outbox:
                 tg = row["telegram_id"]
                 if tg not in skip and tg not in chosen:
                     chosen.append(tg)
-                    if len(chosen) >= recipients:
-                        break
+            if pg and chosen:
+                # One claim at a time per recipient: another sender claiming the same chat at
+                # this moment (it reached a later row of it) keeps it.
+                chosen = [r[0] for r in await tx.fetchall(
+                    "SELECT tg FROM (VALUES " + ", ".join("(CAST(? AS BIGINT))" for _ in chosen)
+                    + f") AS v(tg) WHERE pg_try_advisory_xact_lock({_CLAIM_LOCK_SPACE},"
+                    " hashtext(tg::text))", chosen)]
+            if chosen:
+                # A chat another sender is sending to now waits for its lease to end: two
+                # messages never go to one chat side by side.
+                busy = {r[0] for r in await tx.fetchall(
+                    f"SELECT DISTINCT telegram_id FROM outbox WHERE telegram_id IN"
+                    f" ({_marks(chosen)}) AND {_PENDING} AND claimed_until >= ?",
+                    (*chosen, stamp))}
+                chosen = [tg for tg in chosen if tg not in busy][:recipients]
             if not chosen:
                 return []
-            accounts = {r["telegram_id"]: r for r in await tx.fetchall(
-                "SELECT telegram_id, chat_id, locale, language_code, unreachable_at"
-                f" FROM accounts WHERE telegram_id IN ({_marks(chosen)})", chosen)}
-            gone_accounts = [tg for tg in chosen
-                             if tg not in accounts or accounts[tg]["unreachable_at"] is not None]
-            if gone_accounts:
-                await tx.execute(
-                    f"UPDATE outbox SET dropped_at = ?, last_error = 'unreachable'"
-                    f" WHERE telegram_id IN ({_marks(gone_accounts)}) AND {_PENDING}",
-                    (stamp, *gone_accounts))
-            chosen = [tg for tg in chosen if tg not in gone_accounts]
-            if not chosen:
-                return []
-            settings = {r["telegram_id"]: r for r in await tx.fetchall(
-                f"SELECT * FROM account_settings WHERE telegram_id IN ({_marks(chosen)})",
-                chosen)}
             due: dict[int, list[Any]] = {tg: [] for tg in chosen}
             expired: dict[str, int] = {}
             for r in await tx.fetchall(
                     "SELECT id, telegram_id, kind, student_id, payload, created_at, attempts,"
                     f" claimed_by FROM outbox WHERE telegram_id IN ({_marks(chosen)})"
-                    f" AND {_PENDING} AND not_before <= ? AND {unclaimed} ORDER BY id{locking}",
-                    (*chosen, stamp, stamp)):
+                    f" AND {_PENDING} AND not_before <= ? AND {unclaimed} ORDER BY id"
+                    f" LIMIT {_ROWS_PER_CLAIM}{locking}", (*chosen, stamp, stamp)):
                 due[r["telegram_id"]].append(r)
                 if r["claimed_by"] is not None and r["claimed_by"] != self.owner:
                     expired[r["claimed_by"]] = expired.get(r["claimed_by"], 0) + 1
             for owner, count in expired.items():
                 log.warning("took over %d %s claimed by %s, whose lease ran out (a sender that"
                             " died or stalled)", count, "push" if count == 1 else "pushes", owner)
-            children = await load_children_many(tx, chosen)
+            chosen = [tg for tg in chosen if due[tg]]
+            if not chosen:
+                return []
+            accounts = {r["telegram_id"]: r for r in await tx.fetchall(
+                "SELECT telegram_id, chat_id, locale, language_code, unreachable_at"
+                f" FROM accounts WHERE telegram_id IN ({_marks(chosen)})", chosen)}
             drops: list[tuple[str, str, int]] = []
+            for tg in chosen:
+                if tg not in accounts or accounts[tg]["unreachable_at"] is not None:
+                    # Only the rows this claim holds: a row another claim holds is not waited for.
+                    drops.extend((stamp, "unreachable", r["id"]) for r in due[tg])
+            chosen = [tg for tg in chosen
+                      if tg in accounts and accounts[tg]["unreachable_at"] is None]
+            settings = {r["telegram_id"]: r for r in await tx.fetchall(
+                f"SELECT * FROM account_settings WHERE telegram_id IN ({_marks(chosen)})",
+                chosen)} if chosen else {}
+            children = await load_children_many(tx, chosen) if chosen else {}
             holds: dict[str, list[int]] = {}
             claims: list[int] = []
             batches: list[Batch] = []
@@ -353,13 +375,14 @@ class Outbox:
             await tx.executemany(sql, params)
 
     async def sent(self, ids: list[int]) -> None:
-        """Telegram accepted the message carrying these rows. (One statement on the rows alone:
+        """Telegram accepted the messages carrying these rows. (Statements on the rows alone:
         senders side by side never wait for each other here.)"""
         stamp = to_db(self.clock.now())
         async with self.db.transaction() as tx:
-            await tx.execute(
-                "UPDATE outbox SET sent_at = ?, claimed_by = NULL, claimed_until = NULL,"
-                f" attempts = attempts + 1 WHERE id IN ({_marks(ids)})", (stamp, *ids))
+            for part in _chunks(ids):
+                await tx.execute(
+                    "UPDATE outbox SET sent_at = ?, claimed_by = NULL, claimed_until = NULL,"
+                    f" attempts = attempts + 1 WHERE id IN ({_marks(part)})", (stamp, *part))
 
     async def heartbeat(self, role: str, error: str | None = None, *, progress: bool = False,
                         messages: int = 0, rate_limited: int = 0, paid: int = 0,
@@ -377,17 +400,19 @@ class Outbox:
                                 progress=progress, messages=messages, rate_limited=rate_limited,
                                 paid=paid, rate=rate)
 
-    async def renew(self, ids: list[int]) -> int:
-        """Extend the lease of these rows, if this sender still holds them; returns how many.
-        (Rows whose outcome could not be recorded are left out, so that their lease runs out.)"""
+    async def renew(self, ids: list[int]) -> set[int]:
+        """Extend the lease of these rows; returns those this sender still holds (the others
+        were taken by another sender after the lease ran out, or settled)."""
+        held: set[int] = set()
         if not ids:
-            return 0
+            return held
         async with self.db.transaction() as tx:
-            cur = await tx.execute(
-                f"UPDATE outbox SET claimed_until = ? WHERE id IN ({_marks(ids)})"
-                f" AND claimed_by = ? AND {_PENDING}",
-                (to_db(self.clock.now() + self.lease), *ids, self.owner))
-            return cur.rowcount
+            for part in _chunks(ids):
+                held.update(r[0] for r in await tx.fetchall(
+                    f"UPDATE outbox SET claimed_until = ? WHERE id IN ({_marks(part)})"
+                    f" AND {_MINE} RETURNING id",
+                    (to_db(self.clock.now() + self.lease), *part, self.owner)))
+        return held
 
     async def retry(self, ids: list[int], delay: timedelta, error: str) -> None:
         """A transient failure: try again after ``delay``."""

@@ -3,6 +3,8 @@ the free rate up to a daily limit — in one process, and shared in Redis by sev
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, date, datetime
 
 import pytest
@@ -94,3 +96,34 @@ async def test_the_sender_marks_paid_messages_and_records_them(linked, api, bot)
     assert await linked.db.scalar("SELECT messages FROM paid_messages WHERE day = ?",
                                   (DAY.isoformat(),)) == 2
     assert (await linked.status.status()).paid_today == 2
+
+
+async def test_messages_that_waited_for_their_chat_still_keep_the_global_rate():
+    """A chat's wait does not let messages skip the global bucket: the free slot is reserved
+    for the moment the message goes. Sixty chats that may each send again in about two
+    seconds, while the global bucket is full again: at most its burst goes at one moment."""
+    url = redis_url_or_skip(db=13)
+    rate, burst = 30.0, 30
+    waits, sleep = recorder()
+    budget = RedisBudget(url, Rates(free=rate, per_chat=0.25), lambda: DAY, sleep)
+    sends: list[float] = []
+
+    async def round_of_sixty() -> None:
+        for chat in range(60):
+            called = time.monotonic()
+            before = len(waits)
+            await budget.acquire(900 + chat)
+            sends.append(called + (waits[before] if len(waits) > before else 0.0))
+
+    try:
+        await round_of_sixty()
+        await asyncio.sleep(2.2)  # the global bucket refills; each chat has ~1.8 s to go
+        sends.clear()
+        await round_of_sixty()
+    finally:
+        await budget.close()
+    sends.sort()
+    # GCRA conformance of the send moments: any j - i + 1 messages span enough time.
+    for i in range(len(sends)):
+        for j in range(i + burst, len(sends)):
+            assert j - i + 1 <= burst + rate * (sends[j] - sends[i]) + 1, (i, j)

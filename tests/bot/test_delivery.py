@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiogram import Bot
@@ -17,7 +17,7 @@ from bot.i18n import create_i18n
 from bot.services import build_services
 from bot.web import render_metrics
 from core.importers.journal import parse_journal
-from core.services.outbox import Outbox, this_sender
+from core.services.outbox import Outbox, enqueue_many, outbox_row, this_sender
 from core.storage.db import Database
 from tests.support.botapi import FakeBotAPI
 from tests.support.school import ANNA_PHONE, IVAN_PHONE, SECRET, SERGEY_PHONE
@@ -232,12 +232,12 @@ async def test_a_live_sender_renews_its_lease_and_keeps_its_rows(linked, api, bo
     for _ in range(5):  # five minutes, renewed every 15 s as the worker does
         for _ in range(4):
             linked.clock.advance(seconds=15)
-            assert await mine.renew(batch.ids) == 1
+            assert await mine.renew(batch.ids) == set(batch.ids)
         assert batch.telegram_id not in {b.telegram_id for b in await other.claim()}
-    assert await other.renew(batch.ids) == 0  # not its rows
+    assert await other.renew(batch.ids) == set()  # not its rows
     # A row it no longer holds (settled) is not renewed.
     await mine.sent(batch.ids)
-    assert await mine.renew(batch.ids) == 0
+    assert await mine.renew(batch.ids) == set()
 
 
 async def test_a_queued_push_wakes_an_idle_sender_at_once(linked, api, bot, monkeypatch):
@@ -302,3 +302,79 @@ async def test_the_digest_is_not_held_by_quiet_hours(linked, api, bot):
     batches = {b.telegram_id: b for b in await linked.outbox.claim(recipients=10)}
     assert [i.kind for i in batches[ANNA].items] == ["digest"]
     assert IVAN not in batches  # his grade push waits for the morning
+
+
+async def test_a_chat_being_sent_to_is_not_claimed_by_another_sender(linked, api, bot):
+    await grades(linked, 5)
+    async with Database(linked.db.url) as other_db:
+        a = Outbox(linked.db, linked.clock, linked.tz, owner="host-a:1:a")
+        b = Outbox(other_db, linked.clock, linked.tz, owner="host-b:1:b")
+        first = await a.claim()
+        assert {x.telegram_id for x in first} == {ANNA, IVAN, SERGEY}
+        await grades(linked, 4, start=10)  # news for the same chats while A sends
+        assert await b.claim() == []  # they wait for A's lease, not beside it
+        await a.sent([i for x in first for i in x.ids])
+        second = await b.claim()
+        assert {x.telegram_id for x in second} == {ANNA, IVAN, SERGEY}
+
+
+async def test_settling_never_touches_rows_another_sender_took_and_sent(linked):
+    await grades(linked, 5)
+    a = Outbox(linked.db, linked.clock, linked.tz, owner="host-a:1:a")
+    b = Outbox(linked.db, linked.clock, linked.tz, owner="host-b:1:b")
+    ids = [i for x in await a.claim() for i in x.ids]
+    linked.clock.advance(seconds=61)  # A stalled past its lease; B took the rows and sent them
+    taken = [i for x in await b.claim() for i in x.ids]
+    assert sorted(taken) == sorted(ids)
+    await b.sent(taken)
+    await a.drop(ids, "late")
+    await a.retry(ids, timedelta(seconds=5), "late")
+    rows = await linked.db.fetchall("SELECT sent_at, dropped_at, attempts FROM outbox")
+    assert all(r["sent_at"] and r["dropped_at"] is None and r["attempts"] == 1 for r in rows)
+
+
+async def test_a_claim_takes_at_most_a_thousand_rows_and_the_rest_next(linked):
+    async with linked.db.transaction() as tx:
+        await enqueue_many(tx, [outbox_row(ANNA, "relink", "{}", f"many:{n}", linked.clock.now())
+                                for n in range(1_200)])
+    first = await linked.outbox.claim()
+    assert [len(b.items) for b in first] == [1_000]
+    assert await linked.outbox.renew(first[0].ids) == set(first[0].ids)
+    second = await linked.outbox.claim()
+    assert second == []  # Anna's chat is being sent to
+    await linked.outbox.sent(first[0].ids)
+    assert [len(b.items) for b in await linked.outbox.claim()] == [200]
+
+
+class GatedBudget:
+    """Lets a send through only when the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.waiting = 0
+
+    async def acquire(self, chat_id: int) -> bool:
+        self.waiting += 1
+        await self.gate.wait()
+        return False
+
+
+async def test_a_send_whose_lease_lapsed_meanwhile_is_not_made(linked, api, bot):
+    await grades(linked, 5)  # three recipients
+    budget = GatedBudget()
+    w = worker(bot, linked, budget=budget)
+    assert await w.step()
+    for _ in range(100):
+        if budget.waiting:
+            break
+        await asyncio.sleep(0.01)
+    # The process stalls past its lease; another sender takes the rows.
+    linked.clock.advance(seconds=61)
+    other = Outbox(linked.db, linked.clock, linked.tz, owner="host-b:1:b")
+    taken = await other.claim()
+    assert len(taken) == 3
+    budget.gate.set()
+    await w._drain()
+    assert api.sent == []  # not sent from the stalled sender
+    owners = await linked.db.fetchall("SELECT DISTINCT claimed_by FROM outbox")
+    assert [r[0] for r in owners] == ["host-b:1:b"]  # and the other sender keeps them
