@@ -6,16 +6,16 @@ a trust with the digest scope — carries the moment its next digest is due (UTC
 that Telegram still delivers to, so the digest job reads just the accounts whose moment has come,
 however many there are.
 
-The moment is the account's digest time (its own, else the school's ``DIGEST_TIME``) on the
-school day in the school's time zone (``zoneinfo``: a day's moment is its wall-clock time, DST
-or not): today's while today's digest is not decided and its four hours of grace have not run
-out, else tomorrow's. It is worked out again, in the same transaction, whenever what decides it
-changes: the digest switch, time or children in settings, a new account link, a trust accepted
-or ended; and the job moves it on to the next day once the day's digest is sent, skipped or too
-late. When ``DIGEST_TIME`` changes, the next digest run works out again the moments of every
-account on the default time. Links that go with the roster (a guardian replaced or removed) are
-not followed here: such an account stays due and the job, finding it follows nobody any more,
-clears its moment.
+The moment is the account's digest time (its own, else the school's ``DIGEST_TIME``) on a day
+(every day, as before) in the school's time zone (``zoneinfo``: a day's moment is its
+wall-clock time, DST or not): today's while today's digest is not decided and its four hours of
+grace have not run out, else tomorrow's. It is worked out again, in the same transaction,
+whenever what decides it changes: the digest switch, time or children in settings, a new
+account link, a trust accepted or ended; and the job moves it on to the next day once the day's
+digest is sent, skipped or too late. When ``DIGEST_TIME`` changes, the next digest run moves
+the moments of every account on the default time. Links that go with the roster (a guardian
+replaced or removed) are not followed here: such an account stays due and the job, finding it
+follows nobody any more, clears its moment.
 """
 
 from __future__ import annotations
