@@ -18,40 +18,54 @@ from core.storage.db import error_text
 log = logging.getLogger(__name__)
 
 SENT_RETENTION = timedelta(days=30)
+CHUNK = 5000  # rows per transaction when housekeeping deletes
+# The catch-up runs at start-up come this long after the scheduler starts: the first updates
+# and deliveries go first. Each is cheap (jobs read only what is due, through indexes) and
+# works in chunks, so polling and delivery go on while it runs.
+CATCH_UP_DELAY = timedelta(seconds=5)
+
+
+async def _delete_chunked(services: Services, table: str, key: str, where: str,
+                          params: tuple) -> int:
+    """Delete the rows of ``table`` that match ``where`` (through an index), ``CHUNK`` rows per
+    transaction, so the write lock is never held for long; returns how many went."""
+    total = 0
+    while True:
+        async with services.db.transaction() as tx:
+            cur = await tx.execute(
+                f"DELETE FROM {table} WHERE ({key}) IN"
+                f" (SELECT {key} FROM {table} WHERE {where} LIMIT {CHUNK})", params)
+        total += max(cur.rowcount, 0)
+        if cur.rowcount < CHUNK:
+            return total
 
 
 async def housekeeping(services: Services) -> dict[str, int]:
     """Forget what is no longer needed: delivered pushes and digest decisions after 30 days,
-    conversations abandoned for a week, old code failures, expired or used link codes."""
+    conversations abandoned for a week, old code failures, expired or used link codes. Each
+    reads only the rows to delete, by an index, a chunk per transaction."""
     now = services.clock.now()
-    async with services.db.transaction() as tx:
-        sent = await tx.execute(
-            "DELETE FROM outbox WHERE (sent_at IS NOT NULL AND sent_at < ?)"
-            " OR (dropped_at IS NOT NULL AND dropped_at < ?)",
-            (to_db(now - SENT_RETENTION), to_db(now - SENT_RETENTION)),
-        )
-        failures = await tx.execute(
-            "DELETE FROM code_failures WHERE at < ?", (to_db(now - timedelta(days=1)),)
-        )
-        codes = await tx.execute(
-            "DELETE FROM link_codes WHERE expires_at < ? OR used_at < ?",
-            (to_db(now - timedelta(days=1)), to_db(now - SENT_RETENTION)),
-        )
-        # A conversation abandoned for a week is forgotten (it may hold half-typed answers).
-        states = await tx.execute(
-            "DELETE FROM fsm_state WHERE updated_at IS NULL OR updated_at < ?",
-            (to_db(now - timedelta(days=7)),),
-        )
-        digests = await tx.execute(
-            "DELETE FROM digest_log WHERE day < ?",
-            ((now - SENT_RETENTION).date().isoformat(),),
-        )
-        # Processes that have not shown a sign of life for a week are gone (restarts, old hosts).
-        workers = await tx.execute(
-            "DELETE FROM workers WHERE beat_at < ?", (to_db(now - timedelta(days=7)),))
-    return {"outbox": sent.rowcount, "code_failures": failures.rowcount, "codes": codes.rowcount,
-            "digest_log": digests.rowcount, "conversations": states.rowcount,
-            "workers": workers.rowcount}
+    old = to_db(now - SENT_RETENTION)
+    day_ago = to_db(now - timedelta(days=1))
+    week_ago = to_db(now - timedelta(days=7))
+
+    async def delete(table: str, key: str, *conditions: tuple[str, tuple]) -> int:
+        return sum([await _delete_chunked(services, table, key, where, params)
+                    for where, params in conditions])
+
+    sent = await delete("outbox", "id", ("sent_at < ?", (old,)), ("dropped_at < ?", (old,)))
+    failures = await delete("code_failures", "telegram_id, at", ("at < ?", (day_ago,)))
+    codes = await delete("link_codes", "code_hash", ("expires_at < ?", (day_ago,)),
+                         ("used_at < ?", (old,)))
+    # A conversation abandoned for a week is forgotten (it may hold half-typed answers).
+    states = await delete("fsm_state", "key", ("updated_at IS NULL", ()),
+                          ("updated_at < ?", (week_ago,)))
+    digests = await delete("digest_log", "telegram_id, day",
+                           ("day < ?", ((now - SENT_RETENTION).date().isoformat(),)))
+    # Processes that have not shown a sign of life for a week are gone (restarts, old hosts).
+    workers = await delete("workers", "role, owner", ("beat_at < ?", (week_ago,)))
+    return {"outbox": sent, "code_failures": failures, "codes": codes,
+            "digest_log": digests, "conversations": states, "workers": workers}
 
 
 def _logged(name: str, job: Callable[[], Awaitable[object]],
@@ -89,7 +103,7 @@ async def expire_dots(services: Services) -> dict[str, int]:
 async def digest(services: Services) -> dict[str, int]:
     result = await services.digest.run()
     return {"sent": result.sent, "nothing_to_say": result.empty,
-            "too_late": result.skipped_late}
+            "too_late": result.skipped_late, "accounts_due": result.considered}
 
 
 async def expire_invitations(services: Services) -> dict[str, int]:
@@ -118,6 +132,8 @@ def create_scheduler(
     for name in ("apscheduler", "apscheduler.scheduler", "apscheduler.executors.default"):
         logging.getLogger(name).setLevel(logging.WARNING)
     scheduler = AsyncIOScheduler(timezone=settings.tz)
+    # Never awaited by start-up: the scheduler runs each job as a task of its own.
+    catch_up = datetime.now(settings.tz) + CATCH_UP_DELAY
 
     async def dots() -> dict[str, int]:
         result = await expire_dots(services)
@@ -125,11 +141,11 @@ def create_scheduler(
             on_queued()
         return result
 
-    # Hourly (a few minutes past, in school time) and once at start-up, to catch up.
+    # Hourly (a few minutes past, in school time) and once just after start-up, to catch up.
     scheduler.add_job(
         _logged("expire-dots", dots, services), "cron", minute=1, id="expire-dots",
         coalesce=True,
-        misfire_grace_time=3600, next_run_time=datetime.now(settings.tz),
+        misfire_grace_time=3600, next_run_time=catch_up,
     )
     async def invitations() -> dict[str, int]:
         result = await expire_invitations(services)
@@ -140,7 +156,7 @@ def create_scheduler(
     scheduler.add_job(
         _logged("expire-invitations", invitations, services), "cron", minute=7,
         id="expire-invitations",
-        coalesce=True, misfire_grace_time=3600, next_run_time=datetime.now(settings.tz),
+        coalesce=True, misfire_grace_time=3600, next_run_time=catch_up,
     )
     async def digests() -> dict[str, int]:
         result = await digest(services)
@@ -148,10 +164,11 @@ def create_scheduler(
             on_queued()
         return result
 
-    # Every five minutes (each account has its own time) and at start-up, to catch up.
+    # Every five minutes (each account has its own time; a run reads only the accounts whose
+    # moment has come) and once just after start-up, to catch up.
     scheduler.add_job(
         _logged("digest", digests, services), "cron", minute="*/5", id="digest", coalesce=True,
-        misfire_grace_time=600, next_run_time=datetime.now(settings.tz),
+        misfire_grace_time=600, next_run_time=catch_up,
     )
     scheduler.add_job(
         _logged("housekeeping", lambda: housekeeping(services), services),

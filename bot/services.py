@@ -16,6 +16,7 @@ from core.quiet import QuietHours
 from core.services.absence import AbsenceService
 from core.services.access import AccessService
 from core.services.digest import DigestService
+from core.services.digest_due import DigestSchedule
 from core.services.dots import DotReminders, DotsService
 from core.services.grades import GradesService
 from core.services.journal import JournalService
@@ -91,12 +92,14 @@ def build_services(
     access = AccessService(db)
     absence = AbsenceService(db, clock, tz)
     timetable = TimetableService(db, clock, tz)
+    # When each account's next digest is due: kept by the services that change what decides it.
+    schedule = DigestSchedule(tz, tuning.digest_time)
     return Services(
         db=db,
         clock=clock,
         tz=tz,
         access=access,
-        linking=LinkingService(db, hasher, clock),
+        linking=LinkingService(db, hasher, clock, schedule),
         roster=RosterService(db, hasher, clock),
         status=StatusService(db, clock, tz),
         grades=GradesService(db, tuning.rounding_threshold),
@@ -106,9 +109,9 @@ def build_services(
                       lease=timedelta(seconds=tuning.claim_lease)),
         dots=DotsService(db, clock, tz, access, tuning.dot_reminders, tuning.relevance_days),
         timetable=timetable,
-        preferences=PreferencesService(db, tuning.quiet_hours, tuning.digest_time),
+        preferences=PreferencesService(db, clock, schedule, tuning.quiet_hours),
         absence=absence,
-        trusted=TrustService(db, hasher, clock, tz),
+        trusted=TrustService(db, hasher, clock, tz, schedule),
         digest=DigestService(db, clock, tz, tuning.digest_time),
     )
 

@@ -6,11 +6,20 @@ day's timetable and homework (on a Friday: Monday's). Each account's day is deci
 in ``digest_log`` taken in a write transaction — so a second run, a restart or a second process
 never sends a second digest. A bot that was down at digest time sends it late, within the grace
 period, and then gives up for that day.
+
+A run reads only the accounts whose next digest moment has come (``accounts.digest_due_at``,
+see ``core.services.digest_due``), a chunk at a time, and only their children's data; each
+account it reads gets its next moment, so the cost of a run follows the digests due, not the
+number of accounts.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import asyncio
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,14 +27,26 @@ from core.clock import Clock, from_db, to_db
 from core.errors import AccessDenied
 from core.models import Child, Role, Scope, Viewer
 from core.services.access import AccessService, load_children_many
+from core.services.digest_due import (
+    GRACE,
+    META_DEFAULT_TIME,
+    DigestSchedule,
+    decided_sql,
+    follows_sql,
+)
 from core.services.grades import mean, period_of
-from core.services.outbox import enqueue
+from core.services.outbox import enqueue_many, outbox_row
 from core.services.preferences import Preferences, from_row
-from core.storage.db import Database
+from core.storage.db import Database, Tx
 
-GRACE = timedelta(hours=4)
+log = logging.getLogger(__name__)
+
 LOOKAHEAD = 14  # days to look ahead for the next school day
 SIGNOFF_WEEKDAY = 4  # Friday's digest carries the week's sign-off
+CHUNK = 1000  # due accounts per read and per write transaction
+_PART = 500  # ids per IN (…) list
+YIELD_EVERY = 100  # digests built between two turns of the event loop
+SYNC_CHUNK = 5000  # accounts moved per transaction when the default time changes
 
 
 @dataclass(frozen=True)
@@ -46,82 +67,181 @@ class ChildDigest:
     def empty(self) -> bool:
         return not (self.grades or self.marks or self.dots or self.lessons or self.homework)
 
+    def payload(self) -> dict:
+        """As stored in the outbox (``dataclasses.asdict`` without its deep copy: the lists
+        are the digest's own, only ever serialized)."""
+        return dict(vars(self))
+
 
 @dataclass
 class DigestRun:
     sent: int = 0
     empty: int = 0
-    skipped_late: int = 0
+    skipped_late: int = 0  # today's digests whose time and grace passed before a run came
+    considered: int = 0  # accounts read by the run: only those whose due moment had come
 
 
 def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
+_DUE_SQL = (
+    f"SELECT a.telegram_id AS account, a.digest_due_at AS due,"
+    f" {follows_sql('a.telegram_id')} AS follows, {decided_sql('a.telegram_id', 'day')}"
+    f" AS decided, s.* FROM accounts a"
+    f" LEFT JOIN account_settings s ON s.telegram_id = a.telegram_id"
+    f" WHERE a.digest_due_at <= :now AND a.unreachable_at IS NULL"
+    f" ORDER BY a.digest_due_at LIMIT :limit")
+
+
+def _prefs(row) -> Preferences:
+    """An account's settings; unreadable ones fall back to the defaults (one bad row never
+    holds up everyone else's digest)."""
+    try:
+        return from_row(row)
+    except (ValueError, TypeError) as exc:
+        log.warning("account %s: unreadable settings (%s), digest with the defaults",
+                    row["account"], exc)
+        return Preferences()
+
+
 class DigestService:
     def __init__(self, db: Database, clock: Clock, tz: ZoneInfo, default_time: str = "19:00",
-                 grace: timedelta = GRACE) -> None:
+                 grace: timedelta = GRACE, chunk: int = CHUNK) -> None:
         self.db = db
         self.clock = clock
         self.tz = tz
         self.default_time = default_time
         self.grace = grace
-
-    def _at(self, day: date, hhmm: str) -> datetime:
-        hours, _, minutes = hhmm.partition(":")
-        return datetime.combine(day, time(int(hours), int(minutes)), tzinfo=self.tz)
+        self.chunk = chunk
+        self.schedule = DigestSchedule(tz, default_time, grace)
 
     async def run(self) -> DigestRun:
-        """Queue the digests that are due now. Safe to run at any time, any number of times."""
+        """Queue the digests that are due now. Safe to run at any time, any number of times.
+
+        Reads only the accounts whose due moment has come (``accounts_digest_due``), ``chunk``
+        at a time, each chunk decided in one write transaction: memory and the write lock stay
+        bounded however many accounts there are. Every account read gets its next moment."""
         result = DigestRun()
-        now = self.clock.now()
-        today = now.astimezone(self.tz).date()
-        rows = await self.db.fetchall(
-            "SELECT a.telegram_id AS account, s.* FROM accounts a"
-            " LEFT JOIN account_settings s ON s.telegram_id = a.telegram_id"
-            " WHERE a.unreachable_at IS NULL AND a.telegram_id NOT IN"
-            " (SELECT telegram_id FROM digest_log WHERE day = ?)"
-            " AND (a.telegram_id IN (SELECT telegram_id FROM account_links)"
-            " OR a.telegram_id IN (SELECT telegram_id FROM trusts))",
-            (today.isoformat(),))
-        due: list[tuple[int, Preferences]] = []
-        for row in rows:
-            prefs = from_row(row)
-            if not prefs.digest_enabled:
-                continue
-            at = self._at(today, prefs.digest_time or self.default_time)
-            if now < at:
-                continue
-            if now >= at + self.grace:
-                result.skipped_late += 1
-                continue
-            due.append((row["account"], prefs))
-        if not due:
-            return result
-        snapshot = await _Snapshot.load(self, today, {tg for tg, _p in due})
-        decisions = []
-        for telegram_id, prefs in due:
-            children = snapshot.digest(telegram_id, prefs)
-            if children is not None:
-                send = any(not c.empty for c in children) or prefs.digest_empty
-                decisions.append((telegram_id, children, send))
+        await self.sync_default_time()
+        while True:
+            now = self.clock.now()
+            rows = await self.db.fetchall(_DUE_SQL, {
+                "now": to_db(now), "day": self.schedule.today(now).isoformat(),
+                "limit": self.chunk})
+            if not rows:
+                break
+            result.considered += len(rows)
+            moved = await self._decide(rows, now, result)
+            if len(rows) < self.chunk or not moved:
+                break  # the rest (if any) were moved meanwhile by another run or a setting
+        return result
+
+    async def _decide(self, rows, now: datetime, result: DigestRun) -> int:
+        """One chunk of due accounts: build the digests whose time has come, then in one write
+        transaction take each account's day, queue what is to be sent and move every account's
+        moment on — only where it is still the moment read (another run, or a change of
+        settings, may have moved it meanwhile). Returns how many accounts were moved on."""
+        sched = self.schedule
+        today = sched.today(now)
+        tomorrow = today + timedelta(days=1)
+        plans: list[tuple[int, str, str | None]] = []
+        late: set[int] = set()
+        due: dict[int, Preferences] = {}
+        for n, row in enumerate(rows, 1):
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+            telegram_id = row["account"]
+            prefs = _prefs(row)
+            new: datetime | None = None
+            if prefs.digest_enabled and row["follows"]:
+                hhmm = sched.time_of(prefs.digest_time)
+                at = sched.moment(today, hhmm)
+                new = sched.moment(tomorrow, hhmm)
+                if row["decided"]:
+                    pass  # today's digest went already (or was decided by another run)
+                elif now < at:
+                    new = at  # not yet: the moment read was an earlier day's or outdated
+                elif now >= at + self.grace:
+                    if sched.today(from_db(row["due"])) == today:
+                        late.add(telegram_id)
+                else:
+                    due[telegram_id] = prefs
+            plans.append((telegram_id, row["due"], None if new is None else to_db(new)))
+        # What each due account gets, worked out before the write transaction; the event loop
+        # gets a turn every YIELD_EVERY accounts (polling and delivery share it).
+        decisions: dict[int, str | None] = {}  # the digest's payload, None: nothing to send
+        if due:
+            snapshot = await _Snapshot.load(self, today, set(due))
+            for n, (telegram_id, prefs) in enumerate(due.items(), 1):
+                children = snapshot.digest(telegram_id, prefs)
+                if children is not None:
+                    send = any(not c.empty for c in children) or prefs.digest_empty
+                    decisions[telegram_id] = json.dumps(
+                        {"day": today.isoformat(), "children": [c.payload() for c in children]},
+                        ensure_ascii=False) if send else None
+                if n % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
         async with self.db.transaction() as tx:
-            for telegram_id, children, send in decisions:
-                cur = await tx.execute(
-                    "INSERT INTO digest_log (telegram_id, day, decided_at, sent)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (telegram_id, today.isoformat(), to_db(now), int(send)))
-                if cur.rowcount == 0:
-                    continue  # another run decided this account's day first
-                if not send:
+            moved = await _move_on(tx, plans)
+            result.skipped_late += len(late & moved)
+            taken = await _take_days(
+                tx, [(tg, payload is not None) for tg, payload in decisions.items()
+                     if tg in moved], today, now)
+            pushes = []
+            for telegram_id in taken:
+                payload = decisions[telegram_id]
+                if payload is None:
                     result.empty += 1
                     continue
-                await enqueue(tx, telegram_id, "digest",
-                              {"day": today.isoformat(),
-                               "children": [asdict(c) for c in children]},
-                              f"digest:{telegram_id}:{today.isoformat()}", now)
+                pushes.append(outbox_row(telegram_id, "digest", payload,
+                                         f"digest:{telegram_id}:{today.isoformat()}", now))
                 result.sent += 1
-        return result
+            await enqueue_many(tx, pushes)
+        return len(moved)
+
+    async def sync_default_time(self) -> int:
+        """When the school's default digest time is not the one the stored moments were worked
+        out with (``DIGEST_TIME`` changed, or a database just migrated), move every account on
+        the default time to its new moment, ``SYNC_CHUNK`` accounts per transaction. Returns
+        how many accounts that was (0: nothing changed)."""
+        stored = await self.db.scalar("SELECT value FROM meta WHERE key = ?",
+                                      (META_DEFAULT_TIME,))
+        if stored == self.default_time:
+            return 0
+        on_default = ("a.digest_due_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM account_settings"
+                      " s WHERE s.telegram_id = a.telegram_id AND s.digest_time IS NOT NULL)")
+        after, count = -(2**63), 0
+        while True:
+            now = self.clock.now()
+            async with self.db.transaction() as tx:
+                ids = [r[0] for r in await tx.fetchall(
+                    f"SELECT a.telegram_id FROM accounts a WHERE a.telegram_id > ?"
+                    f" AND {on_default} ORDER BY a.telegram_id LIMIT ?", (after, SYNC_CHUNK))]
+                if ids:
+                    # Today's moment, or tomorrow's for those whose day is decided.
+                    cur = await tx.execute(
+                        f"UPDATE accounts SET digest_due_at = CASE WHEN EXISTS (SELECT 1"
+                        f" FROM digest_log d WHERE d.telegram_id = accounts.telegram_id"
+                        f" AND d.day = ?) THEN ? ELSE ? END WHERE telegram_id IN"
+                        f" (SELECT a.telegram_id FROM accounts a WHERE a.telegram_id >= ?"
+                        f" AND a.telegram_id <= ? AND {on_default})",
+                        (self.schedule.today(now).isoformat(),
+                         to_db(self.schedule.next_due(now, self.default_time, True)),
+                         to_db(self.schedule.next_due(now, self.default_time, False)),
+                         ids[0], ids[-1]))
+                    count += cur.rowcount
+                if len(ids) < SYNC_CHUNK:
+                    await tx.execute(
+                        "INSERT INTO meta (key, value) VALUES (?, ?)"
+                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (META_DEFAULT_TIME, self.default_time))
+                    break
+                after = ids[-1]
+        if count:
+            log.info("default digest time %s: the next digest of %d accounts moved",
+                     self.default_time, count)
+        return count
 
     async def build(self, telegram_id: int, today: date,
                     prefs: Preferences | None = None) -> list[ChildDigest] | None:
@@ -171,79 +291,90 @@ class DigestService:
 
 
 class _Snapshot:
-    """Everything the day's digests need, read in a handful of queries for all accounts."""
+    """Everything the digests of some accounts need, read in a handful of queries for all of
+    them, and only for their children and those children's classes."""
 
     @classmethod
     async def load(cls, svc: DigestService, today: date, accounts: set[int]) -> _Snapshot:
         self = cls()
         self.today = today
         db = svc.db
+        day = today.isoformat()
         start = datetime.combine(today, time.min, tzinfo=svc.tz).astimezone(UTC)
         end = start + timedelta(days=1)
         self.children = await _all_children(db, accounts)
-        students = {c.id for kids in self.children.values() for c in kids}
+        students = sorted({c.id for kids in self.children.values() for c in kids})
         self.grades: dict[int, list] = {}
-        for r in await db.fetchall(
-                "SELECT student_id, subject, value, weight, work, date FROM grades"
-                " WHERE deleted_at IS NULL AND quiet = 0 AND created_at >= ? AND created_at < ?"
-                " ORDER BY student_id, subject, id", (to_db(start), to_db(end))):
-            if r["student_id"] in students:
-                self.grades.setdefault(r["student_id"], []).append(r)
+        for r in await _each_part(
+                db, "SELECT student_id, subject, value, weight, work, date FROM grades"
+                " WHERE student_id IN ({ids}) AND deleted_at IS NULL AND quiet = 0"
+                " AND created_at >= ? AND created_at < ? ORDER BY student_id, subject, id",
+                students, (to_db(start), to_db(end))):
+            self.grades.setdefault(r["student_id"], []).append(r)
         self.period = await period_of(db, today)
         self.sums: dict[tuple[int, str], tuple[int, int]] = {}
-        with_grades = sorted(self.grades)
-        for i in range(0, len(with_grades), 500):
-            part = with_grades[i : i + 500]
-            for r in await db.fetchall(
-                    f"SELECT student_id, subject, SUM(value * weight), SUM(weight) FROM grades"
-                    f" WHERE deleted_at IS NULL AND date BETWEEN ? AND ?"
-                    f" AND student_id IN ({','.join('?' * len(part))})"
-                    f" GROUP BY student_id, subject",
-                    (self.period.start.isoformat(), self.period.end.isoformat(), *part)):
-                self.sums[(r[0], r[1])] = (r[2], r[3])
+        for r in await _each_part(
+                db, "SELECT student_id, subject, SUM(value * weight), SUM(weight) FROM grades"
+                " WHERE student_id IN ({ids}) AND deleted_at IS NULL AND date BETWEEN ? AND ?"
+                " GROUP BY student_id, subject", sorted(self.grades),
+                (self.period.start.isoformat(), self.period.end.isoformat())):
+            self.sums[(r[0], r[1])] = (r[2], r[3])
         self.marks: dict[int, list[dict]] = {}
-        for r in await db.fetchall(
-                "SELECT student_id, lesson, subject, mark, excused FROM attendance"
-                " WHERE date = ? ORDER BY lesson", (today.isoformat(),)):
+        for r in await _each_part(
+                db, "SELECT student_id, lesson, subject, mark, excused FROM attendance"
+                " WHERE student_id IN ({ids}) AND date = ? ORDER BY student_id, lesson",
+                students, (day,)):
             self.marks.setdefault(r["student_id"], []).append(
                 {"lesson": r["lesson"], "subject": r["subject"], "mark": r["mark"],
                  "excused": r["excused"]})
         self.dots: dict[int, list[dict]] = {}
-        for r in await db.fetchall(
-                "SELECT student_id, subject, work, expires FROM dots WHERE status = 'open'"
-                " ORDER BY expires, subject"):
+        for r in await _each_part(
+                db, "SELECT student_id, subject, work, expires FROM dots"
+                " WHERE student_id IN ({ids}) AND status = 'open' ORDER BY expires, subject",
+                students):
             self.dots.setdefault(r["student_id"], []).append(
                 {"subject": r["subject"], "work": r["work"], "expires": r["expires"],
                  "days_left": (date.fromisoformat(r["expires"]) - today).days})
-        self.class_of = {r[0]: r[1] for r in await db.fetchall(
-            "SELECT id, class_id FROM students WHERE active = 1")}
+        self.class_of = {r[0]: r[1] for r in await _each_part(
+            db, "SELECT id, class_id FROM students WHERE id IN ({ids}) AND active = 1",
+            students)}
+        classes = sorted({c for c in self.class_of.values() if c is not None})
         horizon = (today + timedelta(days=LOOKAHEAD)).isoformat()
-        self.next_day = {r[0]: date.fromisoformat(r[1]) for r in await db.fetchall(
-            "SELECT class_id, MIN(date) FROM lessons WHERE date > ? AND date <= ?"
-            " GROUP BY class_id", (today.isoformat(), horizon))}
+        self.next_day = {r[0]: date.fromisoformat(r[1]) for r in await _each_part(
+            db, "SELECT class_id, MIN(date) FROM lessons WHERE class_id IN ({ids})"
+            " AND date > ? AND date <= ? GROUP BY class_id", classes, (day, horizon))}
         fallback = today + timedelta(days=1)
         while fallback.weekday() >= 5:
             fallback += timedelta(days=1)
         self.fallback_day = fallback
+        # Each class's next school day only: its lessons and the homework due that day.
+        by_day: dict[str, list[int]] = {}
+        for class_id in classes:
+            by_day.setdefault(self.next_day.get(class_id, fallback).isoformat(),
+                              []).append(class_id)
         self.lessons: dict[tuple[int, str], list[dict]] = {}
-        for r in await db.fetchall(
-                "SELECT class_id, date, number, subject, start_time, cancelled FROM lessons"
-                " WHERE date > ? AND date <= ? ORDER BY number", (today.isoformat(), horizon)):
-            self.lessons.setdefault((r[0], r[1]), []).append(
-                {"number": r["number"], "subject": r["subject"], "start": r["start_time"],
-                 "cancelled": bool(r["cancelled"])})
         self.homework: dict[tuple[int, str], list[dict]] = {}
-        for r in await db.fetchall(
-                "SELECT class_id, due, subject, text, required FROM homework"
-                " WHERE due > ? AND due <= ? ORDER BY subject, id", (today.isoformat(), horizon)):
-            self.homework.setdefault((r[0], r[1]), []).append(
-                {"subject": r["subject"], "text": r["text"], "required": bool(r["required"])})
+        for next_day, ids in sorted(by_day.items()):
+            for r in await _each_part(
+                    db, "SELECT class_id, date, number, subject, start_time, cancelled"
+                    " FROM lessons WHERE class_id IN ({ids}) AND date = ?"
+                    " ORDER BY class_id, number", ids, (next_day,)):
+                self.lessons.setdefault((r[0], r[1]), []).append(
+                    {"number": r["number"], "subject": r["subject"], "start": r["start_time"],
+                     "cancelled": bool(r["cancelled"])})
+            for r in await _each_part(
+                    db, "SELECT class_id, due, subject, text, required FROM homework"
+                    " WHERE class_id IN ({ids}) AND due = ? ORDER BY class_id, subject, id",
+                    ids, (next_day,)):
+                self.homework.setdefault((r[0], r[1]), []).append(
+                    {"subject": r["subject"], "text": r["text"],
+                     "required": bool(r["required"])})
         self.week = week_start(today).isoformat()
         self.signed_at: dict[tuple[int, int], str] = {}
         if today.weekday() == SIGNOFF_WEEKDAY:
-            self.signed_at = {(r[0], r[1]): r[2] for r in await db.fetchall(
-                "SELECT student_id, telegram_id, signed_at FROM signoffs WHERE week_start = ?",
-                (self.week,))}
+            self.signed_at = {(r[0], r[1]): r[2] for r in await _each_part(
+                db, "SELECT student_id, telegram_id, signed_at FROM signoffs"
+                " WHERE student_id IN ({ids}) AND week_start = ?", students, (self.week,))}
         return self
 
     def digest(self, telegram_id: int, prefs: Preferences) -> list[ChildDigest] | None:
@@ -298,8 +429,72 @@ async def _all_children(db: Database, accounts: set[int]) -> dict[int, list[Chil
     """``load_children`` for many accounts at once."""
     result: dict[int, list[Child]] = {tg: [] for tg in accounts}
     ids = sorted(accounts)
-    for i in range(0, len(ids), 500):
-        part = ids[i : i + 500]
+    for i in range(0, len(ids), _PART):
+        part: list = ids[i : i + _PART]
+        part += [None] * (_padded(len(part)) - len(part))  # NULL matches no account
         for tg, children in (await load_children_many(db, part)).items():
             result[tg] = list(children)
     return result
+
+
+def _padded(n: int) -> int:
+    """How many binds a list of ``n`` gets: a few sizes only (the rest NULL, which matches
+    nothing), so each statement's text repeats and is compiled once."""
+    size = 16
+    while size < n:
+        size *= 2
+    return min(size, _PART) if n <= _PART else n
+
+
+async def _each_part(db: Database, sql: str, ids: Iterable[int], params: tuple = ()) -> list:
+    """The rows of ``sql`` for ``ids``, a few hundred ids per query (``{ids}`` in ``sql``
+    stands for the list of binds, followed by ``params``)."""
+    ids = list(ids)
+    rows: list = []
+    for i in range(0, len(ids), _PART):
+        part = ids[i : i + _PART]
+        size = _padded(len(part))
+        rows += await db.fetchall(sql.format(ids=", ".join("?" * size)),
+                                  (*part, *[None] * (size - len(part)), *params))
+    return rows
+
+
+async def _move_on(tx: Tx, plans: list[tuple[int, str, str | None]]) -> set[int]:
+    """Set each account's next moment where the moment is still the one read; returns the
+    accounts moved."""
+    moved: set[int] = set()
+    for i in range(0, len(plans), _PART):
+        part = plans[i : i + _PART]
+        size = _padded(len(part))
+        values = ", ".join("(CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT))"
+                           for _ in range(size))
+        params = [x for plan in part for x in plan] + [None] * (3 * (size - len(part)))
+        rows = await tx.fetchall(
+            f"WITH v (account, was, moment) AS (VALUES {values})"
+            f" UPDATE accounts SET digest_due_at = v.moment FROM v"
+            f" WHERE accounts.telegram_id = v.account AND accounts.digest_due_at = v.was"
+            f" RETURNING accounts.telegram_id", params)
+        moved.update(r[0] for r in rows)
+    return moved
+
+
+async def _take_days(tx: Tx, decided: list[tuple[int, bool]], today: date,
+                     now: datetime) -> list[int]:
+    """Record each account's decision of ``today`` in ``digest_log``; returns the accounts
+    whose day this was (a day already taken stays as it is)."""
+    taken: list[int] = []
+    for i in range(0, len(decided), _PART):
+        part = decided[i : i + _PART]
+        size = _padded(len(part))
+        values = ", ".join("(CAST(? AS BIGINT), CAST(? AS INTEGER))" for _ in range(size))
+        params: list[object] = [x for telegram_id, send in part
+                                for x in (telegram_id, int(send))]
+        params += [None] * (2 * (size - len(part)))
+        rows = await tx.fetchall(
+            f"WITH v (account, sent) AS (VALUES {values})"
+            f" INSERT INTO digest_log (telegram_id, day, decided_at, sent)"
+            f" SELECT account, ?, ?, sent FROM v WHERE account IS NOT NULL"
+            f" ON CONFLICT DO NOTHING RETURNING telegram_id",
+            [*params, today.isoformat(), to_db(now)])
+        taken += sorted(r[0] for r in rows)
+    return taken

@@ -110,6 +110,19 @@ _DOT_SQL = ("SELECT d.*, s.first_name, s.active FROM dots d"
             " JOIN students s ON s.id = d.student_id")
 
 
+def _due_sql(ended: int) -> str:
+    """Open dots that are due: past their day (``dots_open``), or of one of ``ended``
+    attestation periods that have ended (``dots_open_date``, a range per period: bounds bound
+    as values, so the planner uses the index without statistics)."""
+    parts = ["SELECT id FROM dots WHERE status = 'open' AND expires < :today"]
+    parts += [f"SELECT id FROM dots WHERE status = 'open' AND date BETWEEN :s{n} AND :e{n}"
+              for n in range(ended)]
+    return f"{_DOT_SQL} WHERE d.id IN ({' UNION '.join(parts)}) AND d.status = 'open'"
+
+
+CHUNK = 500  # dots per transaction
+
+
 class DotsService:
     def __init__(self, db: Database, clock: Clock, tz: ZoneInfo, access: AccessService,
                  reminders: DotReminders | None = None, relevance_days: int = 3) -> None:
@@ -144,38 +157,53 @@ class DotsService:
         return tuple(result)
 
     async def run(self) -> ExpiryResult:
-        """Expire what is due and queue the reminders of today. Safe to run at any time."""
+        """Expire what is due and queue the reminders of today. Safe to run at any time.
+
+        Reads only the dots that are due (``dots_open``, ``dots_open_date``), ``CHUNK`` at a
+        time, each chunk in a transaction of its own that no other run holds at the same time."""
         result = ExpiryResult()
         now = self.clock.now()
         today = self.today()
-        # One run at a time, in any process: each dot is converted and announced once.
-        async with self.db.locked("expire-dots") as tx:
-            due = await tx.fetchall(
-                f"""{_DOT_SQL} WHERE d.status = 'open' AND (d.expires < :today OR EXISTS (
-                        SELECT 1 FROM periods p WHERE d.date BETWEEN p.start_date AND p.end_date
-                        AND p.end_date < :today))
-                    ORDER BY d.expires, d.id""",
-                {"today": today.isoformat()},
-            )
-            for dot in due:
-                # Each dot in a savepoint: a row that cannot be expired (a date no import lets
-                # in any more, written before that check) is logged and left, the rest go on.
-                await tx.execute("SAVEPOINT expire_dot")
-                try:
-                    await self._expire(tx, dot, today, now)
-                except Exception as exc:
-                    await tx.execute("ROLLBACK TO expire_dot")
-                    log.error("dot %s (id %s, date %r, expires %r) cannot be expired: %s",
-                              dot["external_id"], dot["id"], dot["date"], dot["expires"], exc)
-                    result.failed += 1
-                    continue
-                finally:
-                    await tx.execute("RELEASE expire_dot")
-                if dot["value"] is None:
-                    result.vanished += 1
-                else:
-                    result.graded += 1
-            result.reminders = await self._remind(tx, today, now)
+        failed: list[int] = []  # left open, logged; not tried again in this run
+        ended = await self.db.fetchall(
+            "SELECT start_date, end_date FROM periods WHERE end_date < ? ORDER BY start_date",
+            (today.isoformat(),))
+        due_sql = _due_sql(len(ended))
+        while True:
+            binds: dict[str, object] = {"today": today.isoformat(), "limit": CHUNK}
+            for n, (start, end) in enumerate(ended):
+                binds.update({f"s{n}": start, f"e{n}": end})
+            binds.update({f"f{n}": dot_id for n, dot_id in enumerate(failed)})
+            skip = (f" AND d.id NOT IN ({', '.join(f':f{n}' for n in range(len(failed)))})"
+                    if failed else "")
+            # One chunk at a time, in any process: each dot is converted and announced once.
+            async with self.db.locked("expire-dots") as tx:
+                due = await tx.fetchall(f"{due_sql}{skip} ORDER BY d.expires, d.id"
+                                        f" LIMIT :limit", binds)
+                for dot in due:
+                    # Each dot in a savepoint: a row that cannot be expired (a date no import
+                    # lets in any more, written before that check) is logged and left, the
+                    # rest go on.
+                    await tx.execute("SAVEPOINT expire_dot")
+                    try:
+                        await self._expire(tx, dot, today, now)
+                    except Exception as exc:
+                        await tx.execute("ROLLBACK TO expire_dot")
+                        log.error("dot %s (id %s, date %r, expires %r) cannot be expired: %s",
+                                  dot["external_id"], dot["id"], dot["date"], dot["expires"],
+                                  exc)
+                        result.failed += 1
+                        failed.append(dot["id"])
+                        continue
+                    finally:
+                        await tx.execute("RELEASE expire_dot")
+                    if dot["value"] is None:
+                        result.vanished += 1
+                    else:
+                        result.graded += 1
+            if len(due) < CHUNK:
+                break
+        result.reminders = await self._remind(today, now)
         return result
 
     async def _expire(self, tx: Tx, dot, today: date, now: datetime) -> None:
@@ -188,7 +216,7 @@ class DotsService:
         await close_dot(tx, self.access, dot, dot["value"], dot["weight"], ends, now, reason,
                         notify=recent)
 
-    async def _remind(self, tx: Tx, today: date, now: datetime) -> int:
+    async def _remind(self, today: date, now: datetime) -> int:
         r = self.reminders
         plan: list[tuple[date, set[Role], str]] = []
         if r.student_days_before > 0:
@@ -200,16 +228,24 @@ class DotsService:
             plan.append((today, last_day_roles, "last"))
         queued = 0
         for expires, roles, tag in plan:
-            rows = await tx.fetchall(
-                f"{_DOT_SQL} WHERE d.status = 'open' AND d.expires = ? AND s.active = 1",
-                (expires.isoformat(),),
-            )
-            for dot in rows:
-                payload = {"child": dot["first_name"], "subject": dot["subject"],
-                           "work": dot["work"], "comment": dot["comment"],
-                           "expires": dot["expires"], "days_left": (expires - today).days,
-                           "value": dot["value"]}
-                queued += await announce(tx, self.access, dot["student_id"], "dot_reminder",
-                                         f"dot:{dot['external_id']}:remind:{tag}", payload, now,
-                                         roles)
+            after = 0
+            while True:  # the dots of that day, CHUNK at a time (each reminder is queued once)
+                async with self.db.locked("expire-dots") as tx:
+                    rows = await tx.fetchall(
+                        f"{_DOT_SQL} WHERE d.status = 'open' AND d.expires = ? AND s.active = 1"
+                        f" AND d.id > ? ORDER BY d.id LIMIT ?",
+                        (expires.isoformat(), after, CHUNK),
+                    )
+                    for dot in rows:
+                        payload = {"child": dot["first_name"], "subject": dot["subject"],
+                                   "work": dot["work"], "comment": dot["comment"],
+                                   "expires": dot["expires"],
+                                   "days_left": (expires - today).days, "value": dot["value"]}
+                        queued += await announce(tx, self.access, dot["student_id"],
+                                                 "dot_reminder",
+                                                 f"dot:{dot['external_id']}:remind:{tag}",
+                                                 payload, now, roles)
+                if len(rows) < CHUNK:
+                    break
+                after = rows[-1]["id"]
         return queued

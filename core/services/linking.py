@@ -22,6 +22,7 @@ from core.errors import (
 from core.identity import Hasher, new_link_code, normalize_code, normalize_phone
 from core.models import IssuedCode, LinkResult, PersonName, Role
 from core.services.access import load_children
+from core.services.digest_due import DigestSchedule
 from core.storage.db import Database, Tx
 
 CODE_TTL = timedelta(days=14)
@@ -37,10 +38,12 @@ class _Targets:
 
 
 class LinkingService:
-    def __init__(self, db: Database, hasher: Hasher, clock: Clock) -> None:
+    def __init__(self, db: Database, hasher: Hasher, clock: Clock,
+                 schedule: DigestSchedule) -> None:
         self.db = db
         self.hasher = hasher
         self.clock = clock
+        self.schedule = schedule  # a new link may make the account's digest due
 
     # -- accounts -------------------------------------------------------------------------
 
@@ -158,6 +161,8 @@ class LinkingService:
                     (telegram_id, person, via, now),
                 )
                 new += cur.rowcount
+        if new:
+            await self.schedule.refresh(tx, [telegram_id], self.clock.now())
         children = await load_children(tx, telegram_id)
         return LinkResult(
             children=children,

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
+from core.clock import Clock
 from core.quiet import QuietHours
-from core.storage.db import Database
+from core.services.digest_due import DigestSchedule
+from core.storage.db import Database, Tx
 
 # Instant pushes an account can switch off, with their defaults.
 FLAGS = {
@@ -20,6 +22,8 @@ FLAGS = {
     "digest_enabled": True,
     "digest_empty": False,
 }
+# Settings that decide when the account's next digest is due.
+DIGEST_FLAGS = ("digest_enabled",)
 # Which switch silences which outbox kind. Digests, invitations and trust news always go.
 KIND_FLAGS = {
     "grade_new": "push_grades",
@@ -67,11 +71,19 @@ def from_row(row) -> Preferences:
 
 
 class PreferencesService:
-    def __init__(self, db: Database, default_quiet: str = "22:00-08:00",
-                 default_digest_time: str = "19:00") -> None:
+    """Reads and changes an account's choices. A change of the digest's switch, time or
+    children works out the account's next digest moment again in the same transaction."""
+
+    def __init__(self, db: Database, clock: Clock, schedule: DigestSchedule,
+                 default_quiet: str = "22:00-08:00") -> None:
         self.db = db
+        self.clock = clock
+        self.schedule = schedule
         self.default_quiet = default_quiet
-        self.default_digest_time = default_digest_time
+        self.default_digest_time = schedule.default_time
+
+    async def _digest_changed(self, tx: Tx, telegram_id: int) -> None:
+        await self.schedule.refresh(tx, [telegram_id], self.clock.now())
 
     def quiet_of(self, prefs: Preferences) -> str:
         return prefs.quiet_hours if prefs.quiet_hours is not None else self.default_quiet
@@ -93,6 +105,8 @@ class PreferencesService:
                 f"INSERT INTO account_settings (telegram_id, {column}) VALUES (?, ?)"
                 f" ON CONFLICT (telegram_id) DO UPDATE SET {column} = excluded.{column}",
                 (telegram_id, value))
+            if column in DIGEST_FLAGS or column == "digest_time":
+                await self._digest_changed(tx, telegram_id)
         return await self.get(telegram_id)
 
     async def set_flag(self, telegram_id: int, name: str, value: bool) -> Preferences:
@@ -113,6 +127,8 @@ class PreferencesService:
                 f" ON CONFLICT (telegram_id) DO UPDATE SET"
                 f" {name} = 1 - COALESCE(account_settings.{name}, ?)",
                 (telegram_id, int(not FLAGS[name]), int(FLAGS[name])))
+            if name in DIGEST_FLAGS:
+                await self._digest_changed(tx, telegram_id)
         return await self.get(telegram_id)
 
     async def set_digest_time(self, telegram_id: int, value: str) -> Preferences:
@@ -159,4 +175,6 @@ class PreferencesService:
                 "INSERT INTO account_settings (telegram_id, muted_children) VALUES (?, ?)"
                 " ON CONFLICT (telegram_id) DO UPDATE SET muted_children = excluded.muted_children",
                 (telegram_id, json.dumps(sorted(muted))))
+            # A child heard about again may make today's digest due again.
+            await self._digest_changed(tx, telegram_id)
         return await self.get(telegram_id)

@@ -23,6 +23,7 @@ from core.errors import (
 from core.identity import Hasher, normalize_phone
 from core.models import Role, Scope, Viewer
 from core.services.access import AccessService, parse_scopes
+from core.services.digest_due import DigestSchedule
 from core.services.outbox import enqueue
 from core.storage.db import Database, Tx
 
@@ -81,11 +82,12 @@ def _scopes_text(scopes: frozenset[Scope] | set[Scope]) -> str:
 
 class TrustService:
     def __init__(self, db: Database, hasher: Hasher, clock: Clock, tz: ZoneInfo,
-                 ttl: timedelta = INVITATION_TTL) -> None:
+                 schedule: DigestSchedule, ttl: timedelta = INVITATION_TTL) -> None:
         self.db = db
         self.tz = tz
         self.hasher = hasher
         self.clock = clock
+        self.schedule = schedule  # a trust begun or ended moves the trusted person's digest
         self.ttl = ttl
 
     # -- reading ------------------------------------------------------------------------------
@@ -283,6 +285,7 @@ class TrustService:
                 "UPDATE invitations SET status = 'accepted', invitee_tg = ?, decided_at = ?"
                 " WHERE id = ?", (telegram_id, to_db(now), row["id"]))
             await self._log(tx, granted, "accepted", row["surname"], telegram_id)
+            await self.schedule.refresh(tx, [telegram_id], now)
             invitation = await self._invitation(tx, row)
             await enqueue(tx, row["inviter_tg"], "trust_news",
                           {**self._payload(invitation), "event": "accepted"},
@@ -358,6 +361,7 @@ class TrustService:
                    notify: int | None) -> None:
         now = self.clock.now()
         await tx.execute("DELETE FROM trusts WHERE id = ?", (person.trust_id,))
+        await self.schedule.refresh(tx, [person.telegram_id], now)
         await self._log(tx, [person.student_id], event, person.surname, actor)
         if notify is not None:
             await enqueue(tx, notify, "trust_news",

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
+from datetime import datetime
 
+from core.clock import to_db
 from tests.support.botapi import FakeBotAPI
 from tests.support.process import CLOCK_START, BotProcess, diary, env_for
 from tests.support.school import ANNA_PHONE
@@ -109,5 +112,56 @@ async def test_demo_mode_lets_a_stranger_try_as_a_parent(tmp_path, api):
                            and "Готово! В демо вы следите за:" in (s.text or ""), timeout=20)
         api.user_message(ANNA, "/dots")
         await api.wait_for(lambda s: s.chat_id == ANNA and "📌 Точки" in (s.text or ""))
+    finally:
+        bot.stop()
+
+
+async def test_start_up_answers_at_once_while_the_catch_up_digest_runs(school_env, tmp_path,
+                                                                        api):
+    """5,000 digests are due when the bot starts: it polls and answers from the start, also
+    while the catch-up run decides them a chunk at a time, and the run queues them all."""
+    crowd = range(900_000, 905_000)
+    due = to_db(datetime.fromisoformat(CLOCK_START).replace(hour=9))  # an hour ago
+    with sqlite3.connect(tmp_path / "diary.sqlite3") as conn:
+        guardian = conn.execute("SELECT id FROM guardians ORDER BY id LIMIT 1").fetchone()[0]
+        conn.executemany("INSERT INTO accounts (telegram_id, chat_id, created_at, updated_at,"
+                         " digest_due_at) VALUES (?, ?, ?, ?, ?)",
+                         [(tg, tg, due, due, due) for tg in crowd])
+        conn.executemany("INSERT INTO account_links (telegram_id, guardian_id, via, linked_at)"
+                         " VALUES (?, ?, 'support', ?)", [(tg, guardian, due) for tg in crowd])
+        conn.executemany("INSERT INTO account_settings (telegram_id, digest_time, digest_empty)"
+                         " VALUES (?, '09:00', 1)", [(tg,) for tg in crowd])
+    bot = BotProcess(school_env, tmp_path)
+    bot.start()
+    loop = asyncio.get_running_loop()
+
+    async def answered_in(user: int) -> float:
+        asked = loop.time()
+        api.user_message(user, "/start")
+        await api.wait_for(lambda s: s.chat_id == user and "Поделиться" in json.dumps(
+            s.reply_markup or {}, ensure_ascii=False), timeout=10)
+        return loop.time() - asked
+
+    try:
+        for _ in range(400):
+            if any(method == "getupdates" for method, _ in api.calls):
+                break
+            assert bot.proc.poll() is None, bot.output()
+            await asyncio.sleep(0.05)
+        assert await answered_in(ANNA) < 3  # polling is not behind the start-up jobs
+        decided = 0
+        with sqlite3.connect(tmp_path / "diary.sqlite3") as conn:
+            for _ in range(600):  # the catch-up run starts a few seconds after start-up
+                decided = conn.execute("SELECT COUNT(*) FROM digest_log").fetchone()[0]
+                if decided:
+                    break
+                await asyncio.sleep(0.05)
+        assert decided
+        assert await answered_in(ANNA + 1) < 3  # nor behind a run under way
+        for _ in range(600):
+            if "job digest done" in bot.output():
+                break
+            await asyncio.sleep(0.1)
+        assert "job digest done: {'sent': 5000, " in bot.output()
     finally:
         bot.stop()

@@ -186,3 +186,35 @@ async def test_a_corrupt_dot_is_logged_and_skipped_and_the_others_still_expire(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "bad3" in logged and "bad4" in logged and "out of range" in logged
     assert (await family.dots.run()).graded == 0  # the next run fails on them again, alone
+
+
+async def test_a_run_takes_the_due_dots_a_chunk_at_a_time_in_order(family, clock,
+                                                                    monkeypatch):
+    import core.services.dots
+
+    monkeypatch.setattr(core.services.dots, "CHUNK", 2)
+    await feed(family, {"id": "p", "type": "period", "period_id": "q2", "name": "2 четверть",
+                        "start": "2026-11-01", "end": "2026-11-20"},
+               dot(1, expires="2026-11-28", value=4), dot(2, expires="2026-11-26", value=None),
+               dot(3, expires="2026-12-10", value=3, day="2026-11-10"),  # the period ended
+               dot(4, expires="2026-11-27", value=5), dot(5, expires="2026-12-20", value=5,
+                                                          day="2026-11-27"),  # next period
+               dot(6, expires="2026-12-01", value=2, day="2026-11-27"),
+               dot(7, expires="2026-12-01", value=3, day="2026-11-28"),
+               dot(8, expires="2026-12-01", value=4, day="2026-11-28"))
+    clock.moment = at(29)
+    result = await family.dots.run()
+    assert (result.graded, result.vanished, result.failed) == (3, 1, 0)
+    statuses = dict(await family.db.fetchall("SELECT external_id, status FROM dots"))
+    assert [d for d, status in sorted(statuses.items()) if status == "open"] == [
+        "dot5", "dot6", "dot7", "dot8"]
+    ends = [(kind, payload.get("value")) for to, kind, payload in await pushes(family)
+            if kind in ("grade_new", "dot_vanished") and to == IVAN]
+    # In the order of their days, as one run over all of them did: 26, 27, 28 November (the
+    # one the period closed on the 20th closes quietly).
+    assert ends == [("dot_vanished", None), ("grade_new", 5), ("grade_new", 4)]
+    assert await family.db.scalar("SELECT date FROM grades WHERE value = 3") == "2026-11-20"
+    # Three dots expire on 1 December: the student's reminders two days before, one chunk
+    # after the other, each once.
+    assert result.reminders == 3
+    assert (await family.dots.run()).reminders == 0

@@ -22,3 +22,35 @@ async def test_old_delivered_pushes_and_decisions_are_forgotten(services, clock)
     # Undelivered pushes are never thrown away.
     assert [r[0] for r in await services.db.fetchall("SELECT dedup_key FROM outbox")] == [
         "pending"]
+
+
+async def test_housekeeping_deletes_in_chunks_and_keeps_what_is_recent(services, clock,
+                                                                       monkeypatch):
+    import bot.jobs
+
+    monkeypatch.setattr(bot.jobs, "CHUNK", 2)  # five rows: three transactions per kind
+    async with services.db.transaction() as tx:
+        for n in range(5):
+            await enqueue(tx, n, "grade_new", {}, f"old{n}", clock.now())
+            await tx.execute("INSERT INTO digest_log VALUES (?, '2026-10-01', ?, 1)",
+                             (n, to_db(clock.now())))
+            await tx.execute("INSERT INTO fsm_state (key, state, updated_at) VALUES (?, 'S', ?)",
+                             (f"{n}:{n}:{n}:default", to_db(clock.now())))
+        await tx.execute("INSERT INTO fsm_state (key, state) VALUES ('9:9:9:default', NULL)")
+    await services.outbox.sent([r[0] for r in await services.db.fetchall(
+        "SELECT id FROM outbox")])
+    clock.advance(days=31)
+    async with services.db.transaction() as tx:
+        await enqueue(tx, 1, "grade_new", {}, "fresh", clock.now())
+        await tx.execute("INSERT INTO digest_log VALUES (1, ?, ?, 1)",
+                         (clock.now().date().isoformat(), to_db(clock.now())))
+        await tx.execute("INSERT INTO fsm_state (key, state, updated_at) VALUES"
+                         " ('7:7:7:default', 'S', ?)", (to_db(clock.now()),))
+    result = await housekeeping(services)
+    assert (result["outbox"], result["digest_log"], result["conversations"]) == (5, 5, 6)
+    assert [r[0] for r in await services.db.fetchall("SELECT dedup_key FROM outbox")] == [
+        "fresh"]
+    assert await services.db.scalar("SELECT COUNT(*) FROM digest_log") == 1
+    assert [r[0] for r in await services.db.fetchall("SELECT key FROM fsm_state")] == [
+        "7:7:7:default"]
+    assert (await housekeeping(services))["outbox"] == 0

@@ -6,15 +6,25 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 
 from bot.services import build_services
+from core.clock import to_db
 from core.importers.journal import parse_journal
+from core.services.digest_due import EPOCH
 from core.storage.db import Database, upgrade
-from core.storage.migrate import current_revision, head, legacy_migrations, split_statements
+from core.storage.migrate import (
+    MIGRATION_LOCK,
+    alembic_config,
+    current_revision,
+    head,
+    legacy_migrations,
+    split_statements,
+)
 from tests.support.school import ANNA_PHONE, SECRET, TZ, import_roster
 
 ANNA = 5001
@@ -112,6 +122,9 @@ async def test_a_database_from_the_numbered_migrations_upgrades_in_place(tmp_pat
                                      if n > up_to]
         assert await current_revision(db) == head()
         assert await upgrade(db) == []
+        # The linked parent may get a digest: due at once, for the first run to place.
+        assert await db.scalar("SELECT digest_due_at FROM accounts WHERE telegram_id = ?",
+                               (ANNA,)) == EPOCH
         services = build_services(db, SECRET, TZ, clock)
         for table, count in before.items():
             assert await db.scalar(f"SELECT COUNT(*) FROM {table}") == count, table
@@ -148,3 +161,50 @@ async def test_two_upgrades_at_once_apply_each_revision_once(database_url):
     finally:
         await first.close()
         await second.close()
+
+
+async def _upgrade_to(db: Database, revision: str) -> None:
+    def run(conn) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+    async with db.locked(MIGRATION_LOCK) as tx:
+        await tx.conn.run_sync(run)
+
+
+async def test_revision_0004_makes_each_account_that_may_get_a_digest_due(database_url, clock):
+    """An existing database upgrades in place: accounts that may get a digest are due at once,
+    and the first digest run gives each its moment in school time."""
+    async with Database(database_url) as db:
+        await _upgrade_to(db, "0003")
+        services = build_services(db, SECRET, TZ, clock)
+        await import_roster(services)  # the roster's SQL is the same at 0003
+        guardian = await db.scalar("SELECT guardian_id FROM guardianships ORDER BY 1 LIMIT 1")
+        student = await db.scalar(
+            "SELECT student_id FROM guardianships WHERE guardian_id = ?", (guardian,))
+        stamp = to_db(clock.now())
+        async with db.transaction() as tx:
+            for tg in range(1, 7):
+                await tx.execute(
+                    "INSERT INTO accounts (telegram_id, chat_id, unreachable_at, created_at,"
+                    " updated_at) VALUES (?, ?, ?, ?, ?)",
+                    (tg, tg, stamp if tg == 6 else None, stamp, stamp))
+            for tg in (1, 2, 6):  # linked (2 switched the digest off, 6 blocked the bot)
+                await tx.execute("INSERT INTO account_links (telegram_id, guardian_id, via,"
+                                 " linked_at) VALUES (?, ?, 'phone', ?)", (tg, guardian, stamp))
+            await tx.execute("INSERT INTO account_settings (telegram_id, digest_enabled)"
+                             " VALUES (2, 0)")
+            for tg, scopes in ((4, "attendance,digest"), (5, "grades,attendance")):
+                await tx.execute(
+                    "INSERT INTO trusts (student_id, telegram_id, guardian_id, inviter_tg,"
+                    " surname, scopes, created_at) VALUES (?, ?, ?, 1, 'Иванова', ?, ?)",
+                    (student, tg, guardian, scopes, stamp))
+        assert await upgrade(db) == ["0004"]
+        due = dict(await db.fetchall("SELECT telegram_id, digest_due_at FROM accounts"))
+        assert due == {1: EPOCH, 2: None, 3: None, 4: EPOCH, 5: None, 6: EPOCH}
+        clock.moment = datetime(2026, 11, 23, 12, 0, tzinfo=TZ)
+        assert (await services.digest.run()).considered == 0  # each worked out: 19:00 today
+        due = dict(await db.fetchall("SELECT telegram_id, digest_due_at FROM accounts"))
+        today = "2026-11-23T16:00:00.000000Z"
+        assert due == {1: today, 2: None, 3: None, 4: today, 5: None, 6: today}
