@@ -46,6 +46,8 @@ from core.storage.db import Database, Tx
 CHUNK = 500
 FLUSH_EVERY = 2000
 
+_SumKey = tuple[int, str, tuple[date, date]]  # (student, subject, (period start, period end))
+
 
 @dataclass
 class JournalSummary:
@@ -75,9 +77,24 @@ class Checked:
     existing_grades: set[str]  # grade ids already in the database
 
 
-def _chunks(items: list[str], size: int = CHUNK) -> Iterable[list[str]]:
+def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+# IN lists are padded to one of these lengths: a few statements serve every import (each new
+# text is compiled, and prepared on PostgreSQL, once).
+_IN_SIZES = (1, 4, 16, 64, 256, CHUNK)
+
+
+def _in_list(values: list[Any]) -> tuple[str, list[Any]]:
+    """``?,?,…`` for ``IN (…)`` and the values, the last one repeated up to the next size."""
+    size = next(n for n in _IN_SIZES if n >= len(values))
+    return ",".join("?" * size), values + values[-1:] * (size - len(values))
+
+
+# The payload of a push, as its JSON text.
+_payload_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class JournalService:
@@ -127,7 +144,8 @@ class JournalService:
             """``sql`` with ``{in}`` for the list of values, asked in chunks."""
             rows = []
             for part in _chunks(values):
-                rows += await tx.fetchall(sql.format(**{"in": ",".join("?" * len(part))}), part)
+                marks, padded = _in_list(part)
+                rows += await tx.fetchall(sql.format(**{"in": marks}), padded)
             return rows
 
         def owners(table: str) -> str:
@@ -226,8 +244,12 @@ class JournalService:
                 notify=notify,
             )
             applier = _Applier(self, tx, checked, summary, notify)
-            total = len(checked.events)
-            for n, event in enumerate(checked.events, 1):
+            events = checked.events
+            total = len(events)
+            ahead = 0  # the events before this one have had what they need read in sets
+            for n, event in enumerate(events, 1):
+                if n > ahead:
+                    ahead = await applier.look_ahead(events, n - 1)
                 await applier.apply(event)
                 if progress is not None and (n % 1000 == 0 or n == total):
                     progress(n, total)
@@ -266,17 +288,17 @@ class _Applier:
         self.today = self.now.astimezone(svc.tz).date()
         self.pending_grades: list[tuple[Any, ...]] = []
         self.ledger: list[tuple[str, str, str]] = []
-        self.audiences: dict[int, list[tuple[int, Any]]] = {}
+        self.audiences: dict[tuple[int, Scope], list[tuple[int, Role]]] = {}
         self.periods: dict[date, Period] = {}
         self.known_grades = set(checked.existing_grades)
-        # Pushes are written in sets with the grades; a subject's sums are read once and then
-        # kept up to date here, so an announced grade costs no round trip of its own.
+        # Pushes are written in sets with the grades; a subject's sums are read once (for many
+        # children at a time, see ``look_ahead``) and then kept up to date here, so an
+        # announced grade costs no round trip of its own.
         self.pending_pushes: list[tuple[Any, ...]] = []
-        # A period is (start, end): two periods may start on the same day (a quarter and the
-        # school year that stands for a holiday gap).
-        self.sums: dict[tuple[int, str, tuple[date, date]], list[int]] = {}
-        self.loaded: set[tuple[int, tuple[date, date]]] = set()  # (student, period) kept
-        self.unwritten: dict[tuple[int, str, tuple[date, date]], list[int]] = {}  # not kept yet
+        # Sums by (student, subject, period); a period is (start, end): two periods may start on
+        # the same day (a quarter and the school year that stands for a holiday gap).
+        self.sums: dict[_SumKey, list[int]] = {}  # read and kept up to date since
+        self.unwritten: dict[_SumKey, list[int]] = {}  # not read: grades counted, not written
 
     def _count(self, kind: str) -> None:
         self.summary.applied[kind] = self.summary.applied.get(kind, 0) + 1
@@ -289,7 +311,6 @@ class _Applier:
         written and the kept sums are forgotten."""
         await self.flush()
         self.sums.clear()
-        self.loaded.clear()
 
     async def flush(self) -> None:
         if self.pending_pushes:
@@ -335,50 +356,113 @@ class _Applier:
             self.periods[day] = await period_of(self.tx, day)
         return self.periods[day]
 
-    async def audience(self, student_id: int) -> list[tuple[int, Any]]:
-        if student_id not in self.audiences:
-            self.audiences[student_id] = await self.svc.access.audience(
-                self.tx, student_id, Scope.GRADES
-            )
-        return self.audiences[student_id]
+    async def audience(self, student_id: int, scope: Scope = Scope.GRADES
+                       ) -> list[tuple[int, Role]]:
+        """Who is told about the child (the import changes no links: read once)."""
+        if (student_id, scope) not in self.audiences:
+            await self.load_audiences({student_id}, scope)
+        return self.audiences[(student_id, scope)]
+
+    async def load_audiences(self, student_ids: set[int], scope: Scope) -> None:
+        wanted = {sid for sid in student_ids if (sid, scope) not in self.audiences}
+        if wanted:
+            found = await self.svc.access.audiences(self.tx, wanted, scope)
+            for sid, accounts in found.items():
+                self.audiences[(sid, scope)] = accounts
+
+    async def look_ahead(self, events: list[Event], start: int) -> int:
+        """Before ``events[start]``: what the pushes of the events from there up to the next one
+        that settles will need — their audiences and the sums of the subjects of the grades they
+        announce — is read in a few queries instead of one or two for each child. Returns where
+        that stretch ends (the events up to there need nothing more read)."""
+        if not self.notify:
+            return len(events)
+        grades: set[int] = set()  # whose audience in Scope.GRADES
+        marks: set[int] = set()  # in Scope.ATTENDANCE
+        sums: set[tuple[int, str, date]] = set()  # (student, subject, day): whose sums
+        seen: set[str] = set()  # grade ids new in this stretch
+        end = start
+        while end < len(events):
+            e = events[end]
+            if isinstance(e, _SETTLING) or (isinstance(e, GradeEvent) and (
+                    e.grade_id in self.known_grades or e.grade_id in seen)):
+                break  # it settles: what is read before it is forgotten
+            end += 1
+            if isinstance(e, GradeEvent):
+                seen.add(e.grade_id)
+            if isinstance(e, GradeEvent | DotEvent | AttendanceEvent):
+                sid, _name, active = self.student(e.student_id)
+                if not active:
+                    continue
+                if isinstance(e, GradeEvent):
+                    if self.relevant(e.date, e.set_at):
+                        grades.add(sid)
+                        sums.add((sid, e.subject, e.date))
+                elif isinstance(e, DotEvent):
+                    if e.expires >= self.today and self.relevant(e.date, None):
+                        grades.add(sid)
+                elif self.relevant(e.date, None):
+                    marks.add(sid)
+        if end == start:
+            return start + 1  # the event settles itself: nothing to read before it
+        await self.load_audiences(grades, Scope.GRADES)
+        await self.load_audiences(marks, Scope.ATTENDANCE)
+        keys: set[_SumKey] = set()
+        for sid, subject, day in sums:
+            period = await self.period(day)
+            keys.add((sid, subject, (period.start, period.end)))
+        await self.load_sums(keys)
+        return end
 
     async def push(self, student_id: int, kind: str, key: str, payload: dict[str, Any],
                    hold: timedelta = timedelta(0)) -> None:
         """Queue a push to the child's audience with the next flush (same transaction)."""
-        text = json.dumps(payload, ensure_ascii=False)
+        text = _payload_json(payload)
         for telegram_id, _role in await self.audience(student_id):
             self.pending_pushes.append(outbox_row(telegram_id, kind, text, f"{key}:{telegram_id}",
                                                   self.now, student_id, hold))
 
     async def kept_sums(self, student_id: int, subject: str, day: date) -> list[int]:
         """Σ(value·weight) and Σweight of the subject in the day's period, grades not yet
-        written included. A student's subjects in a period are read in one query, once."""
+        written included."""
         period = await self.period(day)
-        span = (period.start, period.end)
-        if (student_id, span) not in self.loaded:
-            rows = await self.tx.fetchall(
-                "SELECT subject, COALESCE(SUM(value * weight), 0), COALESCE(SUM(weight), 0)"
-                " FROM grades WHERE student_id = ? AND date BETWEEN ? AND ?"
-                " AND deleted_at IS NULL GROUP BY subject",
-                (student_id, period.start.isoformat(), period.end.isoformat()))
-            for row in rows:
-                self.sums[(student_id, row[0], span)] = [int(row[1]), int(row[2])]
-            for key in [k for k in self.unwritten if k[0] == student_id and k[2] == span]:
-                total, weights = self.unwritten.pop(key)
-                kept = self.sums.setdefault(key, [0, 0])
-                kept[0] += total
-                kept[1] += weights
-            self.loaded.add((student_id, span))
-        return self.sums.setdefault((student_id, subject, span), [0, 0])
+        key = (student_id, subject, (period.start, period.end))
+        if key not in self.sums:
+            await self.load_sums({key})
+        return self.sums[key]
+
+    async def load_sums(self, keys: set[_SumKey]) -> None:
+        """The sums of these (student, subject, period)s not read yet: what is written, read
+        in one query per subject, period and 500 students, and what is counted but not yet
+        written."""
+        wanted: dict[tuple[str, tuple[date, date]], list[int]] = {}
+        for student_id, subject, span in keys:
+            if (student_id, subject, span) not in self.sums:
+                wanted.setdefault((subject, span), []).append(student_id)
+        for (subject, span), students in sorted(wanted.items()):
+            students.sort()
+            for part in _chunks(students):
+                marks, padded = _in_list(part)
+                found = {sid: (total, weights) for sid, total, weights in await self.tx.fetchall(
+                    "SELECT student_id, COALESCE(SUM(value * weight), 0),"
+                    " COALESCE(SUM(weight), 0) FROM grades"
+                    f" WHERE subject = ? AND student_id IN ({marks})"
+                    " AND date BETWEEN ? AND ? AND deleted_at IS NULL GROUP BY student_id",
+                    (subject, *padded, span[0].isoformat(), span[1].isoformat()))}
+                for student_id in part:
+                    key = (student_id, subject, span)
+                    total, weights = found.get(student_id, (0, 0))
+                    pending = self.unwritten.pop(key, (0, 0))
+                    self.sums[key] = [int(total) + pending[0], int(weights) + pending[1]]
 
     async def count_grade(self, student_id: int, subject: str, day: date, value: int,
                           weight: int) -> None:
         """A new grade (written with the next flush) joins its subject's sums."""
         period = await self.period(day)
-        span = (period.start, period.end)
-        key = (student_id, subject, span)
-        kept = (self.sums.setdefault(key, [0, 0]) if (student_id, span) in self.loaded
-                else self.unwritten.setdefault(key, [0, 0]))
+        key = (student_id, subject, (period.start, period.end))
+        kept = self.sums.get(key)
+        if kept is None:
+            kept = self.unwritten.setdefault(key, [0, 0])
         kept[0] += value * weight
         kept[1] += weight
 
@@ -388,8 +472,7 @@ class _Applier:
             self.tx, class_id, Scope.HOMEWORK, setting, default)
         for telegram_id, student_id, first_name in audience:
             self.pending_pushes.append(outbox_row(
-                telegram_id, kind, json.dumps({**payload, "child": first_name},
-                                              ensure_ascii=False),
+                telegram_id, kind, _payload_json({**payload, "child": first_name}),
                 f"{key}:{telegram_id}:{student_id}", self.now, student_id))
 
     async def averages(self, student_id: int, subject: str, day: date) -> tuple[int, int]:
@@ -573,12 +656,11 @@ class _Applier:
             payload = {"child": first_name, "date": e.date.isoformat(), "lesson": e.lesson,
                        "subject": e.subject, "mark": e.mark, "excused": excused,
                        "by_notice": notice is not None}
-            for telegram_id, role in await self.svc.access.audience(
-                    self.tx, sid, Scope.ATTENDANCE):
+            for telegram_id, role in await self.audience(sid, Scope.ATTENDANCE):
                 if role is Role.STUDENT:
                     continue
                 self.pending_pushes.append(outbox_row(
-                    telegram_id, "attendance", json.dumps(payload, ensure_ascii=False),
+                    telegram_id, "attendance", _payload_json(payload),
                     f"att:{e.attendance_id}:{e.id}:{telegram_id}", self.now, sid,
                     self.svc.attendance_hold))
         await self.tx.execute(
@@ -648,6 +730,9 @@ class _Applier:
         )
         self.periods.clear()
 
+
+# Events that write everything pending and forget the kept sums before they run.
+_SETTLING = (GradeChangedEvent, GradeDeletedEvent, DotClosedEvent, PeriodEvent)
 
 _TYPE_NAMES: dict[type, str] = {
     GradeEvent: "grade",

@@ -353,3 +353,74 @@ async def test_a_period_declared_mid_file_changes_the_sums_after_it(linked, tmp_
         linked, tmp_path, clock, [grade(1, 2, 1, day="2026-11-10")],
         [grade(2, 5, 1, day="2026-10-12", set_at=SET_AT), Q1,
          grade(3, 4, 1, day="2026-10-10", set_at=SET_AT)])
+
+
+async def test_a_mixed_file_with_dots_marks_resent_and_deleted_grades_pushes_the_same(
+        linked, tmp_path, clock):
+    """Reading in sets ahead of the events stops at every event that settles (a correction, a
+    deletion, a closed dot, a grade sent again under a new event id): pushes as one at a time."""
+    events = [grade(1, 3, 2), grade(2, 5, 1, subject="Физика", student="S-1002")]
+    for n in range(10, 40):
+        student = ("S-1001", "S-1002", "S-1003")[n % 3]
+        events.append(grade(n, 2 + n % 4, 1 + n % 3, student=student,
+                            subject=("Алгебра", "Физика")[n % 2]))
+        if n % 5 == 0:
+            events.append({"id": f"a{n}", "type": "attendance", "attendance_id": f"m{n}",
+                           "student_id": student, "date": "2026-11-23", "lesson": 1 + n % 6,
+                           "subject": "Физика", "mark": "absent"})
+        if n % 7 == 0:
+            events.append({"id": f"d{n}", "type": "dot", "dot_id": f"dot{n}",
+                           "student_id": student, "subject": "Алгебра", "date": "2026-11-23",
+                           "expires": "2026-11-27"})
+        if n % 9 == 1 and n > 10:  # a grade sent again under a new event id: a correction
+            events.append({**grade(n - 1, 5, 2, student="S-1001",
+                                   subject=("Алгебра", "Физика")[(n - 1) % 2]),
+                           "id": f"again{n}"})
+        if n % 13 == 0:
+            events.append({"id": f"x{n}", "type": "grade_deleted", "grade_id": f"g{n - 2}"})
+        if n == 30:
+            events.append({"id": "close21", "type": "dot_closed", "dot_id": "dot21",
+                           "value": 4})
+    at_once, one_by_one = await _pushes_at_once_and_one_by_one(linked, tmp_path, clock, [],
+                                                               events)
+    kinds = {r["kind"] for r in at_once}
+    assert {"grade_new", "grade_changed", "grade_deleted", "dot_new", "attendance"} <= kinds
+    assert at_once == one_by_one
+
+
+async def test_announced_grades_of_many_children_take_a_few_queries_not_some_each(
+        services, monkeypatch):
+    """The audiences and the subjects' sums of every announced grade are read in sets: the
+    number of statements does not grow with the number of children."""
+    from core.storage.db import Tx
+
+    children = 60
+    header = ("school,class,student_id,student_last_name,student_first_name,"
+              "student_middle_name,student_phone,student_email,student_snils,guardian_last_name,"
+              "guardian_first_name,guardian_middle_name,guardian_phone,guardian_email,"
+              "guardian_snils,guardian_relation")
+    rows = [f"Школа,5А,K{n:03d},Иванов,Пётр,,,,,Иванова,Мария,,+7911000{n:04d},,,mother"
+            for n in range(children)]
+    await import_roster(services, "\n".join([header, *rows]) + "\n")
+    for n in range(children):
+        await services.linking.support_link(7_000 + n, f"+7911000{n:04d}")
+    await run(services, jl(*(grade(n, 4, student=f"K{n % children:03d}", day="2026-10-01")
+                             for n in range(1000, 1000 + children))), notify=False)
+
+    statements: list[str] = []
+    for name in ("execute", "executemany", "executemany_count"):
+        original = getattr(Tx, name)
+
+        async def counted(self, sql, *args, _original=original):
+            statements.append(sql)
+            return await _original(self, sql, *args)
+
+        monkeypatch.setattr(Tx, name, counted)
+    lines = jl(*(grade(n, 5, student=f"K{n % children:03d}",
+                       subject=("Алгебра", "Физика")[n % 2]) for n in range(2 * children)))
+    summary, _ = await run(services, lines)
+    assert summary.pushes == 2 * children
+    assert len(statements) < 20, statements
+    first = json.loads(await services.db.scalar(
+        "SELECT payload FROM outbox WHERE dedup_key = 'grade:g0:new:7000'"))
+    assert (first["avg_before"], first["avg_after"]) == (4, 4.5)
