@@ -24,15 +24,18 @@ from core.models import (
 from core.storage.db import Database, Tx
 
 
-def _access_sql(condition: str, reachable: bool = False) -> str:
+def _access_sql(condition: str, reachable: bool = False, names: bool = True) -> str:
     """The access rules, once: one row per (account, child, role, scopes). Guardians see their
     children through the roster's guardianships, students see themselves, trusted persons what a
     guardian who still is one gave them. ``condition`` filters each branch; ``{account}`` in it
     stands for the account id and ``s`` for the student. ``reachable``: only accounts Telegram
-    still delivers to."""
-    columns = ("s.id, s.last_name, s.first_name, s.middle_name,"
-               " COALESCE(c.name, '') AS class_name, sc.name AS school")
-    joins = "JOIN schools sc ON sc.id = s.school_id LEFT JOIN classes c ON c.id = s.class_id"
+    still delivers to. ``names``: the child's names, class and school too (else its id only)."""
+    if names:
+        columns = ("s.id, s.last_name, s.first_name, s.middle_name,"
+                   " COALESCE(c.name, '') AS class_name, sc.name AS school")
+        joins = "JOIN schools sc ON sc.id = s.school_id LEFT JOIN classes c ON c.id = s.class_id"
+    else:
+        columns, joins = "s.id", ""
 
     def branch(account: str) -> str:
         where = condition.format(account=account)
@@ -61,16 +64,15 @@ JOIN students s ON s.id = t.student_id AND s.active = 1 {branch("t.telegram_id")
 
 
 _CHILDREN_SQL = _access_sql("{account} = :tg")
+_AUDIENCE_SQL = _access_sql("s.id = :s", reachable=True, names=False)
+_CLASS_AUDIENCE_SQL = _access_sql("s.class_id = :c", reachable=True)
 _MANY = 500  # children asked for in one query
 
 
 @functools.lru_cache(maxsize=8)
 def _audiences_sql(size: int) -> str:
-    return _access_sql(f"s.id IN ({', '.join(f':s{n}' for n in range(size))})", reachable=True)
-
-
-_AUDIENCE_SQL = _access_sql("s.id = :s", reachable=True)
-_CLASS_AUDIENCE_SQL = _access_sql("s.class_id = :c", reachable=True)
+    return _access_sql(f"s.id IN ({', '.join(f':s{n}' for n in range(size))})",
+                       reachable=True, names=False)
 
 
 def parse_scopes(text: str | None) -> frozenset[Scope]:

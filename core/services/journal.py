@@ -290,6 +290,7 @@ class _Applier:
         self.ledger: list[tuple[str, str, str]] = []
         self.audiences: dict[tuple[int, Scope], list[tuple[int, Role]]] = {}
         self.periods: dict[date, Period] = {}
+        self.spans: dict[date, tuple[date, date]] = {}  # the day's period as (start, end)
         self.known_grades = set(checked.existing_grades)
         # Pushes are written in sets with the grades; a subject's sums are read once (for many
         # children at a time, see ``look_ahead``) and then kept up to date here, so an
@@ -299,6 +300,9 @@ class _Applier:
         # the same day (a quarter and the school year that stands for a holiday gap).
         self.sums: dict[_SumKey, list[int]] = {}  # read and kept up to date since
         self.unwritten: dict[_SumKey, list[int]] = {}  # not read: grades counted, not written
+        # One method per event type, and the type's name in the ledger.
+        self.handlers = {cls: (getattr(self, f"_{cls.__name__}"), name)
+                         for cls, name in _TYPE_NAMES.items()}
 
     def _count(self, kind: str) -> None:
         self.summary.applied[kind] = self.summary.applied.get(kind, 0) + 1
@@ -333,11 +337,10 @@ class _Applier:
             self.ledger.clear()
 
     async def apply(self, event: Event) -> None:
-        kind = type(event).__name__
-        handler = getattr(self, f"_{kind}")
+        handler, name = self.handlers[type(event)]
         await handler(event)
-        self.ledger.append((event.id, _TYPE_NAMES[type(event)], self.stamp))
-        self._count(_TYPE_NAMES[type(event)])
+        self.ledger.append((event.id, name, self.stamp))
+        self._count(name)
         if max(len(self.pending_grades), len(self.ledger),
                len(self.pending_pushes)) >= FLUSH_EVERY:
             await self.flush()
@@ -353,8 +356,16 @@ class _Applier:
 
     async def period(self, day: date) -> Period:
         if day not in self.periods:
-            self.periods[day] = await period_of(self.tx, day)
+            period = self.periods[day] = await period_of(self.tx, day)
+            self.spans[day] = (period.start, period.end)
         return self.periods[day]
+
+    async def span(self, day: date) -> tuple[date, date]:
+        span = self.spans.get(day)
+        if span is None:
+            await self.period(day)
+            span = self.spans[day]
+        return span
 
     async def audience(self, student_id: int, scope: Scope = Scope.GRADES
                        ) -> list[tuple[int, Role]]:
@@ -409,27 +420,21 @@ class _Applier:
         await self.load_audiences(marks, Scope.ATTENDANCE)
         keys: set[_SumKey] = set()
         for sid, subject, day in sums:
-            period = await self.period(day)
-            keys.add((sid, subject, (period.start, period.end)))
+            keys.add((sid, subject, await self.span(day)))
         await self.load_sums(keys)
         return end
 
     async def push(self, student_id: int, kind: str, key: str, payload: dict[str, Any],
                    hold: timedelta = timedelta(0)) -> None:
         """Queue a push to the child's audience with the next flush (same transaction)."""
+        self.queue(await self.audience(student_id), student_id, kind, key, payload, hold)
+
+    def queue(self, audience: list[tuple[int, Role]], student_id: int, kind: str, key: str,
+              payload: dict[str, Any], hold: timedelta = timedelta(0)) -> None:
         text = _payload_json(payload)
-        for telegram_id, _role in await self.audience(student_id):
+        for telegram_id, _role in audience:
             self.pending_pushes.append(outbox_row(telegram_id, kind, text, f"{key}:{telegram_id}",
                                                   self.now, student_id, hold))
-
-    async def kept_sums(self, student_id: int, subject: str, day: date) -> list[int]:
-        """Σ(value·weight) and Σweight of the subject in the day's period, grades not yet
-        written included."""
-        period = await self.period(day)
-        key = (student_id, subject, (period.start, period.end))
-        if key not in self.sums:
-            await self.load_sums({key})
-        return self.sums[key]
 
     async def load_sums(self, keys: set[_SumKey]) -> None:
         """The sums of these (student, subject, period)s not read yet: what is written, read
@@ -455,11 +460,8 @@ class _Applier:
                     pending = self.unwritten.pop(key, (0, 0))
                     self.sums[key] = [int(total) + pending[0], int(weights) + pending[1]]
 
-    async def count_grade(self, student_id: int, subject: str, day: date, value: int,
-                          weight: int) -> None:
+    def count_grade(self, key: _SumKey, value: int, weight: int) -> None:
         """A new grade (written with the next flush) joins its subject's sums."""
-        period = await self.period(day)
-        key = (student_id, subject, (period.start, period.end))
         kept = self.sums.get(key)
         if kept is None:
             kept = self.unwritten.setdefault(key, [0, 0])
@@ -493,15 +495,22 @@ class _Applier:
         row = (e.grade_id, sid, e.subject, e.date.isoformat(), e.value, e.weight, e.work,
                e.comment, e.teacher, to_db(e.set_at) if e.set_at else None, self.stamp,
                self.stamp, int(not announce))
-        if not announce:
-            self.pending_grades.append(row)
-            await self.count_grade(sid, e.subject, e.date, e.value, e.weight)
-            return
-        total, weights = list(await self.kept_sums(sid, e.subject, e.date))
         self.pending_grades.append(row)
-        await self.count_grade(sid, e.subject, e.date, e.value, e.weight)
+        # The hot path of an import: nothing awaited once the sums and audience are read.
+        span = self.spans.get(e.date) or await self.span(e.date)
+        key = (sid, e.subject, span)
+        if not announce:
+            self.count_grade(key, e.value, e.weight)
+            return
+        kept = self.sums.get(key)
+        if kept is None:  # not read ahead: on its own
+            await self.load_sums({key})
+            kept = self.sums[key]
+        total, weights = kept
+        self.count_grade(key, e.value, e.weight)
         after_total, after_weights = total + e.value * e.weight, weights + e.weight
-        await self.push(sid, "grade_new", f"grade:{e.grade_id}:new", {
+        audience = self.audiences.get((sid, Scope.GRADES)) or await self.audience(sid)
+        self.queue(audience, sid, "grade_new", f"grade:{e.grade_id}:new", {
             "child": first_name, "subject": e.subject, "value": e.value, "weight": e.weight,
             "work": e.work, "comment": e.comment, "teacher": e.teacher,
             "date": e.date.isoformat(),
@@ -729,6 +738,7 @@ class _Applier:
             (e.period_id, e.name, e.start.isoformat(), e.end.isoformat()),
         )
         self.periods.clear()
+        self.spans.clear()
 
 
 # Events that write everything pending and forget the kept sums before they run.
