@@ -5,6 +5,14 @@ references up in the database (students, classes, grades and dots named by earli
 second pass and the writes share one write transaction, so two imports of the same file at once
 run one after the other and the second finds the events already imported.
 
+What runs one after the other: on SQLite every write transaction does. On PostgreSQL an import
+locks the rows of the students its events are about (and of the classes of its homework and
+lessons) before it checks anything, so imports of files about other children run at the same
+time, and two that share a child run one after the other. A file that declares periods (which
+move every child's sums) runs alone, and so does an import whose check finds it touches a child
+it did not lock (a concurrent import created the grade it names) or that meets a concurrent one
+in the database (the same id written for another child): it is rolled back and done again alone.
+
 A grade, dot or attendance id belongs to the student it was first seen with: an event that names
 it with another student is rejected, never applied as a correction that would move the fact (and
 its pushes) to another child.
@@ -13,11 +21,14 @@ its pushes) to another child.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import DBAPIError
 
 from core.clock import Clock, to_db
 from core.errors import InputInvalid, Problem
@@ -41,7 +52,9 @@ from core.services.access import AccessService
 from core.services.dots import close_dot
 from core.services.grades import Period, mean, period_of, subject_sums
 from core.services.outbox import enqueue_many, outbox_row
-from core.storage.db import Database, Tx
+from core.storage.db import Database, Tx, error_text
+
+log = logging.getLogger(__name__)
 
 CHUNK = 500
 FLUSH_EVERY = 2000
@@ -75,6 +88,10 @@ class Checked:
     students: dict[str, tuple[int, str, bool]]  # external id -> (id, first name, active)
     classes: dict[str, int]
     existing_grades: set[str]  # grade ids already in the database
+    # Whom the events to apply are about: students' external ids (a correction, a deletion or a
+    # closed dot: the grade's or dot's student) and class ids (homework, lessons).
+    touched_students: set[str] = field(default_factory=set)
+    touched_classes: set[int] = field(default_factory=set)
 
 
 def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
@@ -216,7 +233,60 @@ class JournalService:
             valid.append(event)
         problems.sort(key=lambda p: (p.line, p.field))
         single_classes = {name: found[0] for name, found in classes.items() if len(found) == 1}
-        return Checked(valid, problems, rejected, already, students, single_classes, in_db)
+        touched_students: set[str] = set()
+        touched_classes: set[int] = set()
+        for event in valid:
+            if isinstance(event, HomeworkEvent | LessonEvent):
+                touched_classes.add(single_classes[event.class_name])
+            elif isinstance(event, GradeChangedEvent | GradeDeletedEvent):
+                touched_students.add(owner[("grade_id", event.grade_id)])
+            elif isinstance(event, DotClosedEvent):
+                touched_students.add(owner[("dot_id", event.dot_id)])
+            elif not isinstance(event, PeriodEvent):
+                touched_students.add(event.student_id)
+        return Checked(valid, problems, rejected, already, students, single_classes, in_db,
+                       touched_students, touched_classes)
+
+    # -- who runs at the same time as whom ---------------------------------------------------
+
+    async def _lock_rows(self, tx: Tx, parsed: ParsedJournal) -> tuple[set[str], set[int]]:
+        """PostgreSQL: lock the rows of the students and classes the file's events are about,
+        ascending by id (two imports never wait for each other in a circle), until the
+        transaction ends; returns the students' external ids and the classes' ids locked.
+        The students of corrections, deletions and closed dots are those of their grades and
+        dots as the database has them now (or of the file's own events)."""
+        students = {e.student_id for e in parsed.events if hasattr(e, "student_id")}
+        kinds = (("grades", {e.grade_id for e in parsed.events
+                             if isinstance(e, GradeChangedEvent | GradeDeletedEvent)}),
+                 ("dots", {e.dot_id for e in parsed.events if isinstance(e, DotClosedEvent)}))
+        for table, refs in kinds:
+            for part in _chunks(sorted(refs)):
+                marks, padded = _in_list(part)
+                students.update(r[0] for r in await tx.fetchall(
+                    f"SELECT s.external_id FROM {table} t JOIN students s ON s.id = t.student_id"
+                    f" WHERE t.external_id IN ({marks})", padded))
+        names = sorted({e.class_name for e in parsed.events
+                        if isinstance(e, HomeworkEvent | LessonEvent)})
+        ids: dict[int, str] = {}
+        for part in _chunks(sorted(students)):
+            marks, padded = _in_list(part)
+            ids.update((r[0], r[1]) for r in await tx.fetchall(
+                f"SELECT id, external_id FROM students WHERE external_id IN ({marks})", padded))
+        class_ids: set[int] = set()
+        for part in _chunks(names):
+            marks, padded = _in_list(part)
+            class_ids.update(r[0] for r in await tx.fetchall(
+                f"SELECT id FROM classes WHERE name IN ({marks})", padded))
+        locked: dict[str, set[int]] = {"students": set(), "classes": set()}
+        for table, wanted in (("students", ids), ("classes", class_ids)):
+            for part in _chunks(sorted(wanted)):
+                marks, padded = _in_list(part)
+                # FOR NO KEY UPDATE: rows pointing at these (a grade, a link) can still be
+                # written by others; another import's lock waits.
+                locked[table].update(r[0] for r in await tx.fetchall(
+                    f"SELECT id FROM {table} WHERE id IN ({marks}) ORDER BY id"
+                    f" FOR NO KEY UPDATE", padded))
+        return {ids[i] for i in locked["students"]}, locked["classes"]
 
     # -- applying ---------------------------------------------------------------------------
 
@@ -230,37 +300,85 @@ class JournalService:
         skip_invalid: bool = False,
         progress: Callable[[int, int], None] | None = None,
     ) -> tuple[JournalSummary, Checked]:
-        async with self.db.locked("journal-import") as tx:
-            # Checked under the write lock: an import running at the same time has either
-            # committed (its events count as already imported) or not started writing.
-            checked = await self._check(tx, parsed, filename, raw or {})
-            if checked.problems and not skip_invalid:
-                raise InputInvalid(checked.problems)
-            summary = JournalSummary(
-                lines=parsed.lines,
-                already_imported=checked.already_imported,
-                duplicates_in_file=parsed.duplicates,
-                rejected=len(checked.rejected_lines),
-                notify=notify,
-            )
-            applier = _Applier(self, tx, checked, summary, notify)
-            events = checked.events
-            total = len(events)
-            ahead = 0  # the events before this one have had what they need read in sets
-            for n, event in enumerate(events, 1):
-                if n > ahead:
-                    ahead = await applier.look_ahead(events, n - 1)
-                await applier.apply(event)
-                if progress is not None and (n % 1000 == 0 or n == total):
-                    progress(n, total)
-            await applier.flush()
-            await tx.execute(
-                "INSERT INTO imports (kind, source, finished_at, summary) VALUES (?, ?, ?, ?)",
-                ("journal", filename, to_db(self.clock.now()), json.dumps(asdict(summary))),
-            )
+        args = (parsed, filename, raw or {}, notify, skip_invalid, progress)
+        alone = self.db.is_sqlite or any(isinstance(e, PeriodEvent) for e in parsed.events)
+        if not alone:
+            try:
+                return await self._import(*args, alone=False)
+            except _Contended as exc:
+                log.info("%s: %s; imported again alone", filename, exc)
+        return await self._import(*args, alone=True)
+
+    async def _import(
+        self,
+        parsed: ParsedJournal,
+        filename: str,
+        raw: dict[int, str],
+        notify: bool,
+        skip_invalid: bool,
+        progress: Callable[[int, int], None] | None,
+        *,
+        alone: bool,
+    ) -> tuple[JournalSummary, Checked]:
+        """``alone``: no other import runs at the same time (on SQLite none ever does); else
+        (PostgreSQL) only the students and classes of the file are locked, and ``_Contended``
+        says the import must be done again alone."""
+        try:
+            async with self.db.transaction() as tx:
+                if alone:
+                    await tx.lock("journal-import")
+                else:
+                    await tx.lock("journal-import", shared=True)
+                    students, classes = await self._lock_rows(tx, parsed)
+                # Checked under the locks: an import running at the same time has either
+                # committed (its events count as already imported) or not started writing.
+                checked = await self._check(tx, parsed, filename, raw)
+                if not alone and not (checked.touched_students <= students
+                                      and checked.touched_classes <= classes):
+                    raise _Contended("it is about a student or class it had not locked")
+                if checked.problems and not skip_invalid:
+                    raise InputInvalid(checked.problems)
+                summary = JournalSummary(
+                    lines=parsed.lines,
+                    already_imported=checked.already_imported,
+                    duplicates_in_file=parsed.duplicates,
+                    rejected=len(checked.rejected_lines),
+                    notify=notify,
+                )
+                applier = _Applier(self, tx, checked, summary, notify)
+                events = checked.events
+                total = len(events)
+                ahead = 0  # the events before this one have had what they need read in sets
+                for n, event in enumerate(events, 1):
+                    if n > ahead:
+                        ahead = await applier.look_ahead(events, n - 1)
+                    await applier.apply(event)
+                    if progress is not None and (n % 1000 == 0 or n == total):
+                        progress(n, total)
+                await applier.flush()
+                await tx.execute(
+                    "INSERT INTO imports (kind, source, finished_at, summary)"
+                    " VALUES (?, ?, ?, ?)",
+                    ("journal", filename, to_db(self.clock.now()), json.dumps(asdict(summary))),
+                )
+        except DBAPIError as exc:
+            code = getattr(exc.orig, "sqlstate", None)
+            if alone or code not in _CONTENDED:
+                raise
+            raise _Contended(f"met an import running at the same time ({error_text(exc)})"
+                             ) from exc
         if summary.pushes and self.on_queued is not None:
             self.on_queued()
         return summary, checked
+
+
+class _Contended(Exception):
+    """An import that locked only its own students met another one: done again alone."""
+
+
+# Unique violation (the same id written by two imports about different children), deadlock
+# (another writer took the rows in another order), serialization failure.
+_CONTENDED = {"23505", "40P01", "40001"}
 
 
 def _owned_id(event: Event) -> tuple[str, str] | None:

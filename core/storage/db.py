@@ -472,13 +472,15 @@ class Tx:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
-    async def lock(self, *key: str | int) -> None:
+    async def lock(self, *key: str | int, shared: bool = False) -> None:
         """Serialize this transaction with every other one that takes the same ``key`` (a
         read-check-write that must not interleave), until it ends. On SQLite a write
         transaction already holds the database's write lock; on PostgreSQL this takes a
-        transaction-level advisory lock."""
+        transaction-level advisory lock. ``shared``: only with those that take it not shared
+        (many shared holders at once, one exclusive holder alone)."""
         if self.conn.dialect.name != SQLITE:
-            await self.execute("SELECT pg_advisory_xact_lock(?)", (advisory_key(*key),))
+            function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+            await self.execute(f"SELECT {function}(?)", (advisory_key(*key),))
 
     async def insert(self, sql: str, params: Params = ()) -> int:
         """An INSERT of one row; returns the new row's id (``RETURNING id`` is added)."""

@@ -262,6 +262,105 @@ async def test_two_imports_of_one_file_at_once_apply_it_once(linked, tmp_path, c
     assert await linked.db.scalar("SELECT COUNT(*) FROM outbox") == 400
 
 
+@pytest.fixture
+async def second(linked, clock):
+    """The school's services on a second connection (another importer process)."""
+    other = await Database(linked.db.url).connect()
+    yield build_services(other, SECRET, TZ, clock)
+    await other.close()
+
+
+@pytest.fixture
+def paused(linked, monkeypatch):
+    """The first service's import stops before it writes anything, holding its locks, until
+    ``release`` is set; ``stopped`` is set when it is there."""
+    from core.services.journal import _Applier
+
+    stopped, release = asyncio.Event(), asyncio.Event()
+    original = _Applier.flush
+
+    async def flush(self):
+        if self.svc is linked.journal and not release.is_set():
+            stopped.set()
+            await release.wait()
+        await original(self)
+
+    monkeypatch.setattr(_Applier, "flush", flush)
+    return stopped, release
+
+
+async def test_imports_about_other_children_run_at_the_same_time_on_postgresql(
+        linked, second, paused):
+    stopped, release = paused
+    first = asyncio.create_task(run(linked, jl(grade(1, 5, student="S-1001"))))
+    await asyncio.wait_for(stopped.wait(), timeout=30)
+    other = asyncio.create_task(run(second, jl(grade(2, 4, student="S-1002"))))
+    if linked.db.is_sqlite:  # one writer at a time
+        await asyncio.sleep(0.5)
+        assert not other.done()
+    else:
+        summary, _ = await asyncio.wait_for(other, timeout=30)
+        assert summary.applied_total == 1 and not first.done()
+    release.set()
+    await asyncio.gather(first, other)
+    assert await linked.db.scalar("SELECT COUNT(*) FROM grades") == 2
+
+
+@pytest.mark.parametrize("later", ["same child", "a period"])
+async def test_an_import_about_the_same_child_or_declaring_a_period_waits(
+        linked, second, paused, later):
+    stopped, release = paused
+    first = asyncio.create_task(run(linked, jl(grade(1, 5, student="S-1001"))))
+    await asyncio.wait_for(stopped.wait(), timeout=30)
+    lines = jl(grade(2, 3, student="S-1001")) if later == "same child" else jl(Q1, grade(2, 3))
+    other = asyncio.create_task(run(second, lines))
+    await asyncio.sleep(0.5)
+    assert not other.done()
+    release.set()
+    await asyncio.gather(first, other)
+    # The later import's push counts the earlier one's grade.
+    pushed = [r for r in await outbox(linked) if r["to"] == ANNA and r["value"] == 3]
+    assert [(r["avg_before"], r["avg_after"]) for r in pushed] == [(5, 4)]
+
+
+async def test_one_grade_id_for_two_children_in_two_imports_at_once_is_written_once(
+        linked, second, paused):
+    """The two imports lock other children; the id meets itself in the database, and the
+    import that meets it is done again alone, which rejects it as a serial import would."""
+    stopped, release = paused
+    first = asyncio.create_task(run(linked, jl(grade(1, 5, student="S-1001"))))
+    await asyncio.wait_for(stopped.wait(), timeout=30)
+    other = asyncio.create_task(run(second, jl({**grade(2, 4, student="S-1002"),
+                                                "grade_id": "g1"})))
+    await asyncio.sleep(0.5)
+    release.set()
+    results = await asyncio.gather(first, other, return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert len(failed) == 1 and isinstance(failed[0], InputInvalid), results
+    assert "already used for another student" in str(failed[0].problems[0])
+    assert await linked.db.scalar("SELECT COUNT(*) FROM grades WHERE external_id = 'g1'") == 1
+
+
+async def test_an_import_about_a_child_it_did_not_lock_is_done_again_alone(linked, monkeypatch):
+    from core.services.journal import JournalService
+
+    calls: list[bool] = []
+    original = JournalService._import
+
+    async def _import(self, *args, alone):
+        calls.append(alone)
+        return await original(self, *args, alone=alone)
+
+    async def nothing_locked(self, tx, parsed):
+        return set(), set()
+
+    monkeypatch.setattr(JournalService, "_import", _import)
+    monkeypatch.setattr(JournalService, "_lock_rows", nothing_locked)
+    summary, _ = await run(linked, jl(grade(1, 5)))
+    assert summary.applied_total == 1 and summary.pushes == 2
+    assert calls == ([True] if linked.db.is_sqlite else [False, True])
+
+
 async def test_references_that_look_like_identifiers_are_not_echoed(linked):
     lines = jl(grade(1, student="+7 900 555-12-34"),
                {"id": "h", "type": "homework", "homework_id": "h1", "class": "anna@mail.test",
