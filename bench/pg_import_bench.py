@@ -1,9 +1,12 @@
 """Journal import on PostgreSQL: the server at ``TEST_DATABASE_URL`` (default the local one), in
 schemas of its own, dropped at the end; skipped with a plain message when it cannot be reached.
 
+The school is prepared once in SQLite (bench/import_bench.py ``prepare``) and copied into a new
+schema for each import (``diary db copy``), then vacuumed and analyzed.
+
 - pushes vs --no-notify: 10,000 fresh grades for 2,000 students with linked guardians (over
   100,000 grades of history), a push each, against the same file with --no-notify into the same
-  data;
+  data, in turn (medians, and the median of the pairs' ratios);
 - importers at once: four processes, each importing its own file of 10,000 fresh grades (its own
   500 students of the school, pushes written), started together, against one such process alone,
   three times in turn; events a second in total, from the first import's start to the last one's
@@ -30,18 +33,17 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from bench.data import roster_csv
 from bench.import_bench import (
     LIVE,
-    history_lines,
-    link_guardians,
+    live_figures,
     live_lines,
+    prepare,
     services_of,
     timed_import,
 )
 from core.importers.journal import parse_journal
-from core.importers.roster import parse_roster
-from core.storage.db import Database, server_settings, upgrade
+from core.storage.copy import copy_database
+from core.storage.db import Database, server_settings
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,53 +89,37 @@ async def schema(server: str) -> AsyncIterator[str]:
             await conn.close()
 
 
-async def prepare(url: str, students: int, history: int) -> None:
-    """The roster, ``history`` grades of the autumn (no pushes), every guardian linked; then
-    vacuumed and analyzed, as autovacuum would leave the tables a minute later."""
-    async with Database(url) as db:
-        await upgrade(db)
-        services = services_of(db)
-        await services.roster.apply(parse_roster(roster_csv(students), "roster.csv"),
-                                    "roster.csv")
-        if history:
-            lines = history_lines(students, history)
-            await services.journal.import_journal(parse_journal(lines, "history"), "history")
-        await link_guardians(services, students)
-    plain, settings = server_settings(make_url(url))
-    conn = await asyncpg.connect(_dsn(plain.render_as_string(hide_password=False)),
-                                 server_settings=settings)
-    try:
-        await conn.execute("VACUUM ANALYZE")  # not in a transaction: asyncpg's autocommit
-    finally:
-        await conn.close()
+@asynccontextmanager
+async def copied(server: str, template: Path) -> AsyncIterator[str]:
+    """A new schema holding every row of the SQLite ``template`` (``diary db copy``), vacuumed
+    and analyzed as autovacuum would leave it a minute later; dropped at the end."""
+    async with schema(server) as url:
+        async with Database(template) as source, Database(url) as target:
+            await copy_database(source, target)
+        plain, settings = server_settings(make_url(url))
+        conn = await asyncpg.connect(_dsn(plain.render_as_string(hide_password=False)),
+                                     server_settings=settings)
+        try:
+            await conn.execute("VACUUM ANALYZE")  # not in a transaction: asyncpg's autocommit
+        finally:
+            await conn.close()
+        yield url
 
 
-async def pushes_vs_no_notify(server: str, students: int, history: int,
+async def pushes_vs_no_notify(server: str, template: Path, students: int,
                               runs: int) -> dict[str, float]:
-    """The same file into the same data, with pushes and with --no-notify (each into a schema
-    prepared afresh), ``runs`` times in turn; medians."""
+    """The same file into the same data, with pushes and with --no-notify (each into a copy of
+    ``template``), ``runs`` times in turn."""
     lines = live_lines(students)
     seconds: dict[bool, list[float]] = {True: [], False: []}
     for _ in range(runs):
         for notify in (True, False):
-            async with schema(server) as url:
-                await prepare(url, students, history)
-                async with Database(url) as db:
-                    elapsed, summary = await timed_import(services_of(db), lines, "live.jsonl",
-                                                          notify=notify)
+            async with copied(server, template) as url, Database(url) as db:
+                elapsed, summary = await timed_import(services_of(db), lines, "live.jsonl",
+                                                      notify=notify)
             assert summary.applied_total == LIVE and summary.pushes == (LIVE if notify else 0)
             seconds[notify].append(elapsed)
-    live, quiet = (statistics.median(seconds[n]) for n in (True, False))
-    return {
-        "runs": runs,
-        "live_events": LIVE,
-        "live_seconds": round(live, 2),
-        "live_events_per_second": round(LIVE / live),
-        "live_no_notify_seconds": round(quiet, 2),
-        "live_no_notify_events_per_second": round(LIVE / quiet),
-        "live_pushes_vs_no_notify": round(statistics.median(
-            a / b for a, b in zip(seconds[True], seconds[False], strict=True)), 2),
-    }
+    return live_figures(seconds, runs)
 
 
 async def _workers(url: str, files: list[Path]) -> dict[str, float]:
@@ -186,8 +172,9 @@ async def importers_at_once(server: str, workdir: Path, processes: int = 4,
     file has ids of its own (nothing is already imported); medians, and the median ratio."""
     one: list[dict[str, float]] = []
     many: list[dict[str, float]] = []
-    async with schema(server) as url:
-        await prepare(url, processes * students_each, history=0)
+    template = workdir / "importers.sqlite3"
+    await prepare(template, processes * students_each, events=0)
+    async with copied(server, template) as url:
         for r in range(runs):
             alone = _write_file(workdir, f"r{r}-one", students_each, 0, events_each)
             one.append(await _workers(url, [alone]))
@@ -216,14 +203,16 @@ async def importers_at_once(server: str, workdir: Path, processes: int = 4,
 
 
 async def run(workdir: Path, students: int = 2000, history: int = 100_000,
-              runs: int = 1) -> dict[str, object]:
+              runs: int = 3) -> dict[str, object]:
     server = server_url()
     why = _unreachable(server)
     if why is not None:
         print(why, file=sys.stderr, flush=True)
         return {"skipped": why}
+    template = workdir / "school.sqlite3"
+    await prepare(template, students, history)
     return {
-        **await pushes_vs_no_notify(server, students, history, runs),
+        **await pushes_vs_no_notify(server, template, students, runs),
         **await importers_at_once(server, workdir),
     }
 

@@ -111,7 +111,7 @@ def _in_list(values: list[Any]) -> tuple[str, list[Any]]:
 
 
 # The payload of a push, as its JSON text.
-_payload_json = json.JSONEncoder(ensure_ascii=False).encode
+_payload_json = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
 
 class JournalService:
@@ -510,36 +510,36 @@ class _Applier:
         marks: set[int] = set()  # in Scope.ATTENDANCE
         sums: set[tuple[int, str, date]] = set()  # (student, subject, day): whose sums
         seen: set[str] = set()  # grade ids new in this stretch
+        students, known = self.checked.students, self.known_grades
         end = start
         while end < len(events):
             e = events[end]
-            if isinstance(e, _SETTLING) or (isinstance(e, GradeEvent) and (
-                    e.grade_id in self.known_grades or e.grade_id in seen)):
-                break  # it settles: what is read before it is forgotten
-            end += 1
-            if isinstance(e, GradeEvent):
+            kind = type(e)
+            if kind is GradeEvent:
+                if e.grade_id in known or e.grade_id in seen:
+                    break  # sent again: a correction, which settles
                 seen.add(e.grade_id)
-            if isinstance(e, GradeEvent | DotEvent | AttendanceEvent):
-                sid, _name, active = self.student(e.student_id)
-                if not active:
-                    continue
-                if isinstance(e, GradeEvent):
-                    if self.relevant(e.date, e.set_at):
-                        grades.add(sid)
-                        sums.add((sid, e.subject, e.date))
-                elif isinstance(e, DotEvent):
-                    if e.expires >= self.today and self.relevant(e.date, None):
-                        grades.add(sid)
-                elif self.relevant(e.date, None):
+                sid, _name, active = students[e.student_id]
+                if active and self.relevant(e.date, e.set_at):
+                    grades.add(sid)
+                    sums.add((sid, e.subject, e.date))
+            elif kind in _SETTLING:
+                break  # it settles: what is read before it is forgotten
+            elif kind is DotEvent:
+                sid, _name, active = students[e.student_id]
+                if active and e.expires >= self.today and self.relevant(e.date, None):
+                    grades.add(sid)
+            elif kind is AttendanceEvent:
+                sid, _name, active = students[e.student_id]
+                if active and self.relevant(e.date, None):
                     marks.add(sid)
+            end += 1
         if end == start:
             return start + 1  # the event settles itself: nothing to read before it
         await self.load_audiences(grades, Scope.GRADES)
         await self.load_audiences(marks, Scope.ATTENDANCE)
-        keys: set[_SumKey] = set()
-        for sid, subject, day in sums:
-            keys.add((sid, subject, await self.span(day)))
-        await self.load_sums(keys)
+        spans = {day: await self.span(day) for day in {day for _, _, day in sums}}
+        await self.load_sums({(sid, subject, spans[day]) for sid, subject, day in sums})
         return end
 
     async def push(self, student_id: int, kind: str, key: str, payload: dict[str, Any],
@@ -610,9 +610,9 @@ class _Applier:
             return
         self.known_grades.add(e.grade_id)
         announce = active and self.relevant(e.date, e.set_at)
-        row = (e.grade_id, sid, e.subject, e.date.isoformat(), e.value, e.weight, e.work,
-               e.comment, e.teacher, to_db(e.set_at) if e.set_at else None, self.stamp,
-               self.stamp, int(not announce))
+        day = e.date.isoformat()
+        row = (e.grade_id, sid, e.subject, day, e.value, e.weight, e.work, e.comment, e.teacher,
+               to_db(e.set_at) if e.set_at else None, self.stamp, self.stamp, int(not announce))
         self.pending_grades.append(row)
         # The hot path of an import: nothing awaited once the sums and audience are read.
         span = self.spans.get(e.date) or await self.span(e.date)
@@ -630,8 +630,7 @@ class _Applier:
         audience = self.audiences.get((sid, Scope.GRADES)) or await self.audience(sid)
         self.queue(audience, sid, "grade_new", f"grade:{e.grade_id}:new", {
             "child": first_name, "subject": e.subject, "value": e.value, "weight": e.weight,
-            "work": e.work, "comment": e.comment, "teacher": e.teacher,
-            "date": e.date.isoformat(),
+            "work": e.work, "comment": e.comment, "teacher": e.teacher, "date": day,
             "avg_before": mean(total, weights), "avg_after": mean(after_total, after_weights),
         })
 
@@ -860,7 +859,7 @@ class _Applier:
 
 
 # Events that write everything pending and forget the kept sums before they run.
-_SETTLING = (GradeChangedEvent, GradeDeletedEvent, DotClosedEvent, PeriodEvent)
+_SETTLING = frozenset({GradeChangedEvent, GradeDeletedEvent, DotClosedEvent, PeriodEvent})
 
 _TYPE_NAMES: dict[type, str] = {
     GradeEvent: "grade",
