@@ -10,11 +10,19 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import delivery_bench, digest_bench, import_bench, latency_bench, paid_bench
+from bench import (
+    delivery_bench,
+    digest_bench,
+    import_bench,
+    latency_bench,
+    paid_bench,
+    pg_import_bench,
+)
 
 RESULTS = Path(__file__).with_name("results")
 BENCHES = {
     "import": import_bench.run,
+    "pg_import": pg_import_bench.run,
     "delivery": delivery_bench.run,
     "latency": latency_bench.run,
     "digest": digest_bench.run,

@@ -44,14 +44,16 @@ def roster_csv(students: int, seed: int = 1) -> str:
 
 
 def journal_lines(students: int, events: int, start: date, days: int, seed: int = 2,
-                  prefix: str = "b") -> list[str]:
+                  prefix: str = "b", first_student: int = 0) -> list[str]:
+    """Grade events for ``students`` students from S{first_student}, ids prefixed ``prefix``."""
     rnd = random.Random(seed)
     lines = []
     for n in range(events):
         day = start + timedelta(days=rnd.randrange(days))
         lines.append(json.dumps({
             "id": f"{prefix}{n}", "type": "grade", "grade_id": f"{prefix}g{n}",
-            "student_id": f"S{rnd.randrange(students):05d}", "subject": rnd.choice(SUBJECTS),
+            "student_id": f"S{first_student + rnd.randrange(students):05d}",
+            "subject": rnd.choice(SUBJECTS),
             "date": day.isoformat(), "value": rnd.choice([2, 3, 3, 4, 4, 4, 5, 5, 5]),
             "weight": rnd.choice([1, 1, 1, 2, 3]), "work": rnd.choice(WORKS),
         }, ensure_ascii=False))

@@ -6,6 +6,9 @@ a guardian from a child, the guardian's account loses that child on its very nex
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
+
 from core.errors import AccessDenied
 from core.models import (
     ALL_SCOPES,
@@ -21,15 +24,18 @@ from core.models import (
 from core.storage.db import Database, Tx
 
 
-def _access_sql(condition: str, reachable: bool = False) -> str:
+def _access_sql(condition: str, reachable: bool = False, names: bool = True) -> str:
     """The access rules, once: one row per (account, child, role, scopes). Guardians see their
     children through the roster's guardianships, students see themselves, trusted persons what a
     guardian who still is one gave them. ``condition`` filters each branch; ``{account}`` in it
     stands for the account id and ``s`` for the student. ``reachable``: only accounts Telegram
-    still delivers to."""
-    columns = ("s.id, s.last_name, s.first_name, s.middle_name,"
-               " COALESCE(c.name, '') AS class_name, sc.name AS school")
-    joins = "JOIN schools sc ON sc.id = s.school_id LEFT JOIN classes c ON c.id = s.class_id"
+    still delivers to. ``names``: the child's names, class and school too (else its id only)."""
+    if names:
+        columns = ("s.id, s.last_name, s.first_name, s.middle_name,"
+                   " COALESCE(c.name, '') AS class_name, sc.name AS school")
+        joins = "JOIN schools sc ON sc.id = s.school_id LEFT JOIN classes c ON c.id = s.class_id"
+    else:
+        columns, joins = "s.id", ""
 
     def branch(account: str) -> str:
         where = condition.format(account=account)
@@ -58,8 +64,15 @@ JOIN students s ON s.id = t.student_id AND s.active = 1 {branch("t.telegram_id")
 
 
 _CHILDREN_SQL = _access_sql("{account} = :tg")
-_AUDIENCE_SQL = _access_sql("s.id = :s", reachable=True)
+_AUDIENCE_SQL = _access_sql("s.id = :s", reachable=True, names=False)
 _CLASS_AUDIENCE_SQL = _access_sql("s.class_id = :c", reachable=True)
+_MANY = 500  # children asked for in one query
+
+
+@functools.lru_cache(maxsize=8)
+def _audiences_sql(size: int) -> str:
+    return _access_sql(f"s.id IN ({', '.join(f':s{n}' for n in range(size))})",
+                       reachable=True, names=False)
 
 
 def parse_scopes(text: str | None) -> frozenset[Scope]:
@@ -70,6 +83,19 @@ def parse_scopes(text: str | None) -> frozenset[Scope]:
 # Role precedence when one account sees a child in two ways (a guardian who is also the student's
 # own account is unusual, but a guardian always wins over a trusted person).
 _RANK = {Role.GUARDIAN: 0, Role.STUDENT: 1, Role.TRUSTED: 2}
+
+
+def _audience(rows, scope: Scope) -> list[tuple[int, Role]]:
+    """(account, role) of the rows that may see ``scope``, each account once, by its best
+    role; sorted by account."""
+    seen: dict[int, Role] = {}
+    for row in rows:
+        role = Role(row["role"])
+        if scope not in parse_scopes(row["scopes"]):
+            continue
+        if row["account"] not in seen or _RANK[role] < _RANK[seen[row["account"]]]:
+            seen[row["account"]] = role
+    return sorted(seen.items())
 
 
 def _account(row) -> Account:
@@ -150,14 +176,22 @@ class AccessService:
 
         Guardians and the student see every scope; trusted persons only what they were given.
         """
-        seen: dict[int, Role] = {}
-        for row in await tx.fetchall(_AUDIENCE_SQL, {"s": student_id}):
-            role = Role(row["role"])
-            if scope not in parse_scopes(row["scopes"]):
-                continue
-            if row["account"] not in seen or _RANK[role] < _RANK[seen[row["account"]]]:
-                seen[row["account"]] = role
-        return sorted(seen.items())
+        return _audience(await tx.fetchall(_AUDIENCE_SQL, {"s": student_id}), scope)
+
+    async def audiences(self, tx: Tx, student_ids: Iterable[int], scope: Scope
+                        ) -> dict[int, list[tuple[int, Role]]]:
+        """``audience`` of many children, asked in a few queries: student id -> accounts
+        (every child asked for is in the answer, an empty list if nobody is to be told)."""
+        wanted = sorted(set(student_ids))
+        rows: dict[int, list] = {sid: [] for sid in wanted}
+        for i in range(0, len(wanted), _MANY):
+            part = wanted[i : i + _MANY]
+            # Padded (the last id again) to one of a few lengths: each new text is compiled.
+            size = next(n for n in (1, 8, 64, _MANY) if n >= len(part))
+            names = {f"s{n}": sid for n, sid in enumerate(part + part[-1:] * (size - len(part)))}
+            for row in await tx.fetchall(_audiences_sql(size), names):
+                rows[row["id"]].append(row)
+        return {sid: _audience(found, scope) for sid, found in rows.items()}
 
     async def class_audience(
         self, tx: Tx, class_id: int, scope: Scope, setting: str, default: bool

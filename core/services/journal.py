@@ -5,6 +5,14 @@ references up in the database (students, classes, grades and dots named by earli
 second pass and the writes share one write transaction, so two imports of the same file at once
 run one after the other and the second finds the events already imported.
 
+What runs one after the other: on SQLite every write transaction does. On PostgreSQL an import
+locks the rows of the students its events are about (and of the classes of its homework and
+lessons) before it checks anything, so imports of files about other children run at the same
+time, and two that share a child run one after the other. A file that declares periods (which
+move every child's sums) runs alone, and so does an import whose check finds it touches a child
+it did not lock (a concurrent import created the grade it names) or that meets a concurrent one
+in the database (the same id written for another child): it is rolled back and done again alone.
+
 A grade, dot or attendance id belongs to the student it was first seen with: an event that names
 it with another student is rejected, never applied as a correction that would move the fact (and
 its pushes) to another child.
@@ -13,11 +21,14 @@ its pushes) to another child.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import DBAPIError
 
 from core.clock import Clock, to_db
 from core.errors import InputInvalid, Problem
@@ -41,10 +52,14 @@ from core.services.access import AccessService
 from core.services.dots import close_dot
 from core.services.grades import Period, mean, period_of, subject_sums
 from core.services.outbox import enqueue_many, outbox_row
-from core.storage.db import Database, Tx
+from core.storage.db import Database, Tx, error_text
+
+log = logging.getLogger(__name__)
 
 CHUNK = 500
 FLUSH_EVERY = 2000
+
+_SumKey = tuple[int, str, tuple[date, date]]  # (student, subject, (period start, period end))
 
 
 @dataclass
@@ -73,11 +88,30 @@ class Checked:
     students: dict[str, tuple[int, str, bool]]  # external id -> (id, first name, active)
     classes: dict[str, int]
     existing_grades: set[str]  # grade ids already in the database
+    # Whom the events to apply are about: students' external ids (a correction, a deletion or a
+    # closed dot: the grade's or dot's student) and class ids (homework, lessons).
+    touched_students: set[str] = field(default_factory=set)
+    touched_classes: set[int] = field(default_factory=set)
 
 
-def _chunks(items: list[str], size: int = CHUNK) -> Iterable[list[str]]:
+def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+# IN lists are padded to one of these lengths: a few statements serve every import (each new
+# text is compiled, and prepared on PostgreSQL, once).
+_IN_SIZES = (1, 4, 16, 64, 256, CHUNK)
+
+
+def _in_list(values: list[Any]) -> tuple[str, list[Any]]:
+    """``?,?,…`` for ``IN (…)`` and the values, the last one repeated up to the next size."""
+    size = next(n for n in _IN_SIZES if n >= len(values))
+    return ",".join("?" * size), values + values[-1:] * (size - len(values))
+
+
+# The payload of a push, as its JSON text.
+_payload_json = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
 
 class JournalService:
@@ -127,7 +161,8 @@ class JournalService:
             """``sql`` with ``{in}`` for the list of values, asked in chunks."""
             rows = []
             for part in _chunks(values):
-                rows += await tx.fetchall(sql.format(**{"in": ",".join("?" * len(part))}), part)
+                marks, padded = _in_list(part)
+                rows += await tx.fetchall(sql.format(**{"in": marks}), padded)
             return rows
 
         def owners(table: str) -> str:
@@ -198,7 +233,60 @@ class JournalService:
             valid.append(event)
         problems.sort(key=lambda p: (p.line, p.field))
         single_classes = {name: found[0] for name, found in classes.items() if len(found) == 1}
-        return Checked(valid, problems, rejected, already, students, single_classes, in_db)
+        touched_students: set[str] = set()
+        touched_classes: set[int] = set()
+        for event in valid:
+            if isinstance(event, HomeworkEvent | LessonEvent):
+                touched_classes.add(single_classes[event.class_name])
+            elif isinstance(event, GradeChangedEvent | GradeDeletedEvent):
+                touched_students.add(owner[("grade_id", event.grade_id)])
+            elif isinstance(event, DotClosedEvent):
+                touched_students.add(owner[("dot_id", event.dot_id)])
+            elif not isinstance(event, PeriodEvent):
+                touched_students.add(event.student_id)
+        return Checked(valid, problems, rejected, already, students, single_classes, in_db,
+                       touched_students, touched_classes)
+
+    # -- who runs at the same time as whom ---------------------------------------------------
+
+    async def _lock_rows(self, tx: Tx, parsed: ParsedJournal) -> tuple[set[str], set[int]]:
+        """PostgreSQL: lock the rows of the students and classes the file's events are about,
+        ascending by id (two imports never wait for each other in a circle), until the
+        transaction ends; returns the students' external ids and the classes' ids locked.
+        The students of corrections, deletions and closed dots are those of their grades and
+        dots as the database has them now (or of the file's own events)."""
+        students = {e.student_id for e in parsed.events if hasattr(e, "student_id")}
+        kinds = (("grades", {e.grade_id for e in parsed.events
+                             if isinstance(e, GradeChangedEvent | GradeDeletedEvent)}),
+                 ("dots", {e.dot_id for e in parsed.events if isinstance(e, DotClosedEvent)}))
+        for table, refs in kinds:
+            for part in _chunks(sorted(refs)):
+                marks, padded = _in_list(part)
+                students.update(r[0] for r in await tx.fetchall(
+                    f"SELECT s.external_id FROM {table} t JOIN students s ON s.id = t.student_id"
+                    f" WHERE t.external_id IN ({marks})", padded))
+        names = sorted({e.class_name for e in parsed.events
+                        if isinstance(e, HomeworkEvent | LessonEvent)})
+        ids: dict[int, str] = {}
+        for part in _chunks(sorted(students)):
+            marks, padded = _in_list(part)
+            ids.update((r[0], r[1]) for r in await tx.fetchall(
+                f"SELECT id, external_id FROM students WHERE external_id IN ({marks})", padded))
+        class_ids: set[int] = set()
+        for part in _chunks(names):
+            marks, padded = _in_list(part)
+            class_ids.update(r[0] for r in await tx.fetchall(
+                f"SELECT id FROM classes WHERE name IN ({marks})", padded))
+        locked: dict[str, set[int]] = {"students": set(), "classes": set()}
+        for table, wanted in (("students", ids), ("classes", class_ids)):
+            for part in _chunks(sorted(wanted)):
+                marks, padded = _in_list(part)
+                # FOR NO KEY UPDATE: rows pointing at these (a grade, a link) can still be
+                # written by others; another import's lock waits.
+                locked[table].update(r[0] for r in await tx.fetchall(
+                    f"SELECT id FROM {table} WHERE id IN ({marks}) ORDER BY id"
+                    f" FOR NO KEY UPDATE", padded))
+        return {ids[i] for i in locked["students"]}, locked["classes"]
 
     # -- applying ---------------------------------------------------------------------------
 
@@ -212,33 +300,85 @@ class JournalService:
         skip_invalid: bool = False,
         progress: Callable[[int, int], None] | None = None,
     ) -> tuple[JournalSummary, Checked]:
-        async with self.db.locked("journal-import") as tx:
-            # Checked under the write lock: an import running at the same time has either
-            # committed (its events count as already imported) or not started writing.
-            checked = await self._check(tx, parsed, filename, raw or {})
-            if checked.problems and not skip_invalid:
-                raise InputInvalid(checked.problems)
-            summary = JournalSummary(
-                lines=parsed.lines,
-                already_imported=checked.already_imported,
-                duplicates_in_file=parsed.duplicates,
-                rejected=len(checked.rejected_lines),
-                notify=notify,
-            )
-            applier = _Applier(self, tx, checked, summary, notify)
-            total = len(checked.events)
-            for n, event in enumerate(checked.events, 1):
-                await applier.apply(event)
-                if progress is not None and (n % 1000 == 0 or n == total):
-                    progress(n, total)
-            await applier.flush()
-            await tx.execute(
-                "INSERT INTO imports (kind, source, finished_at, summary) VALUES (?, ?, ?, ?)",
-                ("journal", filename, to_db(self.clock.now()), json.dumps(asdict(summary))),
-            )
+        args = (parsed, filename, raw or {}, notify, skip_invalid, progress)
+        alone = self.db.is_sqlite or any(isinstance(e, PeriodEvent) for e in parsed.events)
+        if not alone:
+            try:
+                return await self._import(*args, alone=False)
+            except _Contended as exc:
+                log.info("%s: %s; imported again alone", filename, exc)
+        return await self._import(*args, alone=True)
+
+    async def _import(
+        self,
+        parsed: ParsedJournal,
+        filename: str,
+        raw: dict[int, str],
+        notify: bool,
+        skip_invalid: bool,
+        progress: Callable[[int, int], None] | None,
+        *,
+        alone: bool,
+    ) -> tuple[JournalSummary, Checked]:
+        """``alone``: no other import runs at the same time (on SQLite none ever does); else
+        (PostgreSQL) only the students and classes of the file are locked, and ``_Contended``
+        says the import must be done again alone."""
+        try:
+            async with self.db.transaction() as tx:
+                if alone:
+                    await tx.lock("journal-import")
+                else:
+                    await tx.lock("journal-import", shared=True)
+                    students, classes = await self._lock_rows(tx, parsed)
+                # Checked under the locks: an import running at the same time has either
+                # committed (its events count as already imported) or not started writing.
+                checked = await self._check(tx, parsed, filename, raw)
+                if not alone and not (checked.touched_students <= students
+                                      and checked.touched_classes <= classes):
+                    raise _Contended("it is about a student or class it had not locked")
+                if checked.problems and not skip_invalid:
+                    raise InputInvalid(checked.problems)
+                summary = JournalSummary(
+                    lines=parsed.lines,
+                    already_imported=checked.already_imported,
+                    duplicates_in_file=parsed.duplicates,
+                    rejected=len(checked.rejected_lines),
+                    notify=notify,
+                )
+                applier = _Applier(self, tx, checked, summary, notify)
+                events = checked.events
+                total = len(events)
+                ahead = 0  # the events before this one have had what they need read in sets
+                for n, event in enumerate(events, 1):
+                    if n > ahead:
+                        ahead = await applier.look_ahead(events, n - 1)
+                    await applier.apply(event)
+                    if progress is not None and (n % 1000 == 0 or n == total):
+                        progress(n, total)
+                await applier.flush()
+                await tx.execute(
+                    "INSERT INTO imports (kind, source, finished_at, summary)"
+                    " VALUES (?, ?, ?, ?)",
+                    ("journal", filename, to_db(self.clock.now()), json.dumps(asdict(summary))),
+                )
+        except DBAPIError as exc:
+            code = getattr(exc.orig, "sqlstate", None)
+            if alone or code not in _CONTENDED:
+                raise
+            raise _Contended(f"met an import running at the same time ({error_text(exc)})"
+                             ) from exc
         if summary.pushes and self.on_queued is not None:
             self.on_queued()
         return summary, checked
+
+
+class _Contended(Exception):
+    """An import that locked only its own students met another one: done again alone."""
+
+
+# Unique violation (the same id written by two imports about different children), deadlock
+# (another writer took the rows in another order), serialization failure.
+_CONTENDED = {"23505", "40P01", "40001"}
 
 
 def _owned_id(event: Event) -> tuple[str, str] | None:
@@ -266,17 +406,21 @@ class _Applier:
         self.today = self.now.astimezone(svc.tz).date()
         self.pending_grades: list[tuple[Any, ...]] = []
         self.ledger: list[tuple[str, str, str]] = []
-        self.audiences: dict[int, list[tuple[int, Any]]] = {}
+        self.audiences: dict[tuple[int, Scope], list[tuple[int, Role]]] = {}
         self.periods: dict[date, Period] = {}
+        self.spans: dict[date, tuple[date, date]] = {}  # the day's period as (start, end)
         self.known_grades = set(checked.existing_grades)
-        # Pushes are written in sets with the grades; a subject's sums are read once and then
-        # kept up to date here, so an announced grade costs no round trip of its own.
+        # Pushes are written in sets with the grades; a subject's sums are read once (for many
+        # children at a time, see ``look_ahead``) and then kept up to date here, so an
+        # announced grade costs no round trip of its own.
         self.pending_pushes: list[tuple[Any, ...]] = []
-        # A period is (start, end): two periods may start on the same day (a quarter and the
-        # school year that stands for a holiday gap).
-        self.sums: dict[tuple[int, str, tuple[date, date]], list[int]] = {}
-        self.loaded: set[tuple[int, tuple[date, date]]] = set()  # (student, period) kept
-        self.unwritten: dict[tuple[int, str, tuple[date, date]], list[int]] = {}  # not kept yet
+        # Sums by (student, subject, period); a period is (start, end): two periods may start on
+        # the same day (a quarter and the school year that stands for a holiday gap).
+        self.sums: dict[_SumKey, list[int]] = {}  # read and kept up to date since
+        self.unwritten: dict[_SumKey, list[int]] = {}  # not read: grades counted, not written
+        # One method per event type, and the type's name in the ledger.
+        self.handlers = {cls: (getattr(self, f"_{cls.__name__}"), name)
+                         for cls, name in _TYPE_NAMES.items()}
 
     def _count(self, kind: str) -> None:
         self.summary.applied[kind] = self.summary.applied.get(kind, 0) + 1
@@ -289,7 +433,6 @@ class _Applier:
         written and the kept sums are forgotten."""
         await self.flush()
         self.sums.clear()
-        self.loaded.clear()
 
     async def flush(self) -> None:
         if self.pending_pushes:
@@ -312,11 +455,10 @@ class _Applier:
             self.ledger.clear()
 
     async def apply(self, event: Event) -> None:
-        kind = type(event).__name__
-        handler = getattr(self, f"_{kind}")
+        handler, name = self.handlers[type(event)]
         await handler(event)
-        self.ledger.append((event.id, _TYPE_NAMES[type(event)], self.stamp))
-        self._count(_TYPE_NAMES[type(event)])
+        self.ledger.append((event.id, name, self.stamp))
+        self._count(name)
         if max(len(self.pending_grades), len(self.ledger),
                len(self.pending_pushes)) >= FLUSH_EVERY:
             await self.flush()
@@ -332,53 +474,115 @@ class _Applier:
 
     async def period(self, day: date) -> Period:
         if day not in self.periods:
-            self.periods[day] = await period_of(self.tx, day)
+            period = self.periods[day] = await period_of(self.tx, day)
+            self.spans[day] = (period.start, period.end)
         return self.periods[day]
 
-    async def audience(self, student_id: int) -> list[tuple[int, Any]]:
-        if student_id not in self.audiences:
-            self.audiences[student_id] = await self.svc.access.audience(
-                self.tx, student_id, Scope.GRADES
-            )
-        return self.audiences[student_id]
+    async def span(self, day: date) -> tuple[date, date]:
+        span = self.spans.get(day)
+        if span is None:
+            await self.period(day)
+            span = self.spans[day]
+        return span
+
+    async def audience(self, student_id: int, scope: Scope = Scope.GRADES
+                       ) -> list[tuple[int, Role]]:
+        """Who is told about the child (the import changes no links: read once)."""
+        if (student_id, scope) not in self.audiences:
+            await self.load_audiences({student_id}, scope)
+        return self.audiences[(student_id, scope)]
+
+    async def load_audiences(self, student_ids: set[int], scope: Scope) -> None:
+        wanted = {sid for sid in student_ids if (sid, scope) not in self.audiences}
+        if wanted:
+            found = await self.svc.access.audiences(self.tx, wanted, scope)
+            for sid, accounts in found.items():
+                self.audiences[(sid, scope)] = accounts
+
+    async def look_ahead(self, events: list[Event], start: int) -> int:
+        """Before ``events[start]``: what the pushes of the events from there up to the next one
+        that settles will need — their audiences and the sums of the subjects of the grades they
+        announce — is read in a few queries instead of one or two for each child. Returns where
+        that stretch ends (the events up to there need nothing more read)."""
+        if not self.notify:
+            return len(events)
+        grades: set[int] = set()  # whose audience in Scope.GRADES
+        marks: set[int] = set()  # in Scope.ATTENDANCE
+        sums: set[tuple[int, str, date]] = set()  # (student, subject, day): whose sums
+        seen: set[str] = set()  # grade ids new in this stretch
+        students, known = self.checked.students, self.known_grades
+        end = start
+        while end < len(events):
+            e = events[end]
+            kind = type(e)
+            if kind is GradeEvent:
+                if e.grade_id in known or e.grade_id in seen:
+                    break  # sent again: a correction, which settles
+                seen.add(e.grade_id)
+                sid, _name, active = students[e.student_id]
+                if active and self.relevant(e.date, e.set_at):
+                    grades.add(sid)
+                    sums.add((sid, e.subject, e.date))
+            elif kind in _SETTLING:
+                break  # it settles: what is read before it is forgotten
+            elif kind is DotEvent:
+                sid, _name, active = students[e.student_id]
+                if active and e.expires >= self.today and self.relevant(e.date, None):
+                    grades.add(sid)
+            elif kind is AttendanceEvent:
+                sid, _name, active = students[e.student_id]
+                if active and self.relevant(e.date, None):
+                    marks.add(sid)
+            end += 1
+        if end == start:
+            return start + 1  # the event settles itself: nothing to read before it
+        await self.load_audiences(grades, Scope.GRADES)
+        await self.load_audiences(marks, Scope.ATTENDANCE)
+        spans = {day: await self.span(day) for day in {day for _, _, day in sums}}
+        await self.load_sums({(sid, subject, spans[day]) for sid, subject, day in sums})
+        return end
 
     async def push(self, student_id: int, kind: str, key: str, payload: dict[str, Any],
                    hold: timedelta = timedelta(0)) -> None:
         """Queue a push to the child's audience with the next flush (same transaction)."""
-        text = json.dumps(payload, ensure_ascii=False)
-        for telegram_id, _role in await self.audience(student_id):
+        self.queue(await self.audience(student_id), student_id, kind, key, payload, hold)
+
+    def queue(self, audience: list[tuple[int, Role]], student_id: int, kind: str, key: str,
+              payload: dict[str, Any], hold: timedelta = timedelta(0)) -> None:
+        text = _payload_json(payload)
+        for telegram_id, _role in audience:
             self.pending_pushes.append(outbox_row(telegram_id, kind, text, f"{key}:{telegram_id}",
                                                   self.now, student_id, hold))
 
-    async def kept_sums(self, student_id: int, subject: str, day: date) -> list[int]:
-        """Σ(value·weight) and Σweight of the subject in the day's period, grades not yet
-        written included. A student's subjects in a period are read in one query, once."""
-        period = await self.period(day)
-        span = (period.start, period.end)
-        if (student_id, span) not in self.loaded:
-            rows = await self.tx.fetchall(
-                "SELECT subject, COALESCE(SUM(value * weight), 0), COALESCE(SUM(weight), 0)"
-                " FROM grades WHERE student_id = ? AND date BETWEEN ? AND ?"
-                " AND deleted_at IS NULL GROUP BY subject",
-                (student_id, period.start.isoformat(), period.end.isoformat()))
-            for row in rows:
-                self.sums[(student_id, row[0], span)] = [int(row[1]), int(row[2])]
-            for key in [k for k in self.unwritten if k[0] == student_id and k[2] == span]:
-                total, weights = self.unwritten.pop(key)
-                kept = self.sums.setdefault(key, [0, 0])
-                kept[0] += total
-                kept[1] += weights
-            self.loaded.add((student_id, span))
-        return self.sums.setdefault((student_id, subject, span), [0, 0])
+    async def load_sums(self, keys: set[_SumKey]) -> None:
+        """The sums of these (student, subject, period)s not read yet: what is written, read
+        in one query per subject, period and 500 students, and what is counted but not yet
+        written."""
+        wanted: dict[tuple[str, tuple[date, date]], list[int]] = {}
+        for student_id, subject, span in keys:
+            if (student_id, subject, span) not in self.sums:
+                wanted.setdefault((subject, span), []).append(student_id)
+        for (subject, span), students in sorted(wanted.items()):
+            students.sort()
+            for part in _chunks(students):
+                marks, padded = _in_list(part)
+                found = {sid: (total, weights) for sid, total, weights in await self.tx.fetchall(
+                    "SELECT student_id, COALESCE(SUM(value * weight), 0),"
+                    " COALESCE(SUM(weight), 0) FROM grades"
+                    f" WHERE subject = ? AND student_id IN ({marks})"
+                    " AND date BETWEEN ? AND ? AND deleted_at IS NULL GROUP BY student_id",
+                    (subject, *padded, span[0].isoformat(), span[1].isoformat()))}
+                for student_id in part:
+                    key = (student_id, subject, span)
+                    total, weights = found.get(student_id, (0, 0))
+                    pending = self.unwritten.pop(key, (0, 0))
+                    self.sums[key] = [int(total) + pending[0], int(weights) + pending[1]]
 
-    async def count_grade(self, student_id: int, subject: str, day: date, value: int,
-                          weight: int) -> None:
+    def count_grade(self, key: _SumKey, value: int, weight: int) -> None:
         """A new grade (written with the next flush) joins its subject's sums."""
-        period = await self.period(day)
-        span = (period.start, period.end)
-        key = (student_id, subject, span)
-        kept = (self.sums.setdefault(key, [0, 0]) if (student_id, span) in self.loaded
-                else self.unwritten.setdefault(key, [0, 0]))
+        kept = self.sums.get(key)
+        if kept is None:
+            kept = self.unwritten.setdefault(key, [0, 0])
         kept[0] += value * weight
         kept[1] += weight
 
@@ -388,8 +592,7 @@ class _Applier:
             self.tx, class_id, Scope.HOMEWORK, setting, default)
         for telegram_id, student_id, first_name in audience:
             self.pending_pushes.append(outbox_row(
-                telegram_id, kind, json.dumps({**payload, "child": first_name},
-                                              ensure_ascii=False),
+                telegram_id, kind, _payload_json({**payload, "child": first_name}),
                 f"{key}:{telegram_id}:{student_id}", self.now, student_id))
 
     async def averages(self, student_id: int, subject: str, day: date) -> tuple[int, int]:
@@ -407,21 +610,27 @@ class _Applier:
             return
         self.known_grades.add(e.grade_id)
         announce = active and self.relevant(e.date, e.set_at)
-        row = (e.grade_id, sid, e.subject, e.date.isoformat(), e.value, e.weight, e.work,
-               e.comment, e.teacher, to_db(e.set_at) if e.set_at else None, self.stamp,
-               self.stamp, int(not announce))
-        if not announce:
-            self.pending_grades.append(row)
-            await self.count_grade(sid, e.subject, e.date, e.value, e.weight)
-            return
-        total, weights = list(await self.kept_sums(sid, e.subject, e.date))
+        day = e.date.isoformat()
+        row = (e.grade_id, sid, e.subject, day, e.value, e.weight, e.work, e.comment, e.teacher,
+               to_db(e.set_at) if e.set_at else None, self.stamp, self.stamp, int(not announce))
         self.pending_grades.append(row)
-        await self.count_grade(sid, e.subject, e.date, e.value, e.weight)
+        # The hot path of an import: nothing awaited once the sums and audience are read.
+        span = self.spans.get(e.date) or await self.span(e.date)
+        key = (sid, e.subject, span)
+        if not announce:
+            self.count_grade(key, e.value, e.weight)
+            return
+        kept = self.sums.get(key)
+        if kept is None:  # not read ahead: on its own
+            await self.load_sums({key})
+            kept = self.sums[key]
+        total, weights = kept
+        self.count_grade(key, e.value, e.weight)
         after_total, after_weights = total + e.value * e.weight, weights + e.weight
-        await self.push(sid, "grade_new", f"grade:{e.grade_id}:new", {
+        audience = self.audiences.get((sid, Scope.GRADES)) or await self.audience(sid)
+        self.queue(audience, sid, "grade_new", f"grade:{e.grade_id}:new", {
             "child": first_name, "subject": e.subject, "value": e.value, "weight": e.weight,
-            "work": e.work, "comment": e.comment, "teacher": e.teacher,
-            "date": e.date.isoformat(),
+            "work": e.work, "comment": e.comment, "teacher": e.teacher, "date": day,
             "avg_before": mean(total, weights), "avg_after": mean(after_total, after_weights),
         })
 
@@ -573,12 +782,11 @@ class _Applier:
             payload = {"child": first_name, "date": e.date.isoformat(), "lesson": e.lesson,
                        "subject": e.subject, "mark": e.mark, "excused": excused,
                        "by_notice": notice is not None}
-            for telegram_id, role in await self.svc.access.audience(
-                    self.tx, sid, Scope.ATTENDANCE):
+            for telegram_id, role in await self.audience(sid, Scope.ATTENDANCE):
                 if role is Role.STUDENT:
                     continue
                 self.pending_pushes.append(outbox_row(
-                    telegram_id, "attendance", json.dumps(payload, ensure_ascii=False),
+                    telegram_id, "attendance", _payload_json(payload),
                     f"att:{e.attendance_id}:{e.id}:{telegram_id}", self.now, sid,
                     self.svc.attendance_hold))
         await self.tx.execute(
@@ -647,7 +855,11 @@ class _Applier:
             (e.period_id, e.name, e.start.isoformat(), e.end.isoformat()),
         )
         self.periods.clear()
+        self.spans.clear()
 
+
+# Events that write everything pending and forget the kept sums before they run.
+_SETTLING = frozenset({GradeChangedEvent, GradeDeletedEvent, DotClosedEvent, PeriodEvent})
 
 _TYPE_NAMES: dict[type, str] = {
     GradeEvent: "grade",

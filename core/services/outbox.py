@@ -14,6 +14,7 @@ so they wake at once instead of polling.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -125,7 +126,12 @@ async def enqueue(
 def outbox_row(telegram_id: int, kind: str, payload_json: str, dedup_key: str, now: datetime,
                student_id: int | None = None, hold: timedelta = timedelta(0)) -> tuple[Any, ...]:
     """One push as ``enqueue_many`` takes it."""
-    return (telegram_id, kind, student_id, payload_json, dedup_key, to_db(now), to_db(now + hold))
+    return (telegram_id, kind, student_id, payload_json, dedup_key, _stamp(now),
+            _stamp(now + hold))
+
+
+# An import queues thousands of pushes stamped with the same moment: formatted once.
+_stamp = functools.lru_cache(maxsize=16)(to_db)
 
 
 async def enqueue_many(tx: Tx, rows: list[tuple[Any, ...]]) -> int:

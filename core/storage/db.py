@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from sqlalchemy import event, inspect, text
@@ -114,6 +114,77 @@ def _bind(sql: str, params: Params) -> tuple[TextClause, dict[str, Any]]:
     if len(params) != count:
         raise ValueError(f"{count} placeholders, {len(params)} parameters: {sql[:80]!r}")
     return clause, {f"p{i}": v for i, v in enumerate(params, 1)}
+
+
+# A multi-row INSERT on PostgreSQL: at most this many rows, and this many values, a statement
+# (the protocol allows 32,767 bound values).
+MAX_ROWS_PER_STATEMENT = 1000
+MAX_BINDS = 30000
+
+
+class _RowsShape(NamedTuple):
+    """``INSERT … VALUES (<row>) <tail>`` taken apart, to write many rows in one statement:
+    ``row`` is the row's text cut at its placeholders."""
+
+    head: str
+    row: tuple[str, ...]
+    tail: str
+
+    @property
+    def width(self) -> int:
+        return len(self.row) - 1
+
+
+@functools.lru_cache(maxsize=256)
+def _rows_statement(shape: _RowsShape, count: int) -> str:
+    """The statement for ``count`` rows, in the driver's own ``$n`` placeholders."""
+    rows = []
+    for r in range(count):
+        base = r * shape.width
+        pieces = [shape.row[0]]
+        for i, piece in enumerate(shape.row[1:], 1):
+            pieces.append(f"${base + i}{piece}")
+        rows.append("".join(pieces))
+    return f"{shape.head}{', '.join(rows)}{shape.tail}"
+
+
+_INSERT_VALUES = re.compile(r"\s*INSERT\s+INTO\s+[^()]+\([^()]*\)\s*VALUES\s*", re.IGNORECASE)
+_NOT_PER_ROW = re.compile(r"\bDO\s+UPDATE\b|\bRETURNING\b|;", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=256)
+def _rows_shape(sql: str) -> _RowsShape | None:
+    """``INSERT INTO t (columns) VALUES (…)`` with every placeholder in its one row of values,
+    and a tail that means the same for a row whether it goes alone or with others: nothing, or
+    ``ON CONFLICT … DO NOTHING`` (a conflict with a row earlier in the same statement is
+    skipped just as one with a row already written). ``DO UPDATE`` (which may not touch a row
+    twice in one statement) and ``RETURNING`` are not taken apart: None."""
+    head = _INSERT_VALUES.match(sql)
+    if head is None or not sql[head.end():].startswith("("):
+        return None
+    depth, end, quote = 0, None, None
+    for i in range(head.end(), len(sql)):
+        char = sql[i]
+        if quote is not None:
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                end = i + 1
+                break
+    if end is None:
+        return None
+    row, tail = sql[head.end():end], sql[end:]
+    cuts = [m.start() for m in _TOKENS.finditer(row) if m.group(0) == "?"]
+    if not cuts or len(cuts) != _compile(sql)[1] or _NOT_PER_ROW.search(tail):
+        return None
+    pieces = [row[a + 1 : b] for a, b in zip([-1, *cuts], [*cuts, len(row)], strict=True)]
+    return _RowsShape(sql[:head.end()], tuple(pieces), tail)
 
 
 def error_text(exc: BaseException) -> str:
@@ -373,22 +444,72 @@ class Tx:
         return await self.conn.execute(clause, binds)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one statement for each row of parameters. On SQLite rows by position go to the
+        driver's executemany as they are; on PostgreSQL a plain ``INSERT … VALUES (…)`` (or one
+        that does nothing ``ON CONFLICT``) goes as multi-row statements, a thousand rows each,
+        instead of one round trip per row."""
+        rows = list(rows)
+        if not rows:
+            return
+        if self.conn.dialect.name == SQLITE:
+            await self._sqlite_many(sql, rows)
+            return
+        shape = self._rows_shape(sql, rows)
+        if shape is not None:
+            await self._insert_rows(shape, rows)
+            return
         batch = [_bind(sql, params) for params in rows]
-        if batch:
-            await self.conn.execute(batch[0][0], [binds for _, binds in batch])
+        await self.conn.execute(batch[0][0], [binds for _, binds in batch])
 
     async def executemany_count(self, sql: str, rows: Iterable[Params]) -> int:
-        """executemany, returning how many rows the statements changed in all."""
-        batch = [_bind(sql, params) for params in rows]
-        if not batch:
+        """executemany, returning how many rows the statements changed in all (an ``ON CONFLICT
+        DO NOTHING`` row that met a conflict, in the table or earlier in ``rows``, counts 0)."""
+        rows = list(rows)
+        if not rows:
             return 0
         if self.conn.dialect.name == SQLITE:  # sqlite3 counts the rows of an executemany
-            result = await self.conn.execute(batch[0][0], [binds for _, binds in batch])
-            return max(0, result.rowcount)
+            return await self._sqlite_many(sql, rows)
+        shape = self._rows_shape(sql, rows)
+        if shape is not None:
+            return await self._insert_rows(shape, rows)
         changed = 0  # asyncpg's executemany does not count: one statement at a time
-        for clause, binds in batch:
-            changed += max(0, (await self.conn.execute(clause, binds)).rowcount)
+        for params in rows:
+            changed += max(0, (await self.execute(sql, params)).rowcount)
         return changed
+
+    async def _sqlite_many(self, sql: str, rows: list[Params]) -> int:
+        if isinstance(rows[0], Mapping):
+            batch = [_bind(sql, params) for params in rows]
+            result = await self.conn.execute(batch[0][0], [binds for _, binds in batch])
+        else:  # ``?`` is sqlite3's own placeholder: no text() to bind for every row
+            result = await self.conn.exec_driver_sql(sql, [tuple(params) for params in rows])
+        return max(0, result.rowcount)
+
+    def _rows_shape(self, sql: str, rows: list[Params]) -> _RowsShape | None:
+        """How to write ``rows`` as multi-row statements, on PostgreSQL, when that means the
+        same as one statement per row."""
+        if self.conn.dialect.name == SQLITE or isinstance(rows[0], Mapping):
+            return None
+        return _rows_shape(sql)
+
+    async def _insert_rows(self, shape: _RowsShape, rows: list[Params]) -> int:
+        """Rows of an INSERT as statements of many rows each; returns the rows inserted (the
+        command tag's count)."""
+        per = max(1, min(MAX_ROWS_PER_STATEMENT, MAX_BINDS // shape.width))
+        inserted = 0
+        for start in range(0, len(rows), per):
+            part = rows[start : start + per]
+            values: list[Any] = []
+            for params in part:
+                if len(params) != shape.width:
+                    raise ValueError(f"{shape.width} placeholders, {len(params)} parameters:"
+                                     f" {shape.head[:80]!r}")
+                values.extend(params)
+            # The driver's placeholders as they are: no text() to compile for thousands of binds.
+            result = await self.conn.exec_driver_sql(_rows_statement(shape, len(part)),
+                                                     tuple(values))
+            inserted += max(0, result.rowcount)
+        return inserted
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         return _rows(await self.execute(sql, params))
@@ -401,13 +522,15 @@ class Tx:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
-    async def lock(self, *key: str | int) -> None:
+    async def lock(self, *key: str | int, shared: bool = False) -> None:
         """Serialize this transaction with every other one that takes the same ``key`` (a
         read-check-write that must not interleave), until it ends. On SQLite a write
         transaction already holds the database's write lock; on PostgreSQL this takes a
-        transaction-level advisory lock."""
+        transaction-level advisory lock. ``shared``: only with those that take it not shared
+        (many shared holders at once, one exclusive holder alone)."""
         if self.conn.dialect.name != SQLITE:
-            await self.execute("SELECT pg_advisory_xact_lock(?)", (advisory_key(*key),))
+            function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+            await self.execute(f"SELECT {function}(?)", (advisory_key(*key),))
 
     async def insert(self, sql: str, params: Params = ()) -> int:
         """An INSERT of one row; returns the new row's id (``RETURNING id`` is added)."""

@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.storage import db as db_module
 from core.storage.db import Database, database_url
 
 
@@ -45,6 +46,79 @@ async def test_insert_returns_the_new_id_and_sums_are_plain_numbers(db: Database
     total = await db.scalar("SELECT SUM(id) FROM schools")
     assert total == first + second and type(total) is int
     assert await db.scalar("SELECT AVG(id) FROM schools") == pytest.approx(first + 0.5)
+
+
+@pytest.fixture
+def small_statements(monkeypatch):
+    """Multi-row statements of two rows at most: a handful of rows takes several of them."""
+    monkeypatch.setattr(db_module, "MAX_ROWS_PER_STATEMENT", 2)
+
+
+async def test_executemany_count_counts_new_rows_and_skips_conflicts(db: Database,
+                                                                     small_statements):
+    insert = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING"
+    async with db.transaction() as tx:
+        assert await tx.executemany_count(insert, []) == 0
+        assert await tx.executemany_count(insert, [("a", "1")]) == 1
+        # In the table already, twice in the rows (the first one wins), new; across statements.
+        rows = [("a", "x"), ("b", "2"), ("c", "3"), ("b", "y"), ("d", "4"), ("a", "z"),
+                ("e", "5")]
+        assert await tx.executemany_count(insert, rows) == 4
+        assert await tx.executemany_count(insert, rows) == 0
+    assert [tuple(r) for r in await db.fetchall("SELECT key, value FROM meta ORDER BY key")] == [
+        ("a", "1"), ("b", "2"), ("c", "3"), ("d", "4"), ("e", "5")]
+
+
+async def test_executemany_counts_every_kind_of_statement(db: Database, small_statements):
+    async with db.transaction() as tx:
+        await tx.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
+                             [(f"k{n}", str(n)) for n in range(5)])
+        # An upsert that meets its own rows again: each row in turn, the last one wins.
+        await tx.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [("k0", "a"), ("k9", "b"), ("k0", "c")])
+        assert await tx.executemany_count("UPDATE meta SET value = value || ? WHERE key = ?",
+                                          [("!", "k1"), ("!", "k2"), ("!", "none")]) == 2
+        assert await tx.executemany_count("DELETE FROM meta WHERE key = :k",
+                                          [{"k": "k3"}, {"k": "k4"}, {"k": "none"}]) == 2
+    assert [tuple(r) for r in await db.fetchall("SELECT key, value FROM meta ORDER BY key")] == [
+        ("k0", "c"), ("k1", "1!"), ("k2", "2!"), ("k9", "b")]
+
+
+async def test_rows_of_one_executemany_are_numbered_in_their_order(db: Database,
+                                                                   small_statements):
+    names = [f"School {n}" for n in (5, 1, 4, 2, 3)]
+    async with db.transaction() as tx:
+        await tx.executemany("INSERT INTO schools (name) VALUES (?)", [(n,) for n in names])
+    assert [r[0] for r in await db.fetchall("SELECT name FROM schools ORDER BY id")] == names
+
+
+async def test_literals_in_a_row_of_values_stay_as_they_are(db: Database, small_statements):
+    async with db.transaction() as tx:
+        assert await tx.executemany_count(
+            "INSERT INTO meta (key, value) VALUES (?, 'it''s 50% (a ?: b)')"
+            " ON CONFLICT DO NOTHING", [("x",), ("y",), ("z",), ("x",)]) == 3
+    assert {r[0] for r in await db.fetchall("SELECT DISTINCT value FROM meta")} == {
+        "it's 50% (a ?: b)"}
+
+
+def test_which_statements_go_as_multi_row_inserts():
+    shape = db_module._rows_shape(
+        "INSERT INTO t (a, b, c) VALUES (?, 'x?,)', ?) ON CONFLICT DO NOTHING")
+    assert shape is not None and shape.width == 2
+    assert db_module._rows_statement(shape, 2) == (
+        "INSERT INTO t (a, b, c) VALUES ($1, 'x?,)', $2), ($3, 'x?,)', $4)"
+        " ON CONFLICT DO NOTHING")
+    for each_row_alone in (
+            "INSERT INTO t (a) VALUES (?) ON CONFLICT (a) DO UPDATE SET a = excluded.a",
+            "INSERT INTO t (a) VALUES (?) RETURNING id",
+            "INSERT INTO t (a) SELECT ? WHERE NOT EXISTS (SELECT 1 FROM t)",
+            "INSERT INTO t (a, b) VALUES (?, 1) ON CONFLICT (a) WHERE b = ? DO NOTHING",
+            "INSERT INTO t VALUES (?, ?)",
+            "UPDATE t SET a = ? WHERE id = ?",
+            "INSERT INTO t (a) VALUES (1)"):
+        assert db_module._rows_shape(each_row_alone) is None, each_row_alone
 
 
 async def test_a_transaction_is_all_or_nothing(db: Database):

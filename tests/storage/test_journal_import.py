@@ -262,6 +262,105 @@ async def test_two_imports_of_one_file_at_once_apply_it_once(linked, tmp_path, c
     assert await linked.db.scalar("SELECT COUNT(*) FROM outbox") == 400
 
 
+@pytest.fixture
+async def second(linked, clock):
+    """The school's services on a second connection (another importer process)."""
+    other = await Database(linked.db.url).connect()
+    yield build_services(other, SECRET, TZ, clock)
+    await other.close()
+
+
+@pytest.fixture
+def paused(linked, monkeypatch):
+    """The first service's import stops before it writes anything, holding its locks, until
+    ``release`` is set; ``stopped`` is set when it is there."""
+    from core.services.journal import _Applier
+
+    stopped, release = asyncio.Event(), asyncio.Event()
+    original = _Applier.flush
+
+    async def flush(self):
+        if self.svc is linked.journal and not release.is_set():
+            stopped.set()
+            await release.wait()
+        await original(self)
+
+    monkeypatch.setattr(_Applier, "flush", flush)
+    return stopped, release
+
+
+async def test_imports_about_other_children_run_at_the_same_time_on_postgresql(
+        linked, second, paused):
+    stopped, release = paused
+    first = asyncio.create_task(run(linked, jl(grade(1, 5, student="S-1001"))))
+    await asyncio.wait_for(stopped.wait(), timeout=30)
+    other = asyncio.create_task(run(second, jl(grade(2, 4, student="S-1002"))))
+    if linked.db.is_sqlite:  # one writer at a time
+        await asyncio.sleep(0.5)
+        assert not other.done()
+    else:
+        summary, _ = await asyncio.wait_for(other, timeout=30)
+        assert summary.applied_total == 1 and not first.done()
+    release.set()
+    await asyncio.gather(first, other)
+    assert await linked.db.scalar("SELECT COUNT(*) FROM grades") == 2
+
+
+@pytest.mark.parametrize("later", ["same child", "a period"])
+async def test_an_import_about_the_same_child_or_declaring_a_period_waits(
+        linked, second, paused, later):
+    stopped, release = paused
+    first = asyncio.create_task(run(linked, jl(grade(1, 5, student="S-1001"))))
+    await asyncio.wait_for(stopped.wait(), timeout=30)
+    lines = jl(grade(2, 3, student="S-1001")) if later == "same child" else jl(Q1, grade(2, 3))
+    other = asyncio.create_task(run(second, lines))
+    await asyncio.sleep(0.5)
+    assert not other.done()
+    release.set()
+    await asyncio.gather(first, other)
+    # The later import's push counts the earlier one's grade.
+    pushed = [r for r in await outbox(linked) if r["to"] == ANNA and r["value"] == 3]
+    assert [(r["avg_before"], r["avg_after"]) for r in pushed] == [(5, 4)]
+
+
+async def test_one_grade_id_for_two_children_in_two_imports_at_once_is_written_once(
+        linked, second, paused):
+    """The two imports lock other children; the id meets itself in the database, and the
+    import that meets it is done again alone, which rejects it as a serial import would."""
+    stopped, release = paused
+    first = asyncio.create_task(run(linked, jl(grade(1, 5, student="S-1001"))))
+    await asyncio.wait_for(stopped.wait(), timeout=30)
+    other = asyncio.create_task(run(second, jl({**grade(2, 4, student="S-1002"),
+                                                "grade_id": "g1"})))
+    await asyncio.sleep(0.5)
+    release.set()
+    results = await asyncio.gather(first, other, return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert len(failed) == 1 and isinstance(failed[0], InputInvalid), results
+    assert "already used for another student" in str(failed[0].problems[0])
+    assert await linked.db.scalar("SELECT COUNT(*) FROM grades WHERE external_id = 'g1'") == 1
+
+
+async def test_an_import_about_a_child_it_did_not_lock_is_done_again_alone(linked, monkeypatch):
+    from core.services.journal import JournalService
+
+    calls: list[bool] = []
+    original = JournalService._import
+
+    async def _import(self, *args, alone):
+        calls.append(alone)
+        return await original(self, *args, alone=alone)
+
+    async def nothing_locked(self, tx, parsed):
+        return set(), set()
+
+    monkeypatch.setattr(JournalService, "_import", _import)
+    monkeypatch.setattr(JournalService, "_lock_rows", nothing_locked)
+    summary, _ = await run(linked, jl(grade(1, 5)))
+    assert summary.applied_total == 1 and summary.pushes == 2
+    assert calls == ([True] if linked.db.is_sqlite else [False, True])
+
+
 async def test_references_that_look_like_identifiers_are_not_echoed(linked):
     lines = jl(grade(1, student="+7 900 555-12-34"),
                {"id": "h", "type": "homework", "homework_id": "h1", "class": "anna@mail.test",
@@ -353,3 +452,74 @@ async def test_a_period_declared_mid_file_changes_the_sums_after_it(linked, tmp_
         linked, tmp_path, clock, [grade(1, 2, 1, day="2026-11-10")],
         [grade(2, 5, 1, day="2026-10-12", set_at=SET_AT), Q1,
          grade(3, 4, 1, day="2026-10-10", set_at=SET_AT)])
+
+
+async def test_a_mixed_file_with_dots_marks_resent_and_deleted_grades_pushes_the_same(
+        linked, tmp_path, clock):
+    """Reading in sets ahead of the events stops at every event that settles (a correction, a
+    deletion, a closed dot, a grade sent again under a new event id): pushes as one at a time."""
+    events = [grade(1, 3, 2), grade(2, 5, 1, subject="Физика", student="S-1002")]
+    for n in range(10, 40):
+        student = ("S-1001", "S-1002", "S-1003")[n % 3]
+        events.append(grade(n, 2 + n % 4, 1 + n % 3, student=student,
+                            subject=("Алгебра", "Физика")[n % 2]))
+        if n % 5 == 0:
+            events.append({"id": f"a{n}", "type": "attendance", "attendance_id": f"m{n}",
+                           "student_id": student, "date": "2026-11-23", "lesson": 1 + n % 6,
+                           "subject": "Физика", "mark": "absent"})
+        if n % 7 == 0:
+            events.append({"id": f"d{n}", "type": "dot", "dot_id": f"dot{n}",
+                           "student_id": student, "subject": "Алгебра", "date": "2026-11-23",
+                           "expires": "2026-11-27"})
+        if n % 9 == 1 and n > 10:  # a grade sent again under a new event id: a correction
+            events.append({**grade(n - 1, 5, 2, student="S-1001",
+                                   subject=("Алгебра", "Физика")[(n - 1) % 2]),
+                           "id": f"again{n}"})
+        if n % 13 == 0:
+            events.append({"id": f"x{n}", "type": "grade_deleted", "grade_id": f"g{n - 2}"})
+        if n == 30:
+            events.append({"id": "close21", "type": "dot_closed", "dot_id": "dot21",
+                           "value": 4})
+    at_once, one_by_one = await _pushes_at_once_and_one_by_one(linked, tmp_path, clock, [],
+                                                               events)
+    kinds = {r["kind"] for r in at_once}
+    assert {"grade_new", "grade_changed", "grade_deleted", "dot_new", "attendance"} <= kinds
+    assert at_once == one_by_one
+
+
+async def test_announced_grades_of_many_children_take_a_few_queries_not_some_each(
+        services, monkeypatch):
+    """The audiences and the subjects' sums of every announced grade are read in sets: the
+    number of statements does not grow with the number of children."""
+    from core.storage.db import Tx
+
+    children = 60
+    header = ("school,class,student_id,student_last_name,student_first_name,"
+              "student_middle_name,student_phone,student_email,student_snils,guardian_last_name,"
+              "guardian_first_name,guardian_middle_name,guardian_phone,guardian_email,"
+              "guardian_snils,guardian_relation")
+    rows = [f"Школа,5А,K{n:03d},Иванов,Пётр,,,,,Иванова,Мария,,+7911000{n:04d},,,mother"
+            for n in range(children)]
+    await import_roster(services, "\n".join([header, *rows]) + "\n")
+    for n in range(children):
+        await services.linking.support_link(7_000 + n, f"+7911000{n:04d}")
+    await run(services, jl(*(grade(n, 4, student=f"K{n % children:03d}", day="2026-10-01")
+                             for n in range(1000, 1000 + children))), notify=False)
+
+    statements: list[str] = []
+    for name in ("execute", "executemany", "executemany_count"):
+        original = getattr(Tx, name)
+
+        async def counted(self, sql, *args, _original=original):
+            statements.append(sql)
+            return await _original(self, sql, *args)
+
+        monkeypatch.setattr(Tx, name, counted)
+    lines = jl(*(grade(n, 5, student=f"K{n % children:03d}",
+                       subject=("Алгебра", "Физика")[n % 2]) for n in range(2 * children)))
+    summary, _ = await run(services, lines)
+    assert summary.pushes == 2 * children
+    assert len(statements) < 20, statements
+    first = json.loads(await services.db.scalar(
+        "SELECT payload FROM outbox WHERE dedup_key = 'grade:g0:new:7000'"))
+    assert (first["avg_before"], first["avg_after"]) == (4, 4.5)
