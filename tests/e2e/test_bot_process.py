@@ -9,7 +9,7 @@ from datetime import datetime
 
 from core.clock import to_db
 from tests.support.botapi import FakeBotAPI
-from tests.support.process import CLOCK_START, BotProcess, diary, env_for
+from tests.support.process import CLOCK_START, BotProcess, diary, env_for, school_now
 from tests.support.school import ANNA_PHONE
 
 ANNA = 777001
@@ -85,9 +85,14 @@ async def test_a_killed_bot_delivers_everything_after_restart(running, api, scho
     api.release_sends(discard=True)
     status = diary(school_env, tmp_path, "status")
     assert "queue depth:         1" in status.stdout
+    # The restarted bot goes on with school time where the first one was (not back to
+    # CLOCK_START), and finds the push claimed by the dead process: it takes it when that
+    # claim's lease runs out (5 s here; CLAIM_LEASE_SECONDS, 60 s by default).
+    running.env = running.env | {
+        "CLOCK_START": school_now(running).isoformat(timespec="seconds")}
     running.start()
     push = await api.wait_for(lambda s: s.chat_id == ANNA and "Новая оценка 4" in (s.text or ""),
-                              timeout=15)
+                              timeout=30)
     assert "Контрольная работа" in push.text
     assert api.duplicates() == []
     status = diary(school_env, tmp_path, "status")

@@ -23,6 +23,8 @@ def env_for(tmp_path: Path, api_url: str | None) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         # School time is pinned, not read from the wall: a Monday morning, before the digest.
         "CLOCK_START": CLOCK_START,
+        # A dead process's claims come free quickly (a live one renews them every 1.25 s).
+        "CLAIM_LEASE_SECONDS": "5",
     })
     if api_url:
         env.update({"BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": api_url})
