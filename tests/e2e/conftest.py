@@ -29,8 +29,9 @@ def school_env(tmp_path, api):
 async def running(school_env, tmp_path, api):
     bot = BotProcess(school_env, tmp_path)
     bot.start()
-    # The bot is up when it has set its command menu.
-    for _ in range(200):
+    # The bot is up when it has set its command menu (importing aiogram takes seconds on a busy
+    # machine).
+    for _ in range(1200):
         if any(method == "setmycommands" for method, _ in api.calls):
             break
         if bot.proc.poll() is not None:

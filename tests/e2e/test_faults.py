@@ -78,7 +78,7 @@ def settled(path: Path) -> tuple[int, int]:
 async def start_bot(env: dict[str, str], cwd: Path, api: FakeBotAPI) -> BotProcess:
     bot = BotProcess(env, cwd)
     bot.start()
-    for _ in range(200):
+    for _ in range(1200):  # importing aiogram takes seconds on a busy machine
         if any(method == "setmycommands" for method, _ in api.calls):
             return bot
         if bot.proc.poll() is not None:

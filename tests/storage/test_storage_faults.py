@@ -90,6 +90,8 @@ async def test_status_alerts_when_retried_pushes_pile_up_and_nothing_goes_out(se
     async with services.db.transaction() as tx:
         await enqueue(tx, 1, "relink", {}, "k1", clock.now())
         await record_worker(tx, "delivery", "host:1", clock.now(), progress=True)
+        # Claimed by the sender, which then meets a 502.
+        await tx.execute("UPDATE outbox SET claimed_by = ?", (services.outbox.owner,))
     await services.outbox.retry(
         [await services.db.scalar("SELECT id FROM outbox")], timedelta(minutes=10), "502")
     clock.advance(minutes=4)
