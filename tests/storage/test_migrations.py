@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -14,8 +15,14 @@ import pytest
 from bot.services import build_services
 from core.importers.journal import parse_journal
 from core.storage.db import Database, upgrade
-from core.storage.migrate import current_revision, head, legacy_migrations, split_statements
-from tests.support.school import ANNA_PHONE, SECRET, TZ, import_roster
+from core.storage.migrate import (
+    current_revision,
+    declared_head,
+    head,
+    legacy_migrations,
+    split_statements,
+)
+from tests.support.school import ANNA_PHONE, ROOT, SECRET, TZ, import_roster
 
 ANNA = 5001
 
@@ -148,3 +155,32 @@ async def test_two_upgrades_at_once_apply_each_revision_once(database_url):
     finally:
         await first.close()
         await second.close()
+
+
+def test_the_declared_head_is_alembics():
+    assert declared_head() == head()
+
+
+# A fresh interpreter: the schema is current, so neither the upgrade every process does at
+# start nor the version `diary status` and /metrics show loads Alembic.
+UP_TO_DATE = """
+import asyncio, sys
+from core.storage.db import Database, schema_version, upgrade
+
+async def main(url):
+    async with Database(url) as db:
+        print(await upgrade(db), await schema_version(db), "alembic" in sys.modules)
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+async def test_a_current_schema_is_found_current_without_alembic(database_url):
+    async with Database(database_url) as db:
+        await upgrade(db)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", UP_TO_DATE, database_url, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().split() == ["[]", head(), "False"]
