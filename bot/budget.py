@@ -28,6 +28,9 @@ Sleep = Callable[[float], Awaitable[Any]]
 Today = Callable[[], date]
 
 NEVER = float("inf")
+# The in-process budget looks for chats to forget when it keeps this many (or twice as many as
+# were still waiting the last time).
+FORGET_AT = 1024
 
 
 @dataclass(frozen=True)
@@ -77,18 +80,30 @@ class LocalBudget:
         self.today = today
         self.free = _Gcra(rates.free, max(1.0, rates.free), clock)
         self.paid = _Gcra(rates.paid, max(1.0, rates.paid), clock) if rates.paid > 0 else None
-        self.chats: dict[int, _Gcra] = {}
+        # A chat's bucket holds one message (no burst), so all it needs is the moment its next
+        # slot opens; a chat whose moment has passed is as good as new and is forgotten. What
+        # is kept is the chats served within the last second or so, however many accounts
+        # there are.
+        self.chat_interval = 1.0 / rates.per_chat
+        self.chats: dict[int, float] = {}
+        self._forget_at = FORGET_AT
         self._paid_day: date = today()
         self._paid = paid_so_far
 
+    def _chat_wait(self, chat_id: int) -> float:
+        """Reserve the chat's next slot: how long to wait for it."""
+        now = self.clock.monotonic()
+        slot = max(self.chats.get(chat_id, now), now)
+        self.chats[chat_id] = slot + self.chat_interval
+        if len(self.chats) >= self._forget_at:
+            self.chats = {k: t for k, t in self.chats.items() if t > now}
+            self._forget_at = max(FORGET_AT, 2 * len(self.chats))
+        return slot - now
+
     async def acquire(self, chat_id: int) -> bool:
-        chat = self.chats.setdefault(chat_id, _Gcra(self.rates.per_chat, 1, self.clock))
-        wait = chat.reserve()
+        wait = self._chat_wait(chat_id)
         if wait:
             await self.sleep(wait)
-        if len(self.chats) > 100_000:  # forget chats that are long ready
-            now = self.clock.monotonic()
-            self.chats = {k: v for k, v in self.chats.items() if v.tat > now}
         free_now = self.free.reserve(max_wait=0)
         if free_now is not None:
             return False

@@ -14,15 +14,12 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.utils.i18n import I18n
 
-from bot.app import create_dispatcher
 from bot.budget import Budget, LocalBudget, RedisBudget
 from bot.commands import set_commands
 from bot.config import Settings
 from bot.delivery import DeliveryWorker
 from bot.i18n import create_i18n
-from bot.jobs import add_simulator, create_scheduler
 from bot.services import Services, open_services
-from bot.singleton import poller_lock
 from core.demo import DemoSchool
 
 log = logging.getLogger(__name__)
@@ -55,11 +52,18 @@ async def run_bot(settings: Settings, demo: bool = False) -> None:
     """The bot; with ``demo`` the demo school (the database must be a demo one).
 
     Raises ``AlreadyRunning`` when another process already polls for this database."""
+    from bot.singleton import poller_lock
+
     async with poller_lock(settings.database, settings.sqlite_path):
         await _run_bot(settings, demo)
 
 
 async def _run_bot(settings: Settings, demo: bool) -> None:
+    # Only the all-in-one process handles updates and schedules here: `diary deliver`, which
+    # builds its bot and sender here too, loads neither the handlers nor the scheduler.
+    from bot.app import create_dispatcher
+    from bot.jobs import add_simulator, create_scheduler
+
     async with open_services(settings) as services:
         school = None
         if demo:

@@ -24,10 +24,8 @@ from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
-from bot.app import create_dispatcher
 from bot.commands import set_commands
 from bot.config import Settings
 from bot.fsm import SQLiteStorage
@@ -152,6 +150,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 def create_web_app(dp: Dispatcher, bot: Bot, services: Services, secret: str,
                    path: str) -> web.Application:
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+
     app = web.Application()
     app[SERVICES] = services
     SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(app, path=path)
@@ -182,6 +182,10 @@ async def _bot(settings: Settings) -> AsyncIterator[Bot]:
 
 async def run_web(settings: Settings) -> None:
     """`diary web` until SIGTERM/SIGINT."""
+    # The handlers are loaded here, not with the module: `diary deliver` and `diary scheduler`
+    # start from this module too and need none of them.
+    from bot.app import create_dispatcher
+
     assert settings.webhook_url and settings.webhook_secret
     secret = settings.webhook_secret.get_secret_value()
     async with open_services(settings) as services, _bot(settings) as bot:

@@ -9,25 +9,32 @@ A SQLite database made before Alembic carries its numbered SQL migrations in
 ``schema_migrations`` (``migrations/0001…0009``). Such a database is upgraded in place: the
 numbered files it lacks are applied first, then it is stamped with the baseline revision, which
 is exactly that schema, and the later revisions run as on any database.
+
+Every process upgrades at start, and almost always finds the schema current. Finding that out
+does not load Alembic: the revision is read from ``alembic_version`` and the head from the
+revision files' ``revision``/``down_revision`` lines. Alembic (with Mako, and Pygments where it
+is installed: 4–10 MB that a long-running worker would keep for nothing) is imported only to
+migrate, or when the files are not a plain chain.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from core.storage.db import Database
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 HERE = Path(__file__).parent
 SCRIPT_LOCATION = HERE / "alembic"
+VERSIONS = SCRIPT_LOCATION / "versions"
 LEGACY_DIR = HERE / "migrations"
 # The revision that equals the last numbered SQL migration's schema.
 BASELINE = "0001"
@@ -37,15 +44,40 @@ MIGRATION_LOCK = "schema-migrations"
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
     return config
 
 
 def head() -> str:
+    from alembic.script import ScriptDirectory
+
     revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert revision is not None
     return revision
+
+
+_REVISION = re.compile(r'^revision(?::[^=\n]*)? = "([^"]+)"\s*$', re.MULTILINE)
+_DOWN_REVISION = re.compile(r'^down_revision(?::[^=\n]*)? = (?:None|"([^"]+)")\s*$', re.MULTILINE)
+
+
+def declared_head() -> str | None:
+    """The head revision as the revision files declare it, read without Alembic; None when
+    they are not one plain chain of single revisions (a merge, two heads: Alembic decides)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in VERSIONS.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        revision, down = _REVISION.findall(text), _DOWN_REVISION.search(text)
+        if len(revision) != 1 or down is None:
+            return None
+        revisions.add(revision[0])
+        if down.group(1):
+            parents.add(down.group(1))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 and parents <= revisions else None
 
 
 def split_statements(script: str) -> list[str]:
@@ -89,6 +121,8 @@ def _finish_legacy(conn: Connection) -> list[str]:
 
 
 def _upgrade(conn: Connection) -> list[str]:
+    from alembic import command
+
     tables = set(inspect(conn).get_table_names())
     config = alembic_config()
     config.attributes["connection"] = conn
@@ -103,23 +137,33 @@ def _upgrade(conn: Connection) -> list[str]:
 async def upgrade(db: Database) -> list[str]:
     """Apply every migration not yet applied, in one locked transaction. Idempotent: returns
     the revisions applied (empty when the schema was up to date)."""
-    if await current_revision(db) == head():
+    current = await current_revision(db)
+    if current is not None and current == (declared_head() or head()):
         return []
     async with db.locked(MIGRATION_LOCK) as tx:
         return await tx.conn.run_sync(_upgrade)
 
 
 def _current(conn: Connection) -> Any:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(conn).get_current_revision()
 
 
 async def current_revision(db: Database) -> str | None:
     """The Alembic revision the database is at (None: not created yet)."""
-    async with db.read(snapshot=False) as tx:
+    if "alembic_version" not in await db.tables():
+        return None
+    rows = await db.fetchall("SELECT version_num FROM alembic_version")
+    if len(rows) == 1:
+        return str(rows[0][0])
+    async with db.read(snapshot=False) as tx:  # none, or several heads: Alembic says
         return await tx.conn.run_sync(_current)
 
 
 async def pending_revisions(db: Database) -> list[str]:
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config())
     current = await current_revision(db)
     return [s.revision for s in reversed(list(script.iterate_revisions("head", current)))]

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from bot.budget import LocalBudget, Rates, RedisBudget
+from bot.budget import FORGET_AT, LocalBudget, Rates, RedisBudget
 from bot.delivery import DeliveryWorker
 from bot.i18n import create_i18n
 from core.clock import FrozenClock
@@ -54,6 +54,25 @@ async def test_a_chat_waits_a_second_between_its_messages_and_the_day_resets_the
     assert await budget.paid_today() == 1  # read back from the database at start
     day[0] = date(2026, 11, 24)
     assert await budget.paid_today() == 0
+
+
+async def test_the_budget_in_a_process_keeps_the_last_second_not_every_chat_ever_served():
+    """A morning's pushes to 20,000 parents: what is kept is the chats whose second is not over
+    yet, not a bucket for each parent ever served (30 MB for 100,000 of them)."""
+    clock = FrozenClock(datetime(2026, 11, 23, 9, tzinfo=UTC))
+    waits, sleep = recorder(clock)
+    budget = LocalBudget(Rates(free=100, per_chat=1), clock, lambda: DAY, sleep)
+    for chat in range(20_000):
+        assert await budget.acquire(chat) is False
+        assert len(budget.chats) <= FORGET_AT
+    assert sum(waits) == pytest.approx(20_000 / 100 - 1, abs=0.1)  # the free rate, no more
+    # A chat just served still waits for its second; one long served does not wait at all.
+    waits.clear()
+    await budget.acquire(19_999)
+    assert waits == [0.99]  # the rest of its second (0.01 went by waiting for a free slot)
+    waits.clear()
+    await budget.acquire(0)
+    assert waits == []
 
 
 async def test_senders_in_two_processes_share_one_budget_in_redis():

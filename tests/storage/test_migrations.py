@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import sys
 from datetime import date, datetime
 from pathlib import Path
 
@@ -21,11 +22,12 @@ from core.storage.migrate import (
     MIGRATION_LOCK,
     alembic_config,
     current_revision,
+    declared_head,
     head,
     legacy_migrations,
     split_statements,
 )
-from tests.support.school import ANNA_PHONE, SECRET, TZ, import_roster
+from tests.support.school import ANNA_PHONE, ROOT, SECRET, TZ, import_roster
 
 ANNA = 5001
 
@@ -208,3 +210,32 @@ async def test_revision_0004_makes_each_account_that_may_get_a_digest_due(databa
         due = dict(await db.fetchall("SELECT telegram_id, digest_due_at FROM accounts"))
         today = "2026-11-23T16:00:00.000000Z"
         assert due == {1: today, 2: None, 3: None, 4: today, 5: None, 6: today}
+
+
+def test_the_declared_head_is_alembics():
+    assert declared_head() == head()
+
+
+# A fresh interpreter: the schema is current, so neither the upgrade every process does at
+# start nor the version `diary status` and /metrics show loads Alembic.
+UP_TO_DATE = """
+import asyncio, sys
+from core.storage.db import Database, schema_version, upgrade
+
+async def main(url):
+    async with Database(url) as db:
+        print(await upgrade(db), await schema_version(db), "alembic" in sys.modules)
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+async def test_a_current_schema_is_found_current_without_alembic(database_url):
+    async with Database(database_url) as db:
+        await upgrade(db)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", UP_TO_DATE, database_url, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().split() == ["[]", head(), "False"]
