@@ -523,3 +523,26 @@ async def test_announced_grades_of_many_children_take_a_few_queries_not_some_eac
     first = json.loads(await services.db.scalar(
         "SELECT payload FROM outbox WHERE dedup_key = 'grade:g0:new:7000'"))
     assert (first["avg_before"], first["avg_after"]) == (4, 4.5)
+
+
+async def test_audiences_of_many_children_are_each_childs_audience(linked):
+    """Guardians, the student's own account, a trusted person who sees only some scopes, and a
+    child nobody follows: read for many children at once as for each alone."""
+    from core.errors import DomainError
+    from core.models import Scope
+
+    with pytest.raises(DomainError):  # not on the roster, but Telegram vouched for the number
+        await linked.linking.link_contact(8001, 8001, 8001, "+7 903 111-22-33")
+    viewer = await linked.access.viewer(ANNA)
+    ivan = next(c for c in viewer.children if c.name.first == "Иван")
+    invitation, _, _ = await linked.trusted.invite(viewer, [ivan.id], "+7 903 111-22-33",
+                                                   "Иванова", {Scope.ATTENDANCE})
+    await linked.trusted.accept(8001, invitation.id)
+    children = [r[0] for r in await linked.db.fetchall("SELECT id FROM students ORDER BY id")]
+    async with linked.db.read() as tx:
+        for scope in (Scope.GRADES, Scope.ATTENDANCE):
+            many = await linked.access.audiences(tx, children, scope)
+            alone = {c: await linked.access.audience(tx, c, scope) for c in children}
+            assert many == alone
+        assert 8001 in dict(many[ivan.id])
+    assert any(not accounts for accounts in many.values())
