@@ -13,10 +13,12 @@ from pathlib import Path
 from bench import (
     delivery_bench,
     digest_bench,
+    grades_bench,
     import_bench,
     latency_bench,
     paid_bench,
     pg_import_bench,
+    rss_bench,
 )
 
 RESULTS = Path(__file__).with_name("results")
@@ -28,6 +30,8 @@ BENCHES = {
     "digest": digest_bench.run,
     "paid": paid_bench.run,
     "paid-pg": paid_bench.run_postgresql,
+    "grades": grades_bench.run,
+    "rss": rss_bench.run,
     "digest-city": digest_bench.run_city,  # 2.5 million accounts: only when asked for
 }
 DEFAULT = [name for name in BENCHES if name != "digest-city"]
