@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -88,7 +89,8 @@ class DeliveryStats:
     dropped: int = 0
     failures: int = 0  # rounds of the worker that failed (database errors) and were retried
     paid: int = 0  # messages sent as paid broadcasts
-    latencies: list[float] = field(default_factory=list)
+    # Seconds from queuing to sending of the latest pushes (a window: a sender runs for months).
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
 
 class DeliveryWorker:
