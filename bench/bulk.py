@@ -21,9 +21,7 @@ import asyncio
 import contextlib
 import random
 import sqlite3
-import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -31,6 +29,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from bench.data import FIRST, LAST, SUBJECTS, WORKS
+from bench.pg import pg_schema
 from core.clock import to_db
 from core.identity import Hasher, normalize_phone
 from core.storage.db import Database, server_settings
@@ -315,25 +314,7 @@ async def postgres_unreachable(server: str) -> str | None:
     return None
 
 
-@asynccontextmanager
-async def postgres_schema(server: str) -> AsyncIterator[str]:
-    """A database URL on a schema of its own, dropped at the end."""
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    dsn = make_url(server).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f"CREATE SCHEMA {schema}")
-    finally:
-        await conn.close()
-    try:
-        yield make_url(server).update_query_dict(
-            {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    finally:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(f"DROP SCHEMA {schema} CASCADE")
-        finally:
-            await conn.close()
+postgres_schema = pg_schema  # a database URL on a schema of its own, dropped at the end
 
 
 def percentile(sorted_values: list[float], share: float) -> float:

@@ -18,7 +18,8 @@ class Unavailable(Exception):
     """PostgreSQL cannot be reached: the benchmark is skipped with this message."""
 
 
-def _dsn(url: str) -> str:
+def dsn(url: str) -> str:
+    """A libpq/asyncpg DSN for a SQLAlchemy PostgreSQL URL."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
@@ -26,7 +27,7 @@ def _dsn(url: str) -> str:
 async def pg_schema(server: str = SERVER) -> AsyncIterator[str]:
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     try:
-        conn = await asyncpg.connect(_dsn(server), timeout=5)
+        conn = await asyncpg.connect(dsn(server), timeout=5)
     except (OSError, asyncpg.PostgresError) as exc:
         shown = make_url(server).render_as_string(hide_password=True)
         raise Unavailable(f"PostgreSQL at {shown} is not reachable ({exc}): skipped") from exc
@@ -38,7 +39,7 @@ async def pg_schema(server: str = SERVER) -> AsyncIterator[str]:
         yield make_url(server).update_query_dict(
             {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
     finally:
-        conn = await asyncpg.connect(_dsn(server))
+        conn = await asyncpg.connect(dsn(server))
         try:
             await conn.execute(f"DROP SCHEMA {schema} CASCADE")
         finally:

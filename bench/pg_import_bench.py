@@ -26,7 +26,6 @@ import socket
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -42,6 +41,7 @@ from bench.import_bench import (
     services_of,
     timed_import,
 )
+from bench.pg import dsn, pg_schema
 from core.importers.journal import parse_journal
 from core.storage.copy import copy_database
 from core.storage.db import Database, server_settings
@@ -66,28 +66,8 @@ def _unreachable(url: str) -> str | None:
         return f"PostgreSQL at {shown} is not reachable ({exc}): benchmark skipped"
 
 
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@asynccontextmanager
-async def schema(server: str) -> AsyncIterator[str]:
-    """The URL of a new schema on ``server``, dropped at the end."""
-    name = f"bench_{uuid.uuid4().hex[:16]}"
-    conn = await asyncpg.connect(_dsn(server))
-    try:
-        await conn.execute(f"CREATE SCHEMA {name}")
-    finally:
-        await conn.close()
-    try:
-        yield make_url(server).update_query_dict(
-            {"options": f"-csearch_path={name}"}).render_as_string(hide_password=False)
-    finally:
-        conn = await asyncpg.connect(_dsn(server))
-        try:
-            await conn.execute(f"DROP SCHEMA {name} CASCADE")
-        finally:
-            await conn.close()
+_dsn = dsn
+schema = pg_schema  # the URL of a new schema on a server, dropped at the end
 
 
 @asynccontextmanager
