@@ -202,7 +202,7 @@ async def test_revision_0004_makes_each_account_that_may_get_a_digest_due(databa
                     "INSERT INTO trusts (student_id, telegram_id, guardian_id, inviter_tg,"
                     " surname, scopes, created_at) VALUES (?, ?, ?, 1, 'Иванова', ?, ?)",
                     (student, tg, guardian, scopes, stamp))
-        assert await upgrade(db) == ["0004"]
+        assert (await upgrade(db))[0] == "0004"
         due = dict(await db.fetchall("SELECT telegram_id, digest_due_at FROM accounts"))
         assert due == {1: EPOCH, 2: None, 3: None, 4: EPOCH, 5: None, 6: EPOCH}
         clock.moment = datetime(2026, 11, 23, 12, 0, tzinfo=TZ)
