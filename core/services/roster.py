@@ -86,6 +86,11 @@ class RosterService:
         summary = RosterSummary(dry_run=dry_run)
         try:
             async with self.db.transaction() as tx:
+                # A roster import moves, renames and deactivates students of every class, in
+                # the file's order: it runs alone, never beside a journal import that has
+                # locked some of those students (they take this lock shared), which would
+                # deadlock the two.
+                await tx.lock("journal-import")
                 await self._apply(tx, roster, summary)
                 await tx.execute(
                     "INSERT INTO imports (kind, source, finished_at, summary) VALUES (?, ?, ?, ?)",
