@@ -34,6 +34,7 @@ BENCHES = {
     "grades": grades_bench.run,
     "rss": rss_bench.run,
     "api": api.run,
+    "api-pg": api.run_postgresql,
     "digest-city": digest_bench.run_city,  # 2.5 million accounts: only when asked for
 }
 DEFAULT = [name for name in BENCHES if name != "digest-city"]

@@ -51,52 +51,87 @@ def _batches(lines: list[str]) -> list[list[str]]:
     return [lines[i:i + BATCH] for i in range(0, len(lines), BATCH)]
 
 
-async def _cli_import(path: Path, lines: list[str]) -> dict[str, float]:
-    """The CLI's import on the same events: the whole file in one import, and in batches."""
-    figures: dict[str, float] = {}
-    copy = path.with_name("cli.sqlite3")
-    copy_sqlite(path, copy)
-    async with Database(copy) as db:
+async def _cli_whole(database: str, lines: list[str]) -> dict[str, float]:
+    """The CLI's import of the whole file at once."""
+    async with Database(database) as db:
         started = time.perf_counter()
         summary, _ = await services_of(db).journal.import_journal(
             parse_journal(lines, "journal.jsonl"), "journal.jsonl")
         seconds = time.perf_counter() - started
     assert summary.applied_total == len(lines)
-    figures.update(cli_seconds=round(seconds, 2),
-                   cli_events_per_second=round(len(lines) / seconds))
-    copy_sqlite(path, copy)
-    async with Database(copy) as db:
+    return {"cli_seconds": round(seconds, 2),
+            "cli_events_per_second": round(len(lines) / seconds)}
+
+
+async def _cli_batches(database: str, lines: list[str]) -> dict[str, float]:
+    """The CLI's import in the API's batches, without HTTP."""
+    async with Database(database) as db:
         journal = services_of(db).journal
         started = time.perf_counter()
         for n, batch in enumerate(_batches(lines)):
             summary, _ = await journal.import_journal(parse_journal(batch, f"b{n}"), f"b{n}")
             assert summary.applied_total == len(batch)
         seconds = time.perf_counter() - started
-    figures.update(cli_batches_seconds=round(seconds, 2),
-                   cli_batches_events_per_second=round(len(lines) / seconds))
-    return figures
+    return {"cli_batches_seconds": round(seconds, 2),
+            "cli_batches_events_per_second": round(len(lines) / seconds)}
+
+
+def _history() -> list[str]:
+    return journal_lines(STUDENTS, EVENTS, date(2026, 9, 1), 80, prefix="h")
 
 
 async def run(workdir: Path) -> dict[str, float]:
+    """SQLite: each import into a copy of one prepared database."""
     base = workdir / "api-base.sqlite3"
     figures: dict[str, float] = {"students": STUDENTS, "events": EVENTS, "batch": BATCH}
     await prepare(base, STUDENTS, 0)
-    history = journal_lines(STUDENTS, EVENTS, date(2026, 9, 1), 80, prefix="h")
-    figures.update(await _cli_import(base, history))
+    history = _history()
+    for name, phase in (("cli", _cli_whole), ("batches", _cli_batches), ("api", None)):
+        copy = workdir / f"{name}.sqlite3"
+        copy_sqlite(base, copy)
+        if phase is not None:
+            figures.update(await phase(str(copy), history))
+        else:
+            figures.update(await _api(workdir, str(copy), {"DATABASE_PATH": str(copy)},
+                                      history, figures["cli_seconds"]))
+    return figures
 
-    path = workdir / "api.sqlite3"
-    copy_sqlite(base, path)
-    async with Database(path) as db:
+
+async def run_postgresql(workdir: Path) -> dict[str, float] | str:
+    """PostgreSQL: each import into a schema of its own, prepared alike."""
+    from bench.pg import Unavailable, pg_schema
+
+    figures: dict[str, float] = {"students": STUDENTS, "events": EVENTS, "batch": BATCH}
+    history = _history()
+    try:
+        for phase in (_cli_whole, _cli_batches, None):
+            async with pg_schema() as url:
+                await prepare(url, STUDENTS, 0)  # type: ignore[arg-type]
+                if phase is not None:
+                    figures.update(await phase(url, history))
+                else:
+                    figures.update(await _api(workdir, url, {"DATABASE_URL": url}, history,
+                                              figures["cli_seconds"]))
+    except Unavailable as exc:
+        return str(exc)
+    return figures
+
+
+async def _api(workdir: Path, database: str, db_env: dict[str, str], history: list[str],
+               cli_seconds: float) -> dict[str, float]:
+    """A real `diary run` with API_PORT on ``database``: the events in batches, then the
+    latency of single posts."""
+    figures: dict[str, float] = {}
+    async with Database(database) as db:
         _record, token = await ApiTokens(db, Hasher(SECRET), services_of(db).clock).issue(SCHOOL)
     port = _port()
     async with FakeBotAPI(TOKEN) as api:
-        env = dict(os.environ, BOT_TOKEN=TOKEN, TELEGRAM_API_URL=api.url,
-                   DATABASE_PATH=str(path), SECRET_KEY=SECRET.decode(), QUIET_HOURS="",
-                   CLOCK_START=CLOCK_START, API_PORT=str(port), API_HOST="127.0.0.1",
-                   API_RATE_PER_MINUTE="1000000")
-        env.pop("DATABASE_URL", None)
-        env.pop("REDIS_URL", None)
-        log = open(workdir / "api-bot.log", "w")
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("DATABASE_URL", "DATABASE_PATH", "REDIS_URL")}
+        env.update(BOT_TOKEN=TOKEN, TELEGRAM_API_URL=api.url, SECRET_KEY=SECRET.decode(),
+                   QUIET_HOURS="", CLOCK_START=CLOCK_START, API_PORT=str(port),
+                   API_HOST="127.0.0.1", API_RATE_PER_MINUTE="1000000", **db_env)
+        log = open(workdir / "api-bot.log", "a")
         proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, cwd=workdir,
                                 stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}/v1/events"
@@ -116,7 +151,7 @@ async def run(workdir: Path) -> dict[str, float]:
                 assert accepted == EVENTS
                 figures.update(api_seconds=round(seconds, 2),
                                api_events_per_second=round(EVENTS / seconds),
-                               api_vs_cli=round(figures["cli_seconds"] / seconds, 2))
+                               api_vs_cli=round(cli_seconds / seconds, 2))
                 figures.update(await _latency(session, api, url, headers))
         finally:
             proc.send_signal(signal.SIGTERM)

@@ -38,7 +38,7 @@ from bot.config import Settings
 from bot.services import Services
 from core.errors import InputInvalid, Problem
 from core.identity import Hasher
-from core.importers.journal import ParsedJournal, parse_event, parse_journal
+from core.importers.journal import ParsedJournal, PeriodEvent, parse_event, parse_journal
 from core.importers.roster import parse_roster
 from core.importers.text import decode, split_lines
 from core.services.tokens import ApiToken, ApiTokens
@@ -252,6 +252,7 @@ class Api:
             batch = _lines_batch(text, source)
         if not batch.numbers:
             raise ApiError(400, "empty_body", "the body holds no events")
+        await self.keep_to_school(batch, token, source)
         journal = self.services.journal
         try:
             summary, checked = await journal.import_journal(
@@ -281,6 +282,27 @@ class Api:
             "pushes": summary.pushes,
             "results": results,
         })
+
+    async def keep_to_school(self, batch: Batch, token: ApiToken, source: str) -> None:
+        """Periods are the whole installation's calendar: a school's token may declare them
+        only where it is the one school (else `diary journal import` does)."""
+        parsed = batch.parsed
+        if not any(isinstance(e, PeriodEvent) for e in parsed.events):
+            return
+        others = await self.services.db.scalar(
+            "SELECT COUNT(*) FROM schools WHERE name <> ?", (token.school,))
+        if not others:
+            return
+        kept = []
+        for event in parsed.events:
+            if isinstance(event, PeriodEvent):
+                parsed.problems.append(Problem(
+                    source, event.line, "type", "periods apply to every school here: they are"
+                    " imported with `diary journal import`, not by one school's token"))
+                parsed.rejected_lines[event.line] = batch.raw[event.line]
+            else:
+                kept.append(event)
+        parsed.events[:] = kept
 
     # -- POST /v1/roster -------------------------------------------------------------------
 

@@ -402,7 +402,8 @@ async def test_another_schools_children_and_classes_are_rejected_line_by_line(ap
                 "subject": "Физика", "due": "2026-11-24", "text": "§ 12"}
     change = {"id": "chg-1", "type": "grade_changed", "grade_id": "g-theirs", "value": 2}
     status, body, _ = await api.events(
-        lines(grade(1), grade(2, student="S-2001"), homework, change), query="?partial=true")
+        lines(grade(1), grade(2, student="S-2001"), homework, change, PERIOD),
+        query="?partial=true")
     assert status == 200
     assert [(r["line"], r["status"], r["problems"]) for r in body["results"]] == [
         (1, "accepted", []),
@@ -410,10 +411,24 @@ async def test_another_schools_children_and_classes_are_rejected_line_by_line(ap
                                                            " (not on the roster of this school)"}]),
         (3, "rejected", [{"field": "class", "reason": "unknown class '8В' (not in this school)"}]),
         (4, "rejected", [{"field": "grade_id", "reason": "unknown grade 'g-theirs'"}]),
+        (5, "rejected", [{"field": "type", "reason": "periods apply to every school here: they"
+                          " are imported with `diary journal import`, not by one school's"
+                          " token"}]),
     ]
+    assert await history.db.scalar("SELECT COUNT(*) FROM periods") == 0
     row = await history.db.fetchone("SELECT value FROM grades WHERE external_id = 'g-theirs'")
     assert row["value"] == 5
     assert "g-2" not in await grades(history)
+
+
+PERIOD = {"id": "p-2", "type": "period", "period_id": "2026-q2", "name": "2 четверть",
+          "start": "2026-11-05", "end": "2026-12-28"}
+
+
+async def test_the_one_school_declares_its_periods(api, history):
+    status, body, _ = await api.events(lines(PERIOD))
+    assert status == 200 and body["applied_by_type"] == {"period": 1}
+    assert await history.db.scalar("SELECT COUNT(*) FROM periods") == 1
 
 
 # -- the roster ---------------------------------------------------------------------------------
