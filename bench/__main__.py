@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import (
+    api,
     delivery_bench,
     digest_bench,
     grades_bench,
@@ -32,6 +33,8 @@ BENCHES = {
     "paid-pg": paid_bench.run_postgresql,
     "grades": grades_bench.run,
     "rss": rss_bench.run,
+    "api": api.run,
+    "api-pg": api.run_postgresql,
     "digest-city": digest_bench.run_city,  # 2.5 million accounts: only when asked for
 }
 DEFAULT = [name for name in BENCHES if name != "digest-city"]

@@ -189,6 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
                                          " beside the SQLite database, or in data/)")
 
     sub.add_parser("status", help="counts, queue depth, last import")
+
+    tokens = sub.add_parser("tokens", help="bearer tokens of the ingestion API, per school")
+    tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True)
+    tissue = tokens_sub.add_parser("issue", help="issue a token for a school's journal system"
+                                                 " (printed once)")
+    tissue.add_argument("--school", required=True,
+                        help="the school's name as in the roster ('' for the one school)")
+    tissue.add_argument("--note", help="what the token is for, shown by `tokens list`")
+    tlist = tokens_sub.add_parser("list", help="the tokens (never the tokens themselves)")
+    tlist.add_argument("--format", choices=("csv", "json"), default="csv")
+    trevoke = tokens_sub.add_parser("revoke", help="revoke a token at once")
+    trevoke.add_argument("id", type=int)
     return parser
 
 
@@ -263,12 +275,17 @@ def _run_role(role: str, settings: Settings) -> int:
 
 def _run_polling(bot: Coroutine[Any, Any, None]) -> int:
     """Run the bot until it stops; a second poller for the same database is refused."""
+    from bot.runtime import ApiUnavailable
     from bot.singleton import AlreadyRunning
 
     try:
         asyncio.run(bot)
     except KeyboardInterrupt:
         pass
+    except ApiUnavailable as exc:
+        print(f"error: the ingestion API cannot listen on {exc.where} ({exc.reason}); change"
+              " API_HOST or API_PORT, or leave API_PORT empty", file=sys.stderr)
+        return EXIT_BUSY
     except AlreadyRunning as exc:
         print(f"error: another bot ({exc.holder}) is already running on this database"
               f" ({exc.what} is locked). Telegram allows one poller per token: stop the"
@@ -347,6 +364,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _notices(args, settings)
     if args.command == "signoffs":
         return await _signoffs(args, settings)
+    if args.command == "tokens":
+        return await _tokens(args, settings)
     raise AssertionError(args.command)
 
 
@@ -707,6 +726,53 @@ async def _status(settings: Settings) -> int:
                   f" since {at(st.last_delivery)}. Is Telegram reachable, the token valid?"
                   + last)
         return EXIT_BUSY
+    return EXIT_OK
+
+
+async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
+    from core.identity import Hasher
+    from core.services.tokens import ApiTokens, school_name
+
+    async with open_services(settings) as services:
+        tokens = ApiTokens(services.db, Hasher(settings.secret()), services.clock)
+        if args.tokens_command == "issue":
+            school = school_name(args.school)
+            known = await tokens.schools()
+            record, secret = await tokens.issue(school, args.note)
+            print(secret)
+            shown = f"school {school!r}" if school else "the one school"
+            print(f"token {record.id} for {shown} issued; it is shown only now: hand it to the"
+                  " school's journal system as `Authorization: Bearer <token>`",
+                  file=sys.stderr)
+            if school not in known:
+                print(f"note: the roster has no school {school!r} yet"
+                      + (f" (it has: {', '.join(repr(k) for k in known)})" if known else "")
+                      + "; the token can send that school's roster first (POST /v1/roster)",
+                      file=sys.stderr)
+            return EXIT_OK
+        if args.tokens_command == "revoke":
+            record = await tokens.revoke(args.id)
+            if record is None:
+                raise InputError(f"no token {args.id}")
+            assert record.revoked_at is not None
+            print(f"token {record.id} ({record.school or 'the one school'}) revoked at"
+                  f" {record.revoked_at.astimezone(settings.tz).isoformat(timespec='seconds')}")
+            return EXIT_OK
+        records = await tokens.listing()
+
+    def when(moment: datetime | None) -> str:
+        return moment.astimezone(settings.tz).isoformat(timespec="seconds") if moment else ""
+
+    rows = [{"id": r.id, "school": r.school, "note": r.note or "",
+             "created": when(r.created_at), "last_used": when(r.last_used_at),
+             "revoked": when(r.revoked_at)} for r in records]
+    if args.format == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        writer = csv.DictWriter(sys.stdout, fieldnames=["id", "school", "note", "created",
+                                                        "last_used", "revoked"])
+        writer.writeheader()
+        writer.writerows(_csv_rows(rows))
     return EXIT_OK
 
 

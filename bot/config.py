@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     web_host: str = "0.0.0.0"
     web_port: int = Field(default=8080, ge=1, le=65535)
     redis_url: str | None = None  # conversation state and per-chat ordering across processes
+    # The HTTP ingestion API (bot/api.py): always served by `diary web` on WEB_PORT; by
+    # `diary run` only when API_PORT is set.
+    api_port: int | None = Field(default=None, ge=1, le=65535)
+    api_host: str = "127.0.0.1"
+    api_max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    api_rate_per_minute: int = Field(default=120, ge=1, le=1_000_000)
     # Rehearsals and tests: the process starts its clock at this moment (ISO 8601 with an
     # offset) and runs at real speed from there. Never set in production.
     clock_start: datetime | None = None
@@ -168,6 +174,11 @@ class Settings(BaseSettings):
             if not (1 <= len(text) <= 256) or not re.fullmatch(r"[A-Za-z0-9_-]+", text):
                 raise ValueError("1-256 characters: letters, digits, _ and -")
         return value
+
+    @field_validator("api_port", mode="before")
+    @classmethod
+    def _api_port_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("webhook_url", "redis_url", mode="before")
     @classmethod

@@ -3,8 +3,8 @@
 - `diary web`: the webhook server. Telegram posts every update to ``WEBHOOK_URL`` with the
   secret token header; a request without the right ``WEBHOOK_SECRET`` gets 401. Any number of
   these processes may run behind a load balancer: conversation state and the per-chat order of
-  updates then live in Redis (``REDIS_URL``). It also serves ``/healthz`` and Prometheus
-  ``/metrics``.
+  updates then live in Redis (``REDIS_URL``). It also serves ``/healthz``, Prometheus
+  ``/metrics`` and the ingestion API under ``/v1`` (bot/api.py).
 - `diary deliver`: a sender. Any number may run: each claims whole recipients in a write
   transaction, so no row goes out twice, and takes back the claims of a sender that died.
 - `diary scheduler`: the scheduled jobs. Any number may run; one acts, the others wait for its
@@ -193,6 +193,9 @@ async def run_web(settings: Settings) -> None:
         i18n = create_i18n(settings.default_locale)
         dp = create_dispatcher(services, i18n, storage, isolation=isolation)
         app = create_web_app(dp, bot, services, secret, webhook_path(settings.webhook_url))
+        from bot.api import mount_api
+
+        mount_api(app, services, settings)  # the ingestion API under /v1
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.web_host, settings.web_port)

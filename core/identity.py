@@ -127,3 +127,14 @@ class Hasher:
 
     def code(self, normalized: str) -> str:
         return self._digest("code", normalized)
+
+    def api_token(self, token: str) -> str:
+        return self._digest("api_token", token)
+
+
+API_TOKEN_PREFIX = "diary_"
+
+
+def new_api_token() -> str:
+    """A fresh API bearer token: a recognisable prefix and 256 random bits (URL-safe)."""
+    return API_TOKEN_PREFIX + secrets.token_urlsafe(32)

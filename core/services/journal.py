@@ -143,7 +143,9 @@ class JournalService:
             return await self._check(tx, parsed, filename, raw)
 
     async def _check(self, tx: Tx, parsed: ParsedJournal, filename: str,
-                     raw: dict[int, str]) -> Checked:
+                     raw: dict[int, str], school: str | None = None) -> Checked:
+        """``school``: the events come from that school's journal (the ingestion API) and may be
+        about its students and classes only; the others are refused as unknown there."""
         problems = list(parsed.problems)
         rejected = dict(parsed.rejected_lines)
         ids = [e.id for e in parsed.events]
@@ -157,12 +159,13 @@ class JournalService:
         class_names = sorted({e.class_name for e in parsed.events
                               if isinstance(e, HomeworkEvent | LessonEvent)})
 
-        async def lookup(sql: str, values: list[str]) -> list:
-            """``sql`` with ``{in}`` for the list of values, asked in chunks."""
+        async def lookup(sql: str, values: list[str], *first: Any) -> list:
+            """``sql`` with ``{in}`` for the list of values, asked in chunks; ``first``: the
+            parameters before the list."""
             rows = []
             for part in _chunks(values):
                 marks, padded = _in_list(part)
-                rows += await tx.fetchall(sql.format(**{"in": marks}), padded)
+                rows += await tx.fetchall(sql.format(**{"in": marks}), [*first, *padded])
             return rows
 
         def owners(table: str) -> str:
@@ -186,8 +189,24 @@ class JournalService:
         dots = {ref for kind, ref in owner if kind == "dot_id"}
         classes: dict[str, list[int]] = {}
         for name in class_names:
-            rows = await tx.fetchall("SELECT id FROM classes WHERE name = ?", (name,))
+            if school is None:
+                rows = await tx.fetchall("SELECT id FROM classes WHERE name = ?", (name,))
+            else:
+                rows = await tx.fetchall(
+                    "SELECT c.id FROM classes c JOIN schools sc ON sc.id = c.school_id"
+                    " WHERE c.name = ? AND sc.name = ?", (name, school))
             classes[name] = [r[0] for r in rows]
+        # Students (named, or owning a named grade or dot) of other schools than ``school``.
+        foreign: set[str] = set()
+        if school is not None:
+            foreign = {r[0] for r in await lookup(
+                "SELECT s.external_id FROM students s JOIN schools sc ON sc.id = s.school_id"
+                " WHERE sc.name <> ? AND s.external_id IN ({in})",
+                sorted(set(student_ext) | set(owner.values())), school)}
+            grades -= {ref for (kind, ref), sid in owner.items()
+                       if kind == "grade_id" and sid in foreign}
+            dots -= {ref for (kind, ref), sid in owner.items()
+                     if kind == "dot_id" and sid in foreign}
 
         valid: list[Event] = []
         already = 0
@@ -204,10 +223,15 @@ class JournalService:
             if sid is not None and sid not in students:
                 reject(event, "student_id", f"unknown student {quote(sid)} (not on the roster)")
                 continue
+            if sid is not None and sid in foreign:
+                reject(event, "student_id",
+                       f"unknown student {quote(sid)} (not on the roster of this school)")
+                continue
             if isinstance(event, HomeworkEvent | LessonEvent):
                 found = classes.get(event.class_name, [])
                 if not found:
-                    reject(event, "class", f"unknown class {quote(event.class_name)}")
+                    reject(event, "class", f"unknown class {quote(event.class_name)}"
+                           + ("" if school is None else " (not in this school)"))
                     continue
                 if len(found) > 1:
                     reject(event, "class",
@@ -299,8 +323,11 @@ class JournalService:
         notify: bool = True,
         skip_invalid: bool = False,
         progress: Callable[[int, int], None] | None = None,
+        school: str | None = None,
     ) -> tuple[JournalSummary, Checked]:
-        args = (parsed, filename, raw or {}, notify, skip_invalid, progress)
+        """``school``: events from that school's journal, refused unless about its students
+        and classes (see ``_check``)."""
+        args = (parsed, filename, raw or {}, notify, skip_invalid, progress, school)
         alone = self.db.is_sqlite or any(isinstance(e, PeriodEvent) for e in parsed.events)
         if not alone:
             try:
@@ -317,6 +344,7 @@ class JournalService:
         notify: bool,
         skip_invalid: bool,
         progress: Callable[[int, int], None] | None,
+        school: str | None = None,
         *,
         alone: bool,
     ) -> tuple[JournalSummary, Checked]:
@@ -332,7 +360,7 @@ class JournalService:
                     students, classes = await self._lock_rows(tx, parsed)
                 # Checked under the locks: an import running at the same time has either
                 # committed (its events count as already imported) or not started writing.
-                checked = await self._check(tx, parsed, filename, raw)
+                checked = await self._check(tx, parsed, filename, raw, school)
                 if not alone and not (checked.touched_students <= students
                                       and checked.touched_classes <= classes):
                     raise _Contended("it is about a student or class it had not locked")
