@@ -558,8 +558,7 @@ def _homework(r: _Reader, eid: str) -> Event | None:
     elif has_class:
         class_name = _class(r)
     else:
-        r.bad("class", "required: class (a task for the class) or student_id (a task for one"
-                       " student)")
+        r.bad("class", "required (or student_id, for a task set to one student)")
     subject, due, text = r.text("subject"), r.day("due"), r.text("text")
     required, updated_at = r.boolean("required", True), r.moment("updated_at")
     links = _links(r)

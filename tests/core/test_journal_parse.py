@@ -370,7 +370,7 @@ def test_unknown_type_and_missing_id_both_reported():
 @pytest.mark.parametrize(("obj", "name"), [
     (GRADE, "grade_id"), (GRADE, "student_id"), (GRADE, "subject"), (GRADE, "date"),
     (GRADE, "value"), (DOT, "dot_id"), (DOT, "expires"), (ATTENDANCE, "attendance_id"),
-    (ATTENDANCE, "lesson"), (ATTENDANCE, "mark"), (HOMEWORK, "homework_id"), (HOMEWORK, "class"),
+    (ATTENDANCE, "lesson"), (ATTENDANCE, "mark"), (HOMEWORK, "homework_id"),
     (HOMEWORK, "due"), (HOMEWORK, "text"), (LESSON, "number"), (LESSON, "start"),
     (LESSON, "end"), (PERIOD, "period_id"), (PERIOD, "name"), (PERIOD, "start"),
 ])
