@@ -836,6 +836,7 @@ class _Applier:
                 await self.push_class(class_id, "push_homework", False, "homework", key,
                                       payload)
             elif student is not None and student[2]:
+                payload["personal"] = True
                 await self.push_student(student, "push_homework", False, "homework", key,
                                         payload)
         await self.tx.execute(
