@@ -491,6 +491,9 @@ def is_placeholder(text: str) -> bool:
 
 def _url(r: _Reader, name: str, value: object) -> str | None:
     """An absolute http or https address; a problem on ``name`` otherwise."""
+    if value is None:
+        r.bad(name, "required")
+        return None
     if type(value) is not str:
         r.bad(name, "must be a string (an http or https address)")
         return None
