@@ -665,7 +665,7 @@ async def test_a_placeholder_is_no_homework_and_takes_a_task_back(linked):
 async def test_one_students_homework_is_pushed_to_that_student_only(linked):
     for account in (ANNA, IVAN):
         await linked.preferences.set_flag(account, "push_homework", True)
-    summary, checked = await run(linked, jl(
+    _summary, checked = await run(linked, jl(
         task("a", "Реферат о Пушкине", homework_id="h-maria", student_id="S-1002"),
         task("b", "Исправить ошибки", homework_id="h-ivan", student_id="S-1001",
              links=["https://resh.edu.ru/7", {"url": "https://school.ru/a?b=1&c='2'",
