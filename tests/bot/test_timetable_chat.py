@@ -277,3 +277,26 @@ async def test_one_students_homework_is_seen_by_that_students_family_only(tg):
     await tg.feed(up.message(IVAN, "/homework алг"))
     assert ("• к вт, 24 нояб. (индивидуальное): Исправить ошибки в контрольной\n"
             "   🔗 <a href=") in tg.session.last_text()
+
+
+async def test_the_push_of_one_students_task_names_the_child_and_lists_its_links(tg):
+    s = tg.services
+    await s.linking.link_contact(IVAN, IVAN, IVAN, IVAN_PHONE)
+    await s.preferences.set_flag(IVAN, "push_homework", True)
+    pushes = await feed(s, hw(30, "Алгебра", "2026-11-24", "Исправить ошибки", cls=None,
+                              student_id="S-1001", required=False,
+                              links=[{"url": "https://school.ru/a?b=1&c=2", "title": "Разбор"},
+                                     "https://resh.edu.ru/7"]), notify=True)
+    assert pushes == 1
+    row = await s.db.fetchone("SELECT id, kind, student_id, payload, created_at FROM outbox")
+    item = OutboxItem(row[0], row[1], row[2], json.loads(row[3]), from_db(row[4]), 0)
+    i18n = create_i18n("ru")
+    with i18n.context(), i18n.use_locale("ru"):
+        text = render_items((item,))[0]
+    # Pushes are plain text: the addresses are shown as they are.
+    assert text == ("📚 Задание на завтра · Алгебра\n"
+                    "Иван · индивидуальное задание\n"
+                    "Исправить ошибки\n"
+                    "(по желанию)\n"
+                    "🔗 Разбор: https://school.ru/a?b=1&c=2\n"
+                    "🔗 https://resh.edu.ru/7")
