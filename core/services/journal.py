@@ -873,11 +873,14 @@ class _Applier:
     async def _LessonEvent(self, e: LessonEvent) -> None:
         class_id = self.checked.classes[e.class_name]
         group = e.group or ""  # '' is the whole class
+        before = None
         if e.lesson_id is not None:  # the journal's id names the lesson, wherever it is now
             before = await self.tx.fetchone(
                 "SELECT id, cancelled, teacher_replaced, substitute FROM lessons"
                 " WHERE lesson_id = ?", (e.lesson_id,))
-        else:  # its slot and group do
+        if before is None:
+            # Its slot and group do; an id new to us takes over the lesson of its slot and
+            # group that came without one (a journal that starts sending ids).
             before = await self.tx.fetchone(
                 "SELECT id, cancelled, teacher_replaced, substitute FROM lessons"
                 " WHERE class_id = ? AND date = ? AND number = ? AND group_name = ?"

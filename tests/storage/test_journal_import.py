@@ -691,3 +691,14 @@ async def test_one_students_homework_names_a_known_student(linked):
         await run(linked, jl(task("a", student_id="S-9999")))
     assert [str(p) for p in err.value.problems] == [
         "j.jsonl:1: student_id: unknown student 'S-9999' (not on the roster)"]
+
+
+async def test_a_journal_that_starts_sending_lesson_ids_keeps_one_lesson_a_slot(linked):
+    await run(linked, jl(lesson("a", room="301"), lesson("b", number=4)), notify=False)
+    await run(linked, jl(lesson("c", lesson_id="L-3", room="302"),
+                         lesson("d", lesson_id="L-3b", subject="Физика")), notify=False)
+    assert await lessons(linked) == [
+        ("2026-11-24", 3, "", "L-3", "Английский язык", "302", 0, None, 0, None),
+        ("2026-11-24", 3, "", "L-3b", "Физика", None, 0, None, 0, None),
+        ("2026-11-24", 4, "", None, "Английский язык", None, 0, None, 0, None),
+    ]
