@@ -140,19 +140,40 @@ def dot_vanished(p: dict[str, Any]) -> str:
 def homework(p: dict[str, Any]) -> str:
     head = (_("📚 Homework for tomorrow changed · {subject}") if p.get("updated")
             else _("📚 Homework for tomorrow · {subject}")).format(subject=p["subject"])
-    lines = [head, p["text"]]
+    lines = [head]
+    if p.get("personal"):
+        lines.append(_("{child} · individual task").format(child=p["child"]))
+    lines.append(p["text"])
     if not p.get("required", True):
         lines.append(_("(optional)"))
+    # Pushes are plain text: an address shows as itself, and Telegram makes it a link.
+    for link in p.get("links") or ():
+        lines.append(f"🔗 {link['title']}: {link['url']}" if link.get("title")
+                     else f"🔗 {link['url']}")
     return "\n".join(lines)
+
+
+def _lesson_when(p: dict[str, Any]) -> str:
+    when = _("{child} · {day}, lesson {number} at {start}").format(
+        child=p["child"], day=render.long_day(date.fromisoformat(p["date"])),
+        number=p["number"], start=p["start"])
+    return f"{when} · {p['group']}" if p.get("group") else when
 
 
 def lesson_cancelled(p: dict[str, Any]) -> str:
     return "\n".join([
         _("🗓 Lesson cancelled · {subject}").format(subject=p["subject"]),
-        _("{child} · {day}, lesson {number} at {start}").format(
-            child=p["child"], day=render.long_day(date.fromisoformat(p["date"])),
-            number=p["number"], start=p["start"]),
+        _lesson_when(p),
     ])
+
+
+def lesson_replaced(p: dict[str, Any]) -> str:
+    lines = [_("🔄 Teacher replaced · {subject}").format(subject=p["subject"]), _lesson_when(p)]
+    if p.get("substitute"):
+        lines.append(_("Substitute: {name}").format(name=p["substitute"]))
+    if p.get("teacher"):
+        lines.append(_("Timetabled teacher: {name}").format(name=p["teacher"]))
+    return "\n".join(lines)
 
 
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
@@ -164,6 +185,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "dot_vanished": dot_vanished,
     "homework": homework,
     "lesson_cancelled": lesson_cancelled,
+    "lesson_replaced": lesson_replaced,
 }
 
 
@@ -288,6 +310,8 @@ def digest(p: dict[str, Any]) -> tuple[str, InlineKeyboardMarkup | None]:
                 lessons = []
                 for x in c["lessons"]:
                     item = f"{x['number']}. {x['subject']} {x['start']}"
+                    if x.get("group"):
+                        item += f" ({x['group']})"
                     if x["cancelled"]:
                         item += " (" + _("cancelled") + ")"
                     lessons.append(item)

@@ -32,7 +32,8 @@ from core.services.preferences import (
     PreferencesService,
 )
 
-PUSH_FLAGS = ("push_grades", "push_dots", "push_attendance", "push_homework", "push_timetable")
+PUSH_FLAGS = ("push_grades", "push_dots", "push_attendance", "push_homework", "push_timetable",
+              "push_replacements")
 # What a viewer must be allowed to see of some child for a switch to mean anything.
 FLAG_SCOPES = {
     "push_grades": Scope.GRADES,
@@ -40,6 +41,7 @@ FLAG_SCOPES = {
     "push_attendance": Scope.ATTENDANCE,
     "push_homework": Scope.HOMEWORK,
     "push_timetable": Scope.HOMEWORK,
+    "push_replacements": Scope.HOMEWORK,
     "digest_enabled": Scope.DIGEST,
     "digest_empty": Scope.DIGEST,
 }
@@ -71,6 +73,7 @@ def flag_names() -> dict[str, str]:
         "push_attendance": _("attendance"),
         "push_homework": _("homework set for tomorrow"),
         "push_timetable": _("cancelled lessons"),
+        "push_replacements": _("teacher replacements"),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,7 +22,14 @@ from bot.ui import edit_in_place
 from core.errors import AccessDenied, NotLinked
 from core.models import Child, Viewer
 from core.services.dayargs import DayArg, SubjectArg, WeekArg, parse_arg
-from core.services.timetable import ChildDay, SubjectHomework, TimetableService
+from core.services.timetable import (
+    ChildDay,
+    Homework,
+    Lesson,
+    Link,
+    SubjectHomework,
+    TimetableService,
+)
 
 HOMEWORK, SCHEDULE = "h", "s"
 
@@ -36,6 +44,44 @@ def create_router() -> Router:
 
 def _h(text: str | None) -> str:
     return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _href(url: str, text: str) -> str:
+    """A link; ``text`` is HTML already."""
+    return f'<a href="{html.escape(url, quote=True)}">{text}</a>'
+
+
+def _short_url(url: str, limit: int = 40) -> str:
+    """``https://www.example.ru/a/b`` as ``example.ru/a/b``, cut at ``limit`` characters."""
+    shown = url.partition("://")[2] or url
+    if shown.lower().startswith("www."):
+        shown = shown[4:]
+    shown = shown.rstrip("/")
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def links_line(links: tuple[Link, ...]) -> str:
+    """A task's links to materials, on the line under it."""
+    return "   🔗 " + " · ".join(_href(x.url, _h(x.title or _short_url(x.url))) for x in links)
+
+
+def _marks(hw: Homework) -> str:
+    """«(optional)», «(individual)» by the subject."""
+    marks = "" if hw.required else " " + _("(optional)")
+    if hw.personal:
+        marks += " " + _("(individual)")
+    return marks
+
+
+def _teacher_parts(lesson: Lesson) -> list[str]:
+    if not lesson.teacher_replaced or lesson.cancelled:
+        return [_h(lesson.teacher)] if lesson.teacher else []
+    parts = [f"<s>{_h(lesson.teacher)}</s>"] if lesson.teacher else []
+    if lesson.substitute:
+        parts.append(_("substitute: {name}").format(name=_h(lesson.substitute)))
+    else:
+        parts.append(_("teacher replaced"))
+    return parts
 
 
 def short_day(d: date) -> str:
@@ -54,11 +100,11 @@ def _child_head(child: Child, several: bool) -> list[str]:
 def homework_lines(day: ChildDay, tz: ZoneInfo, brief: bool = False) -> list[str]:
     lines = []
     for hw in day.homework:
-        subject = f"<b>{_h(hw.subject)}</b>"
-        if not hw.required:
-            subject += " " + _("(optional)")
+        subject = f"<b>{_h(hw.subject)}</b>" + _marks(hw)
         text = hw.text if not brief or len(hw.text) <= 120 else hw.text[:117] + "…"
         line = f"• {subject}: {_h(text)}"
+        if hw.links:
+            line += "\n" + links_line(hw.links)
         if not brief:  # «(optional)» stands by the subject already: said once
             edited = _("edited {when}").format(when=render.moment(hw.updated_at, tz))
             required = _("required")
@@ -74,13 +120,19 @@ def lesson_lines(day: ChildDay, brief: bool = False) -> list[str]:
         span = f"{lesson.start:%H:%M}–{lesson.end:%H:%M}"
         if brief:
             text = f"{lesson.number}. {_h(lesson.subject)}"
+            if lesson.group:
+                text += f" ({_h(lesson.group)})"
             lines.append(f"<s>{text}</s>" if lesson.cancelled else text)
             continue
         parts = [f"{span} <b>{_h(lesson.subject)}</b>"]
+        if lesson.group:
+            parts.append(_h(lesson.group))
         if lesson.room:
             parts.append(_("room {room}").format(room=_h(lesson.room)))
-        if lesson.teacher:
-            parts.append(_h(lesson.teacher))
+        parts += _teacher_parts(lesson)
+        if lesson.remote and not lesson.cancelled:
+            online = _("online")
+            parts.append("💻 " + (_href(lesson.link, online) if lesson.link else online))
         text = " · ".join(parts)
         if lesson.cancelled:
             text = f"<s>{text}</s> — " + _("cancelled")
@@ -172,9 +224,10 @@ def subject_text(found: list[SubjectHomework]) -> list[str]:
         if not entry.homework:
             lines.append(_("Nothing set from today on."))
         for hw in entry.homework:
-            mark = "" if hw.required else " " + _("(optional)")
             lines.append(_("• by {day}{optional}: {text}").format(
-                day=short_day(hw.due), optional=mark, text=_h(hw.text)))
+                day=short_day(hw.due), optional=_marks(hw), text=_h(hw.text)))
+            if hw.links:
+                lines.append(links_line(hw.links))
     return lines
 
 

@@ -101,16 +101,26 @@ class AttendanceEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Link:
+    """A link to materials: an http(s) address and, optionally, what it is called."""
+
+    url: str
+    title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class HomeworkEvent:
     id: str
     line: int
     homework_id: str
-    class_name: str
+    class_name: str | None  # None: a task for one student (``student_id``)
     subject: str
     due: date
-    text: str
+    text: str | None  # None: a placeholder («-», «нет», «не задано»): no homework
     required: bool
     updated_at: datetime | None
+    student_id: str | None = None
+    links: tuple[Link, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +136,12 @@ class LessonEvent:
     room: str | None
     teacher: str | None
     cancelled: bool
+    lesson_id: str | None = None  # the journal's own id of the lesson
+    group: str | None = None  # a group of the class, e.g. «1 группа»
+    teacher_replaced: bool = False
+    substitute: str | None = None  # who teaches instead
+    remote: bool = False
+    link: str | None = None  # the online lesson
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,14 +471,113 @@ def _class(r: _Reader) -> str | None:
     return None if value is None else "".join(value.split()).upper()
 
 
+# Texts a journal puts where no homework was set; compared trimmed, case-blind, «ё» as «е»,
+# without a final full stop. A text without a letter or digit («-», «---», «.») is one too.
+PLACEHOLDERS = frozenset({
+    "нет", "не задано", "не задана", "не задан", "без задания", "без домашнего задания",
+    "нет задания", "нет домашнего задания", "задания нет", "дз нет", "нет дз", "не задавалось",
+    "отсутствует", "none", "no", "nothing", "no homework", "n/a", "na", "nil", "null",
+})
+MAX_LINKS = 20
+URL_LIMIT = 2_000
+
+
+def is_placeholder(text: str) -> bool:
+    if not any(ch.isalnum() for ch in text):
+        return True
+    words = " ".join(text.lower().replace("ё", "е").split()).rstrip(".!")
+    return words in PLACEHOLDERS
+
+
+def _url(r: _Reader, name: str, value: object) -> str | None:
+    """An absolute http or https address; a problem on ``name`` otherwise."""
+    if value is None:
+        r.bad(name, "required")
+        return None
+    if type(value) is not str:
+        r.bad(name, "must be a string (an http or https address)")
+        return None
+    url = value.strip()
+    if not url:
+        r.bad(name, "required")
+        return None
+    if len(url) > URL_LIMIT:
+        r.bad(name, f"longer than {URL_LIMIT} characters")
+        return None
+    scheme, sep, rest = url.partition("://")
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rpartition("@")[2]
+    if (not sep or scheme.lower() not in ("http", "https") or not host
+            or any(ch.isspace() or ord(ch) < 32 or ch in '<>"' for ch in url)
+            or (r.surrogates and _unencodable(url))):
+        r.bad(name, "not an http or https address, e.g. https://example.ru/page")
+        return None
+    return url
+
+
+def _links(r: _Reader) -> tuple[Link, ...]:
+    """``links``: a list of addresses, or of ``{"url", "title"}`` objects."""
+    value = r.obj.get("links")
+    if value is None:
+        return ()
+    if type(value) is not list:
+        r.bad("links", 'must be a list of addresses or of {"url", "title"} objects')
+        return ()
+    if len(value) > MAX_LINKS:
+        r.bad("links", f"more than {MAX_LINKS} links")
+        return ()
+    links = []
+    for n, item in enumerate(value):
+        name = f"links[{n}]"
+        if type(item) is dict:
+            url = _url(r, f"{name}.url", item.get("url"))
+            title = item.get("title")
+            if title is not None and type(title) is not str:
+                r.bad(f"{name}.title", "must be a string")
+                title = None
+            elif title is not None:
+                title = " ".join(title.split()) or None
+                if title is not None and len(title) > DEFAULT_LIMIT:
+                    r.bad(f"{name}.title", f"longer than {DEFAULT_LIMIT} characters")
+                elif title is not None and r.surrogates and _unencodable(title):
+                    r.bad(f"{name}.title", BAD_CHARS)
+            if url is not None:
+                links.append(Link(url, title))
+        else:
+            url = _url(r, name, item)
+            if url is not None:
+                links.append(Link(url))
+    return tuple(links)
+
+
 def _homework(r: _Reader, eid: str) -> Event | None:
-    homework_id, class_name = r.ident("homework_id"), _class(r)
+    homework_id = r.ident("homework_id")
+    class_name = student_id = None
+    has_class, has_student = r.obj.get("class") is not None, r.obj.get("student_id") is not None
+    if has_class and has_student:
+        r.bad("student_id", "give either class (a task for the class) or student_id"
+                            " (a task for one student), not both")
+    elif has_student:
+        student_id = r.ident("student_id")
+    elif has_class:
+        class_name = _class(r)
+    else:
+        r.bad("class", "required (or student_id, for a task set to one student)")
     subject, due, text = r.text("subject"), r.day("due"), r.text("text")
     required, updated_at = r.boolean("required", True), r.moment("updated_at")
+    links = _links(r)
     if r.problems:
         return None
-    return HomeworkEvent(eid, r.line, homework_id, class_name,
-                         subject, due, text, required, updated_at)
+    if is_placeholder(text):
+        text = None
+    return HomeworkEvent(eid, r.line, homework_id, class_name, subject, due, text, required,
+                         updated_at, student_id, links)
+
+
+def _optional_ident(r: _Reader, name: str) -> str | None:
+    value = r.obj.get(name)
+    if value is None or (type(value) is str and not value.strip()):
+        return None
+    return r.ident(name)
 
 
 def _lesson(r: _Reader, eid: str) -> Event | None:
@@ -470,12 +585,23 @@ def _lesson(r: _Reader, eid: str) -> Event | None:
     subject, start, end = r.text("subject"), r.clock("start"), r.clock("end")
     room, teacher = r.text("room", False), r.text("teacher", False)
     cancelled = r.boolean("cancelled", False)
+    lesson_id, group = _optional_ident(r, "lesson_id"), r.text("group", False)
+    if group is not None:
+        group = " ".join(group.split())
+    substitute = r.text("substitute", False)
+    replaced = r.boolean("teacher_replaced", substitute is not None)
+    if substitute is not None and not replaced:
+        r.bad("substitute", "given for a lesson whose teacher_replaced is false")
+    link = None if r.obj.get("link") is None else _url(r, "link", r.obj["link"])
+    remote = r.boolean("remote", link is not None)
+    if link is not None and not remote:
+        r.bad("link", "given for a lesson whose remote is false")
     if start is not None and end is not None and end <= start:
         r.bad("end", "must be after start")
     if r.problems:
         return None
-    return LessonEvent(eid, r.line, class_name, day, number, subject,
-                       start, end, room, teacher, cancelled)
+    return LessonEvent(eid, r.line, class_name, day, number, subject, start, end, room, teacher,
+                       cancelled, lesson_id, group, replaced, substitute, remote, link)
 
 
 def _period(r: _Reader, eid: str) -> Event | None:

@@ -198,7 +198,7 @@ class AccessService:
     ) -> list[tuple[int, int, str]]:
         """Reachable accounts following active students of a class, for a class-wide push that
         the account has not switched off: (telegram_id, student_id, student's first name)."""
-        assert setting in ("push_homework", "push_timetable")
+        assert setting in ("push_homework", "push_timetable", "push_replacements")
         rows = [r for r in await tx.fetchall(_CLASS_AUDIENCE_SQL, {"c": class_id})
                 if scope in parse_scopes(r["scopes"])]
         accounts = sorted({r["account"] for r in rows})

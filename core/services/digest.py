@@ -356,17 +356,30 @@ class _Snapshot:
         self.homework: dict[tuple[int, str], list[dict]] = {}
         for next_day, ids in sorted(by_day.items()):
             for r in await _each_part(
-                    db, "SELECT class_id, date, number, subject, start_time, cancelled"
-                    " FROM lessons WHERE class_id IN ({ids}) AND date = ?"
-                    " ORDER BY class_id, number", ids, (next_day,)):
-                self.lessons.setdefault((r[0], r[1]), []).append(
-                    {"number": r["number"], "subject": r["subject"], "start": r["start_time"],
-                     "cancelled": bool(r["cancelled"])})
+                    db, "SELECT class_id, date, number, subject, start_time, cancelled,"
+                    " group_name FROM lessons WHERE class_id IN ({ids}) AND date = ?"
+                    " ORDER BY class_id, number, start_time, group_name, id", ids, (next_day,)):
+                lesson = {"number": r["number"], "subject": r["subject"],
+                          "start": r["start_time"], "cancelled": bool(r["cancelled"])}
+                if r["group_name"]:
+                    lesson["group"] = r["group_name"]
+                self.lessons.setdefault((r[0], r[1]), []).append(lesson)
             for r in await _each_part(
                     db, "SELECT class_id, due, subject, text, required FROM homework"
                     " WHERE class_id IN ({ids}) AND due = ? ORDER BY class_id, subject, id",
                     ids, (next_day,)):
                 self.homework.setdefault((r[0], r[1]), []).append(
+                    {"subject": r["subject"], "text": r["text"],
+                     "required": bool(r["required"])})
+        # Tasks set to one student, due on their class's next school day.
+        self.own_homework: dict[int, list[dict]] = {}
+        for r in await _each_part(
+                db, "SELECT student_id, due, subject, text, required FROM homework"
+                " WHERE student_id IN ({ids}) AND due > ? AND due <= ?"
+                " ORDER BY student_id, subject, id", students, (day, horizon)):
+            class_id = self.class_of.get(r["student_id"])
+            if r["due"] == self.next_day.get(class_id, fallback).isoformat():
+                self.own_homework.setdefault(r["student_id"], []).append(
                     {"subject": r["subject"], "text": r["text"],
                      "required": bool(r["required"])})
         self.week = week_start(today).isoformat()
@@ -417,6 +430,7 @@ class _Snapshot:
             next_day = day.isoformat()
             lessons = self.lessons.get((class_id, next_day), [])
             homework = self.homework.get((class_id, next_day), [])
+            homework = homework + self.own_homework.get(child.id, [])
         signoff = signed = None
         if child.role is Role.GUARDIAN and self.today.weekday() == SIGNOFF_WEEKDAY:
             signoff = self.week

@@ -149,7 +149,8 @@ class JournalService:
         problems = list(parsed.problems)
         rejected = dict(parsed.rejected_lines)
         ids = [e.id for e in parsed.events]
-        student_ext = sorted({e.student_id for e in parsed.events if hasattr(e, "student_id")})
+        student_ext = sorted({e.student_id for e in parsed.events
+                              if getattr(e, "student_id", None) is not None})
         grade_refs = sorted({e.grade_id for e in parsed.events
                              if isinstance(e, GradeChangedEvent | GradeDeletedEvent | GradeEvent)})
         dot_refs = sorted({e.dot_id for e in parsed.events
@@ -157,7 +158,8 @@ class JournalService:
         mark_refs = sorted({e.attendance_id for e in parsed.events
                             if isinstance(e, AttendanceEvent)})
         class_names = sorted({e.class_name for e in parsed.events
-                              if isinstance(e, HomeworkEvent | LessonEvent)})
+                              if isinstance(e, HomeworkEvent | LessonEvent)
+                              and e.class_name is not None})
 
         async def lookup(sql: str, values: list[str], *first: Any) -> list:
             """``sql`` with ``{in}`` for the list of values, asked in chunks; ``first``: the
@@ -227,7 +229,7 @@ class JournalService:
                 reject(event, "student_id",
                        f"unknown student {quote(sid)} (not on the roster of this school)")
                 continue
-            if isinstance(event, HomeworkEvent | LessonEvent):
+            if isinstance(event, HomeworkEvent | LessonEvent) and event.class_name is not None:
                 found = classes.get(event.class_name, [])
                 if not found:
                     reject(event, "class", f"unknown class {quote(event.class_name)}"
@@ -260,7 +262,7 @@ class JournalService:
         touched_students: set[str] = set()
         touched_classes: set[int] = set()
         for event in valid:
-            if isinstance(event, HomeworkEvent | LessonEvent):
+            if isinstance(event, HomeworkEvent | LessonEvent) and event.class_name is not None:
                 touched_classes.add(single_classes[event.class_name])
             elif isinstance(event, GradeChangedEvent | GradeDeletedEvent):
                 touched_students.add(owner[("grade_id", event.grade_id)])
@@ -279,7 +281,8 @@ class JournalService:
         transaction ends; returns the students' external ids and the classes' ids locked.
         The students of corrections, deletions and closed dots are those of their grades and
         dots as the database has them now (or of the file's own events)."""
-        students = {e.student_id for e in parsed.events if hasattr(e, "student_id")}
+        students = {e.student_id for e in parsed.events
+                    if getattr(e, "student_id", None) is not None}
         kinds = (("grades", {e.grade_id for e in parsed.events
                              if isinstance(e, GradeChangedEvent | GradeDeletedEvent)}),
                  ("dots", {e.dot_id for e in parsed.events if isinstance(e, DotClosedEvent)}))
@@ -290,7 +293,8 @@ class JournalService:
                     f"SELECT s.external_id FROM {table} t JOIN students s ON s.id = t.student_id"
                     f" WHERE t.external_id IN ({marks})", padded))
         names = sorted({e.class_name for e in parsed.events
-                        if isinstance(e, HomeworkEvent | LessonEvent)})
+                        if isinstance(e, HomeworkEvent | LessonEvent)
+                        and e.class_name is not None})
         ids: dict[int, str] = {}
         for part in _chunks(sorted(students)):
             marks, padded = _in_list(part)
@@ -407,6 +411,13 @@ class _Contended(Exception):
 # Unique violation (the same id written by two imports about different children), deadlock
 # (another writer took the rows in another order), serialization failure.
 _CONTENDED = {"23505", "40P01", "40001"}
+
+
+def _links_json(event: HomeworkEvent) -> str | None:
+    """A task's links as stored: JSON text, or NULL when it has none."""
+    if not event.links:
+        return None
+    return _payload_json([{"url": x.url, "title": x.title} for x in event.links])
 
 
 def _owned_id(event: Event) -> tuple[str, str] | None:
@@ -828,51 +839,114 @@ class _Applier:
         )
 
     async def _HomeworkEvent(self, e: HomeworkEvent) -> None:
-        updated = to_db(e.updated_at) if e.updated_at else self.stamp
-        class_id = self.checked.classes[e.class_name]
         before = await self.tx.fetchone(
-            "SELECT due, text, required FROM homework WHERE external_id = ?", (e.homework_id,))
-        changed = before is None or (before["due"], before["text"], bool(before["required"])) != (
-            e.due.isoformat(), e.text, e.required)
+            "SELECT due, text, required, links FROM homework WHERE external_id = ?",
+            (e.homework_id,))
+        if e.text is None:  # a placeholder («-», «не задано»): no task; one set before goes
+            if before is not None:
+                await self.tx.execute("DELETE FROM homework WHERE external_id = ?",
+                                      (e.homework_id,))
+            return
+        updated = to_db(e.updated_at) if e.updated_at else self.stamp
+        class_id = self.checked.classes[e.class_name] if e.class_name is not None else None
+        student = self.student(e.student_id) if e.student_id is not None else None
+        links = _links_json(e)
+        changed = before is None or (
+            before["due"], before["text"], bool(before["required"]), before["links"]) != (
+            e.due.isoformat(), e.text, e.required, links)
         if self.notify and changed and e.due == self.today + timedelta(days=1):
-            await self.push_class(class_id, "push_homework", False, "homework",
-                                  f"hw:{e.homework_id}:{e.id}", {
-                "subject": e.subject, "due": e.due.isoformat(), "text": e.text,
-                "required": e.required, "updated": before is not None,
-            })
+            key = f"hw:{e.homework_id}:{e.id}"
+            payload = {"subject": e.subject, "due": e.due.isoformat(), "text": e.text,
+                       "required": e.required, "updated": before is not None}
+            if e.links:
+                payload["links"] = [{"url": x.url, "title": x.title} for x in e.links]
+            if class_id is not None:
+                await self.push_class(class_id, "push_homework", False, "homework", key,
+                                      payload)
+            elif student is not None and student[2]:
+                payload["personal"] = True
+                await self.push_student(student, "push_homework", False, "homework", key,
+                                        payload)
         await self.tx.execute(
-            "INSERT INTO homework (external_id, class_id, subject, due, text, required, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO homework (external_id, class_id, student_id, subject, due, text,"
+            " required, links, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (external_id) DO UPDATE SET class_id = excluded.class_id,"
-            " subject = excluded.subject, due = excluded.due, text = excluded.text,"
-            " required = excluded.required, updated_at = excluded.updated_at",
-            (e.homework_id, self.checked.classes[e.class_name], e.subject, e.due.isoformat(),
-             e.text, int(e.required), updated),
+            " student_id = excluded.student_id, subject = excluded.subject, due = excluded.due,"
+            " text = excluded.text, required = excluded.required, links = excluded.links,"
+            " updated_at = excluded.updated_at",
+            (e.homework_id, class_id, student[0] if student is not None else None, e.subject,
+             e.due.isoformat(), e.text, int(e.required), links, updated),
         )
+
+    async def push_student(self, student: tuple[int, str, bool], setting: str, default: bool,
+                           kind: str, key: str, payload: dict[str, Any]) -> None:
+        """A push about one student's task to whoever follows that student and has not
+        switched ``setting`` off (as ``push_class`` does for a class)."""
+        sid, first_name, _active = student
+        accounts = sorted({tg for tg, _role in await self.audience(sid, Scope.HOMEWORK)})
+        chosen: dict[int, bool] = {}
+        for part in _chunks(accounts):
+            marks, padded = _in_list(part)
+            for r in await self.tx.fetchall(
+                    f"SELECT telegram_id, {setting} FROM account_settings"
+                    f" WHERE telegram_id IN ({marks})", padded):
+                if r[1] is not None:
+                    chosen[r[0]] = bool(r[1])
+        text = _payload_json({**payload, "child": first_name})
+        for telegram_id in accounts:
+            if chosen.get(telegram_id, default):
+                self.pending_pushes.append(outbox_row(
+                    telegram_id, kind, text, f"{key}:{telegram_id}:{sid}", self.now, sid))
 
     async def _LessonEvent(self, e: LessonEvent) -> None:
         class_id = self.checked.classes[e.class_name]
-        before = await self.tx.fetchone(
-            "SELECT cancelled FROM lessons WHERE class_id = ? AND date = ? AND number = ?",
-            (class_id, e.date.isoformat(), e.number))
+        group = e.group or ""  # '' is the whole class
+        before = None
+        if e.lesson_id is not None:  # the journal's id names the lesson, wherever it is now
+            before = await self.tx.fetchone(
+                "SELECT id, cancelled, teacher_replaced, substitute FROM lessons"
+                " WHERE lesson_id = ?", (e.lesson_id,))
+        if before is None:
+            # Its slot and group do; an id new to us takes over the lesson of its slot and
+            # group that came without one (a journal that starts sending ids).
+            before = await self.tx.fetchone(
+                "SELECT id, cancelled, teacher_replaced, substitute FROM lessons"
+                " WHERE class_id = ? AND date = ? AND number = ? AND group_name = ?"
+                " AND lesson_id IS NULL", (class_id, e.date.isoformat(), e.number, group))
+        soon = self.notify and 0 <= (e.date - self.today).days <= 1
+        payload: dict[str, Any] = {
+            "subject": e.subject, "date": e.date.isoformat(), "number": e.number,
+            "start": e.start.strftime("%H:%M"), "class": e.class_name,
+        }
+        if e.group:
+            payload["group"] = e.group
         newly_cancelled = e.cancelled and (before is None or not before["cancelled"])
-        if self.notify and newly_cancelled and 0 <= (e.date - self.today).days <= 1:
+        if soon and newly_cancelled:
             await self.push_class(class_id, "push_timetable", True, "lesson_cancelled",
-                                  f"lesson:{class_id}:{e.date}:{e.number}:{e.id}", {
-                "subject": e.subject, "date": e.date.isoformat(), "number": e.number,
-                "start": e.start.strftime("%H:%M"), "class": e.class_name,
-            })
-        await self.tx.execute(
-            "INSERT INTO lessons (class_id, date, number, subject, start_time,"
-            " end_time, room, teacher, cancelled, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (class_id, date, number)"
-            " DO UPDATE SET subject = excluded.subject, start_time = excluded.start_time,"
-            " end_time = excluded.end_time, room = excluded.room, teacher = excluded.teacher,"
-            " cancelled = excluded.cancelled, updated_at = excluded.updated_at",
-            (self.checked.classes[e.class_name], e.date.isoformat(), e.number, e.subject,
-             e.start.strftime("%H:%M"), e.end.strftime("%H:%M"), e.room, e.teacher,
-             int(e.cancelled), self.stamp),
-        )
+                                  f"lesson:{class_id}:{e.date}:{e.number}:{e.id}", payload)
+        newly_replaced = e.teacher_replaced and not e.cancelled and (
+            before is None or not before["teacher_replaced"]
+            or before["substitute"] != e.substitute)
+        if soon and newly_replaced:
+            await self.push_class(class_id, "push_replacements", True, "lesson_replaced",
+                                  f"lesson-sub:{class_id}:{e.date}:{e.number}:{e.id}", {
+                **payload, "teacher": e.teacher, "substitute": e.substitute})
+        values = (class_id, e.date.isoformat(), e.number, e.subject, e.start.strftime("%H:%M"),
+                  e.end.strftime("%H:%M"), e.room, e.teacher, int(e.cancelled), self.stamp,
+                  e.lesson_id, group, int(e.teacher_replaced), e.substitute, int(e.remote),
+                  e.link)
+        if before is None:
+            await self.tx.execute(
+                "INSERT INTO lessons (class_id, date, number, subject, start_time, end_time,"
+                " room, teacher, cancelled, updated_at, lesson_id, group_name, teacher_replaced,"
+                " substitute, remote, link)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+        else:
+            await self.tx.execute(
+                "UPDATE lessons SET class_id = ?, date = ?, number = ?, subject = ?,"
+                " start_time = ?, end_time = ?, room = ?, teacher = ?, cancelled = ?,"
+                " updated_at = ?, lesson_id = ?, group_name = ?, teacher_replaced = ?,"
+                " substitute = ?, remote = ?, link = ? WHERE id = ?", (*values, before["id"]))
 
     async def _PeriodEvent(self, e: PeriodEvent) -> None:
         await self.settle()  # sums kept for the old boundaries no longer hold

@@ -45,7 +45,7 @@ KIND_SCOPES = {
     "grade_new": Scope.GRADES, "grade_changed": Scope.GRADES, "grade_deleted": Scope.GRADES,
     "dot_new": Scope.GRADES, "dot_reminder": Scope.GRADES, "dot_vanished": Scope.GRADES,
     "attendance": Scope.ATTENDANCE, "homework": Scope.HOMEWORK,
-    "lesson_cancelled": Scope.HOMEWORK,
+    "lesson_cancelled": Scope.HOMEWORK, "lesson_replaced": Scope.HOMEWORK,
 }
 
 

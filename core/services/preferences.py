@@ -19,6 +19,7 @@ FLAGS = {
     "push_attendance": True,
     "push_homework": False,
     "push_timetable": True,
+    "push_replacements": True,
     "digest_enabled": True,
     "digest_empty": False,
 }
@@ -35,6 +36,7 @@ KIND_FLAGS = {
     "attendance": "push_attendance",
     "homework": "push_homework",
     "lesson_cancelled": "push_timetable",
+    "lesson_replaced": "push_replacements",
 }
 QUIET_CHOICES = ("22:00-08:00", "21:00-07:00", "23:00-07:00", "")
 DIGEST_TIMES = ("17:00", "18:00", "19:00", "20:00", "21:00")
@@ -47,6 +49,7 @@ class Preferences:
     push_attendance: bool = True
     push_homework: bool = False
     push_timetable: bool = True
+    push_replacements: bool = True
     digest_enabled: bool = True
     digest_empty: bool = False
     digest_time: str | None = None  # None: the instance default

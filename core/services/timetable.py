@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -13,6 +14,7 @@ from core.services.dayargs import match_subject
 from core.storage.db import Database
 
 LOOKAHEAD_DAYS = 14
+_HW_COLUMNS = "subject, due, text, required, updated_at, links, student_id"
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,17 @@ class Lesson:
     room: str | None
     teacher: str | None
     cancelled: bool
+    group: str | None = None  # None: the whole class
+    teacher_replaced: bool = False
+    substitute: str | None = None
+    remote: bool = False
+    link: str | None = None
+
+
+@dataclass(frozen=True)
+class Link:
+    url: str
+    title: str | None
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,8 @@ class Homework:
     text: str
     required: bool
     updated_at: datetime
+    links: tuple[Link, ...] = ()
+    personal: bool = False  # set to this one student, not to the class
 
 
 @dataclass(frozen=True)
@@ -73,30 +88,37 @@ class TimetableService:
         return await self.db.scalar("SELECT class_id FROM students WHERE id = ?", (student_id,))
 
     async def _lessons(self, class_id: int | None, day: date) -> tuple[Lesson, ...]:
+        """The class's lessons of the day; a slot's lessons (groups) by group, then as sent."""
         if class_id is None:
             return ()
         rows = await self.db.fetchall(
-            "SELECT number, subject, start_time, end_time, room, teacher, cancelled FROM lessons"
-            " WHERE class_id = ? AND date = ? ORDER BY number", (class_id, day.isoformat()))
+            "SELECT number, subject, start_time, end_time, room, teacher, cancelled, group_name,"
+            " teacher_replaced, substitute, remote, link FROM lessons"
+            " WHERE class_id = ? AND date = ? ORDER BY number, start_time, group_name, id",
+            (class_id, day.isoformat()))
         return tuple(
             Lesson(r["number"], r["subject"], time.fromisoformat(r["start_time"]),
                    time.fromisoformat(r["end_time"]), r["room"], r["teacher"],
-                   bool(r["cancelled"]))
+                   bool(r["cancelled"]), r["group_name"] or None, bool(r["teacher_replaced"]),
+                   r["substitute"], bool(r["remote"]), r["link"])
             for r in rows
         )
 
-    async def _homework(self, class_id: int | None, day: date) -> tuple[Homework, ...]:
-        if class_id is None:
-            return ()
+    async def _homework(self, class_id: int | None, student_id: int,
+                        day: date) -> tuple[Homework, ...]:
+        """The class's tasks due that day and those set to this student alone."""
         rows = await self.db.fetchall(
-            "SELECT subject, due, text, required, updated_at FROM homework"
-            " WHERE class_id = ? AND due = ? ORDER BY subject, id", (class_id, day.isoformat()))
+            f"SELECT {_HW_COLUMNS} FROM homework WHERE (class_id = ? OR student_id = ?)"
+            " AND due = ? ORDER BY subject, id", (class_id, student_id, day.isoformat()))
         return tuple(self._hw(r) for r in rows)
 
     @staticmethod
     def _hw(r) -> Homework:
+        links = tuple(Link(x["url"], x.get("title")) for x in json.loads(r["links"])
+                      ) if r["links"] else ()
         return Homework(r["subject"], date.fromisoformat(r["due"]), r["text"],
-                        bool(r["required"]), from_db(r["updated_at"]))
+                        bool(r["required"]), from_db(r["updated_at"]), links,
+                        r["student_id"] is not None)
 
     async def default_day(self, children: list[Child]) -> date:
         """Today while today's lessons are not over, else the next school day."""
@@ -131,14 +153,14 @@ class TimetableService:
         for child in children:
             class_id = await self._class_id(child.id)
             result.append(ChildDay(child, day, await self._lessons(class_id, day),
-                                   await self._homework(class_id, day)))
+                                   await self._homework(class_id, child.id, day)))
         return result
 
     async def subjects(self, child: Child) -> list[str]:
         class_id = await self._class_id(child.id)
         rows = await self.db.fetchall(
-            "SELECT subject FROM homework WHERE class_id = ? UNION"
-            " SELECT subject FROM lessons WHERE class_id = ?", (class_id, class_id))
+            "SELECT subject FROM homework WHERE class_id = ? OR student_id = ? UNION"
+            " SELECT subject FROM lessons WHERE class_id = ?", (class_id, child.id, class_id))
         return [r[0] for r in rows]
 
     async def by_subject(self, children: list[Child], query: str) -> list[SubjectHomework]:
@@ -151,9 +173,10 @@ class TimetableService:
             class_id = await self._class_id(child.id)
             marks = ",".join("?" * len(matched))
             rows = await self.db.fetchall(
-                f"SELECT subject, due, text, required, updated_at FROM homework"
-                f" WHERE class_id = ? AND due >= ? AND subject IN ({marks})"
-                f" ORDER BY due, subject LIMIT 10", (class_id, today.isoformat(), *matched))
+                f"SELECT {_HW_COLUMNS} FROM homework"
+                f" WHERE (class_id = ? OR student_id = ?) AND due >= ? AND subject IN ({marks})"
+                f" ORDER BY due, subject, id LIMIT 10",
+                (class_id, child.id, today.isoformat(), *matched))
             result.append(SubjectHomework(child, tuple(matched),
                                           tuple(self._hw(r) for r in rows)))
         return result

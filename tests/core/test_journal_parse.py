@@ -17,6 +17,7 @@ from core.importers.journal import (
     GradeEvent,
     HomeworkEvent,
     LessonEvent,
+    Link,
     ParsedJournal,
     PeriodEvent,
     parse_event,
@@ -370,7 +371,7 @@ def test_unknown_type_and_missing_id_both_reported():
 @pytest.mark.parametrize(("obj", "name"), [
     (GRADE, "grade_id"), (GRADE, "student_id"), (GRADE, "subject"), (GRADE, "date"),
     (GRADE, "value"), (DOT, "dot_id"), (DOT, "expires"), (ATTENDANCE, "attendance_id"),
-    (ATTENDANCE, "lesson"), (ATTENDANCE, "mark"), (HOMEWORK, "homework_id"), (HOMEWORK, "class"),
+    (ATTENDANCE, "lesson"), (ATTENDANCE, "mark"), (HOMEWORK, "homework_id"),
     (HOMEWORK, "due"), (HOMEWORK, "text"), (LESSON, "number"), (LESSON, "start"),
     (LESSON, "end"), (PERIOD, "period_id"), (PERIOD, "name"), (PERIOD, "start"),
 ])
@@ -656,3 +657,123 @@ def test_an_identifier_in_a_field_is_never_echoed(value):
     assert message == (f"{FILE}:1: type: unknown event type (not shown: looks like a phone"
                        " number, SNILS or e-mail)")
     assert problems(GRADE, type="gradez") == [f"{FILE}:1: type: unknown event type 'gradez'"]
+
+
+# -- lessons: ids, groups, replaced teachers, online lessons ---------------------------------------
+
+
+def test_lesson_with_id_group_substitute_and_link():
+    event = one(LESSON, lesson_id=9001, group="  англ.  гр. Иванова ", teacher="Иванова М. П.",
+                teacher_replaced=True, substitute="Сидоров П. П.", remote=True,
+                link="https://zoom.us/j/123?pwd=a&b=1")
+    assert event == LessonEvent(
+        id="e-5", line=1, class_name="7Б", date=date(2026, 11, 24), number=1,
+        subject="Алгебра", start=time(8, 30), end=time(9, 15), room=None,
+        teacher="Иванова М. П.", cancelled=False, lesson_id="9001", group="англ. гр. Иванова",
+        teacher_replaced=True, substitute="Сидоров П. П.", remote=True,
+        link="https://zoom.us/j/123?pwd=a&b=1",
+    )
+
+
+def test_a_lesson_without_the_new_fields_is_the_whole_class_in_its_slot():
+    event = one(LESSON, lesson_id="", group=" ", substitute=None, link=None)
+    assert (event.lesson_id, event.group, event.teacher_replaced, event.substitute,
+            event.remote, event.link) == (None, None, False, None, False, None)
+
+
+def test_a_substitute_or_a_link_implies_its_flag():
+    assert one(LESSON, substitute="Сидоров П. П.").teacher_replaced is True
+    assert one(LESSON, link="http://school.ru/online").remote is True
+    replaced = one(LESSON, teacher_replaced=True)  # the substitute not known yet
+    assert (replaced.teacher_replaced, replaced.substitute) == (True, None)
+    assert one(LESSON, remote=True).link is None
+
+
+def test_two_groups_in_one_slot_are_two_events():
+    result = parse(_with(LESSON, id="a", group="1 группа", subject="Английский язык"),
+                   _with(LESSON, id="b", group="2 группа", subject="Английский язык"))
+    assert result.problems == []
+    assert [(e.number, e.group) for e in result.events] == [(1, "1 группа"), (1, "2 группа")]
+
+
+def test_bad_lesson_fields():
+    assert problems(LESSON, lesson_id=[1]) == [f"{FILE}:1: lesson_id: must be a string"]
+    assert problems(LESSON, group=5) == [f"{FILE}:1: group: must be a string"]
+    assert problems(LESSON, teacher_replaced="да") == [
+        f"{FILE}:1: teacher_replaced: must be true or false"]
+    assert problems(LESSON, teacher_replaced=False, substitute="Сидоров П. П.") == [
+        f"{FILE}:1: substitute: given for a lesson whose teacher_replaced is false"]
+    assert problems(LESSON, remote=False, link="https://zoom.us/j/1") == [
+        f"{FILE}:1: link: given for a lesson whose remote is false"]
+    assert problems(LESSON, link="zoom.us/j/1") == [
+        f"{FILE}:1: link: not an http or https address, e.g. https://example.ru/page"]
+
+
+# -- homework: placeholders, one student's tasks, links --------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "-", "--", "---", ".", "—", "...", "нет", "Нет", " НЕТ. ", "не задано", "Не задано.",
+    "без задания", "Без  задания!", "none", "None", "NONE.", "n/a", "нет дз",
+])
+def test_placeholders_are_no_homework(text):
+    event = one(HOMEWORK, text=text)
+    assert isinstance(event, HomeworkEvent) and event.text is None
+
+
+@pytest.mark.parametrize("text", ["нет 5", "№ 1", "Не задано ничего нового, повторить § 3",
+                                  "Нет-нет, читать стр. 5", "1", "None of the above: p. 7"])
+def test_tasks_that_only_look_like_placeholders_are_tasks(text):
+    assert one(HOMEWORK, text=text).text == text
+
+
+def test_homework_for_one_student():
+    event = one(HOMEWORK, class_=_DROP, student_id=" S-1 ")
+    assert (event.class_name, event.student_id) == (None, "S-1")
+    assert one(HOMEWORK, class_=None, student_id=1001).student_id == "1001"
+
+
+def test_homework_needs_exactly_one_of_class_and_student():
+    assert problems(HOMEWORK, student_id="S-1") == [
+        f"{FILE}:1: student_id: give either class (a task for the class) or student_id"
+        " (a task for one student), not both"]
+    assert problems(HOMEWORK, class_=_DROP) == [
+        f"{FILE}:1: class: required (or student_id, for a task set to one student)"]
+    assert problems(HOMEWORK, class_=None, student_id=" ") == [f"{FILE}:1: student_id: required"]
+
+
+def test_homework_links_as_addresses_or_objects():
+    event = one(HOMEWORK, links=[
+        " https://resh.edu.ru/subject/lesson/1 ",
+        {"url": "http://school.ru/файл.pdf", "title": "  Параграф  12 "},
+        {"url": "https://example.ru", "title": None},
+    ])
+    assert event.links == (
+        Link("https://resh.edu.ru/subject/lesson/1"),
+        Link("http://school.ru/файл.pdf", "Параграф 12"),
+        Link("https://example.ru"),
+    )
+    assert one(HOMEWORK, links=[]).links == ()
+    assert one(HOMEWORK, links=None).links == ()
+
+
+def test_bad_homework_links_name_the_link():
+    bad = "not an http or https address, e.g. https://example.ru/page"
+    assert problems(HOMEWORK, links="https://example.ru") == [
+        f'{FILE}:1: links: must be a list of addresses or of {{"url", "title"}} objects']
+    assert problems(HOMEWORK, links=[
+        "https://ok.ru", "ftp://files.ru/a", "javascript:alert(1)", "https://", 7,
+        {"title": "без адреса"}, {"url": "https://a.ru", "title": 5},
+        "https://a.ru/a b", "HTTP://EXAMPLE.RU",
+    ]) == [
+        f"{FILE}:1: links[1]: {bad}",
+        f"{FILE}:1: links[2]: {bad}",
+        f"{FILE}:1: links[3]: {bad}",
+        f"{FILE}:1: links[4]: must be a string (an http or https address)",
+        f"{FILE}:1: links[5].url: required",
+        f"{FILE}:1: links[6].title: must be a string",
+        f"{FILE}:1: links[7]: {bad}",
+    ]
+    assert problems(HOMEWORK, links=["https://a.ru"] * 21) == [
+        f"{FILE}:1: links: more than 20 links"]
+

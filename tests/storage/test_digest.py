@@ -192,3 +192,25 @@ async def test_switched_off_pushes_are_not_sent(family, clock):
     assert [b.telegram_id for b in batches] == [IVAN]
     assert await family.db.scalar(
         "SELECT last_error FROM outbox WHERE telegram_id = ?", (ANNA,)) == "muted"
+
+
+async def test_the_digest_lists_groups_and_tasks_set_to_the_child_alone(family, clock):
+    await feed(family,
+               {"id": "l2a", "type": "lesson", "class": "7Б", "date": "2026-11-24", "number": 2,
+                "subject": "Английский язык", "start": "09:25", "end": "10:10",
+                "group": "1 группа"},
+               {"id": "l2b", "type": "lesson", "class": "7Б", "date": "2026-11-24", "number": 2,
+                "subject": "Английский язык", "start": "09:25", "end": "10:10",
+                "group": "2 группа"},
+               {"id": "h2", "type": "homework", "homework_id": "h2", "student_id": "S-1001",
+                "subject": "Физика", "due": "2026-11-24", "text": "Переписать лабораторную"},
+               {"id": "h3", "type": "homework", "homework_id": "h3", "student_id": "S-1003",
+                "subject": "Физика", "due": "2026-11-24", "text": "Задание Ольги"})
+    clock.moment = at(23, 19, 0)
+    await family.digest.run()
+    [(_, payload)] = [d for d in await digests(family) if d[0] == ANNA]
+    text, _markup = text_of(payload)
+    assert ("Вторник, 24 ноября:\nУроки: 1. Алгебра 08:30; 2. Английский язык 09:25 (1 группа);"
+            " 2. Английский язык 09:25 (2 группа)\n• Алгебра: № 245\n"
+            "• Физика: Переписать лабораторную") in text
+    assert "Ольги" not in text

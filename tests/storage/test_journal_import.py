@@ -546,3 +546,159 @@ async def test_audiences_of_many_children_are_each_childs_audience(linked):
             assert many == alone
         assert 8001 in dict(many[ivan.id])
     assert any(not accounts for accounts in many.values())
+
+
+# -- lessons: several in one slot, ids, replaced teachers ----------------------------------------
+
+
+def lesson(eid: str, number: int = 3, day: str = "2026-11-24", **extra) -> dict:
+    return {"id": eid, "type": "lesson", "class": "7Б", "date": day, "number": number,
+            "subject": "Английский язык", "start": "10:20", "end": "11:05", **extra}
+
+
+async def lessons(services) -> list[tuple]:
+    return [tuple(r) for r in await services.db.fetchall(
+        "SELECT date, number, group_name, lesson_id, subject, room, teacher_replaced,"
+        " substitute, remote, link FROM lessons ORDER BY date, number, group_name, id")]
+
+
+async def test_lessons_of_two_groups_in_one_slot_are_both_kept(linked):
+    summary, _ = await run(linked, jl(
+        lesson("a", lesson_id="L-1", group="1 группа", room="301"),
+        lesson("b", lesson_id="L-2", group="2 группа", room="302"),
+        lesson("c", number=4, group="1 группа"),  # groups without the journal's ids
+        lesson("d", number=4, group="2 группа"),
+        lesson("e", number=5, lesson_id="L-5"),  # two lessons of the slot, each with its id
+        lesson("f", number=5, lesson_id="L-6", subject="Физика"),
+        lesson("g", number=6, subject="Музыка"),  # no id, no group: the slot names it
+        lesson("h", number=6, subject="ИЗО"),
+    ), notify=False)
+    assert summary.applied == {"lesson": 8}
+    assert await lessons(linked) == [
+        ("2026-11-24", 3, "1 группа", "L-1", "Английский язык", "301", 0, None, 0, None),
+        ("2026-11-24", 3, "2 группа", "L-2", "Английский язык", "302", 0, None, 0, None),
+        ("2026-11-24", 4, "1 группа", None, "Английский язык", None, 0, None, 0, None),
+        ("2026-11-24", 4, "2 группа", None, "Английский язык", None, 0, None, 0, None),
+        ("2026-11-24", 5, "", "L-5", "Английский язык", None, 0, None, 0, None),
+        ("2026-11-24", 5, "", "L-6", "Физика", None, 0, None, 0, None),
+        ("2026-11-24", 6, "", None, "ИЗО", None, 0, None, 0, None),
+    ]
+    # A group's lesson sent again by its slot and group replaces that group's lesson only.
+    await run(linked, jl(lesson("i", number=4, group="2 группа", room="305")), notify=False)
+    rooms = await linked.db.fetchall(
+        "SELECT group_name, room FROM lessons WHERE number = 4 ORDER BY group_name")
+    assert [tuple(r) for r in rooms] == [("1 группа", None), ("2 группа", "305")]
+
+
+async def test_the_same_lesson_id_updates_the_lesson_even_in_another_slot(linked):
+    await run(linked, jl(lesson("a", lesson_id="L-1", group="1 группа"),
+                         lesson("b", lesson_id="L-2", group="2 группа")), notify=False)
+    await run(linked, jl(lesson("c", number=6, day="2026-11-25", lesson_id="L-1",
+                                group="1 группа", room="214", remote=True,
+                                link="https://zoom.us/j/1")), notify=False)
+    assert await lessons(linked) == [
+        ("2026-11-24", 3, "2 группа", "L-2", "Английский язык", None, 0, None, 0, None),
+        ("2026-11-25", 6, "1 группа", "L-1", "Английский язык", "214", 0, None, 1,
+         "https://zoom.us/j/1"),
+    ]
+
+
+async def test_a_replaced_teacher_tomorrow_is_pushed_to_the_class(linked):
+    # Today is Monday 23 November. Анна follows Иван (7Б) and Мария (5А); Иван himself.
+    summary, _ = await run(linked, jl(lesson(
+        "a", group="1 группа", teacher="Иванова М. П.", teacher_replaced=True,
+        substitute="Сидоров П. П.")))
+    assert summary.pushes == 2
+    rows = await outbox(linked)
+    assert sorted(r["to"] for r in rows) == [ANNA, IVAN]
+    assert {k: v for k, v in rows[0].items() if k != "to"} == {
+        "kind": "lesson_replaced", "subject": "Английский язык", "date": "2026-11-24",
+        "number": 3, "start": "10:20", "class": "7Б", "group": "1 группа",
+        "teacher": "Иванова М. П.", "substitute": "Сидоров П. П.", "child": "Иван"}
+    # The same replacement again is no news; another substitute is.
+    summary, _ = await run(linked, jl(lesson(
+        "b", group="1 группа", teacher="Иванова М. П.", teacher_replaced=True,
+        substitute="Сидоров П. П.", room="214")))
+    assert summary.pushes == 0
+    summary, _ = await run(linked, jl(lesson(
+        "c", group="1 группа", teacher="Иванова М. П.", substitute="Орлов В. С.")))
+    assert summary.pushes == 2
+    # Next week's replacement is not news yet; today's is.
+    summary, _ = await run(linked, jl(lesson("d", day="2026-11-30", substitute="Орлов В. С.")))
+    assert summary.pushes == 0
+    summary, _ = await run(linked, jl(lesson("e", day="2026-11-23", substitute="Орлов В. С.")))
+    assert summary.pushes == 2
+
+
+async def test_the_replacement_switch_is_each_accounts_own(linked):
+    await linked.preferences.set_flag(ANNA, "push_replacements", False)
+    summary, _ = await run(linked, jl(lesson("a", substitute="Сидоров П. П."),
+                                      lesson("b", number=4, cancelled=True)))
+    assert summary.pushes == 3  # Иван both; Анна the cancellation only
+    assert [(r["to"], r["kind"]) for r in await outbox(linked)] == [
+        (IVAN, "lesson_replaced"), (ANNA, "lesson_cancelled"), (IVAN, "lesson_cancelled")]
+
+
+# -- homework: placeholders, one student's tasks, links -------------------------------------------
+
+
+def task(eid: str, text: str = "№ 245", homework_id: str = "h1", **extra) -> dict:
+    owner = {} if "student_id" in extra else {"class": "7Б"}
+    return {"id": eid, "type": "homework", "homework_id": homework_id, **owner,
+            "subject": "Алгебра", "due": "2026-11-24", "text": text, **extra}
+
+
+async def test_a_placeholder_is_no_homework_and_takes_a_task_back(linked):
+    for account in (ANNA, IVAN):
+        await linked.preferences.set_flag(account, "push_homework", True)
+    summary, _ = await run(linked, jl(task("a", "-", homework_id="h0"),
+                                      task("b", " Не задано. ", homework_id="h9")))
+    assert summary.applied == {"homework": 2} and summary.pushes == 0
+    assert await linked.db.scalar("SELECT COUNT(*) FROM homework") == 0
+    summary, _ = await run(linked, jl(task("c")))
+    assert summary.pushes == 2
+    summary, _ = await run(linked, jl(task("d", "нет")))
+    assert summary.pushes == 0
+    assert await linked.db.scalar("SELECT COUNT(*) FROM homework") == 0
+
+
+async def test_one_students_homework_is_pushed_to_that_student_only(linked):
+    for account in (ANNA, IVAN):
+        await linked.preferences.set_flag(account, "push_homework", True)
+    _summary, checked = await run(linked, jl(
+        task("a", "Реферат о Пушкине", homework_id="h-maria", student_id="S-1002"),
+        task("b", "Исправить ошибки", homework_id="h-ivan", student_id="S-1001",
+             links=["https://resh.edu.ru/7", {"url": "https://school.ru/a?b=1&c='2'",
+                                              "title": "Памятка"}]),
+    ))
+    assert checked.problems == []
+    rows = await outbox(linked)
+    assert [(r["to"], r["child"], r["text"]) for r in rows] == [
+        (ANNA, "Мария", "Реферат о Пушкине"),
+        (ANNA, "Иван", "Исправить ошибки"), (IVAN, "Иван", "Исправить ошибки")]
+    assert all(r["personal"] for r in rows)
+    assert rows[1]["links"] == [{"url": "https://resh.edu.ru/7", "title": None},
+                                {"url": "https://school.ru/a?b=1&c='2'", "title": "Памятка"}]
+    stored = {r[0]: (r[1], r[2], r[3]) for r in await linked.db.fetchall(
+        "SELECT h.external_id, h.class_id, s.external_id, h.links FROM homework h"
+        " JOIN students s ON s.id = h.student_id")}
+    assert stored["h-maria"] == (None, "S-1002", None)
+    assert json.loads(stored["h-ivan"][2]) == rows[1]["links"]
+
+
+async def test_one_students_homework_names_a_known_student(linked):
+    with pytest.raises(InputInvalid) as err:
+        await run(linked, jl(task("a", student_id="S-9999")))
+    assert [str(p) for p in err.value.problems] == [
+        "j.jsonl:1: student_id: unknown student 'S-9999' (not on the roster)"]
+
+
+async def test_a_journal_that_starts_sending_lesson_ids_keeps_one_lesson_a_slot(linked):
+    await run(linked, jl(lesson("a", room="301"), lesson("b", number=4)), notify=False)
+    await run(linked, jl(lesson("c", lesson_id="L-3", room="302"),
+                         lesson("d", lesson_id="L-3b", subject="Физика")), notify=False)
+    assert await lessons(linked) == [
+        ("2026-11-24", 3, "", "L-3", "Английский язык", "302", 0, None, 0, None),
+        ("2026-11-24", 3, "", "L-3b", "Физика", None, 0, None, 0, None),
+        ("2026-11-24", 4, "", None, "Английский язык", None, 0, None, 0, None),
+    ]

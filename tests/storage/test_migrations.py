@@ -239,3 +239,49 @@ async def test_a_current_schema_is_found_current_without_alembic(database_url):
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, err.decode()
     assert out.decode().split() == ["[]", head(), "False"]
+
+
+async def test_revision_0007_keeps_each_lesson_and_task_and_lets_groups_share_a_slot(
+        database_url, clock):
+    """Lessons keyed by their slot (WITHOUT ROWID on SQLite) upgrade in place to lessons with
+    ids; homework keeps its class."""
+    async with Database(database_url) as db:
+        await _upgrade_to(db, "0006")
+        services = build_services(db, SECRET, TZ, clock)
+        await import_roster(services)
+        class_id = await db.scalar("SELECT id FROM classes WHERE name = '7Б'")
+        stamp = to_db(clock.now())
+        async with db.transaction() as tx:
+            for number, subject in ((1, "Алгебра"), (2, "Английский язык")):
+                await tx.execute(
+                    "INSERT INTO lessons (class_id, date, number, subject, start_time, end_time,"
+                    " room, teacher, cancelled, updated_at)"
+                    " VALUES (?, '2026-11-24', ?, ?, '08:30', '09:15', '214', NULL, 0, ?)",
+                    (class_id, number, subject, stamp))
+            await tx.execute(
+                "INSERT INTO homework (external_id, class_id, subject, due, text, required,"
+                " updated_at) VALUES ('h1', ?, 'Алгебра', '2026-11-24', '№ 245', 1, ?)",
+                (class_id, stamp))
+        assert "0007" in await upgrade(db)
+        rows = await db.fetchall(
+            "SELECT id, number, subject, room, lesson_id, group_name, teacher_replaced, remote"
+            " FROM lessons ORDER BY number")
+        assert [tuple(r)[1:] for r in rows] == [(1, "Алгебра", "214", None, "", 0, 0),
+                                                (2, "Английский язык", "214", None, "", 0, 0)]
+        assert len({r[0] for r in rows}) == 2
+        assert [tuple(r) for r in await db.fetchall(
+            "SELECT external_id, class_id, student_id, links FROM homework")] == [
+            ("h1", class_id, None, None)]
+        # The old slot's lesson is still found by its slot; groups now share it.
+        events = [
+            {"id": "a", "type": "lesson", "class": "7Б", "date": "2026-11-24", "number": 1,
+             "subject": "Алгебра", "start": "08:30", "end": "09:15", "room": "215"},
+            {"id": "b", "type": "lesson", "class": "7Б", "date": "2026-11-24", "number": 2,
+             "subject": "Английский язык", "start": "09:25", "end": "10:10",
+             "group": "2 группа", "lesson_id": "L-2"},
+        ]
+        lines = [json.dumps(e, ensure_ascii=False) for e in events]
+        await services.journal.import_journal(parse_journal(lines, "j"), "j", notify=False)
+        assert [tuple(r) for r in await db.fetchall(
+            "SELECT number, room, group_name FROM lessons ORDER BY number, group_name")] == [
+            (1, "215", ""), (2, "214", ""), (2, None, "2 группа")]
