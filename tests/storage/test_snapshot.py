@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from alembic import command
 
+from bot.services import build_services
 from core.importers.journal import parse_journal
 from core.services.snapshot import MIN_PREVIOUS, sync_snapshots
-from tests.support.school import ANNA_PHONE, IVAN_PHONE
+from core.storage.db import Database
+from core.storage.migrate import MIGRATION_LOCK, alembic_config
+from tests.support.school import ANNA_PHONE, IVAN_PHONE, SECRET, TZ, import_roster
 
 ANNA = 5001
 IVAN = 5002
@@ -316,3 +320,28 @@ async def test_the_result_is_plain_data(linked):
     assert json.loads(json.dumps(bad.as_dict()))["problems"][0] == {
         "file": "x", "line": 1, "field": "student_id",
         "reason": "required: the student's id, or class for a class's snapshot"}
+
+
+async def test_revision_0009_upgrades_in_place_and_downgrades(database_url, clock):
+    def run(step, revision: str):
+        def go(conn) -> None:
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            step(config, revision)
+        return go
+
+    async with Database(database_url) as db:
+        async with db.locked(MIGRATION_LOCK) as tx:
+            await tx.conn.run_sync(run(command.upgrade, "0008"))
+        services = build_services(db, SECRET, TZ, clock)
+        await import_roster(services)
+        assert not {"snapshot_state", "snapshot_missing"} & await db.tables()
+        async with db.locked(MIGRATION_LOCK) as tx:
+            await tx.conn.run_sync(run(command.upgrade, "0009"))
+        assert {"snapshot_state", "snapshot_missing"} <= await db.tables()
+        assert await db.scalar("SELECT COUNT(*) FROM students") == 5
+        result = await sync(services, snap("s1", FOUR))
+        assert result.status == "synced" and result.snapshots[0].new == 4
+        async with db.locked(MIGRATION_LOCK) as tx:
+            await tx.conn.run_sync(run(command.downgrade, "0008"))
+        assert not {"snapshot_state", "snapshot_missing"} & await db.tables()
