@@ -27,7 +27,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from core.clock import from_db, to_db
@@ -39,6 +39,7 @@ from core.services.journal import Batch, JournalService, grade_differences
 from core.storage.db import Tx
 
 MIN_PREVIOUS = 10  # a snapshot is judged truncated only when the one before held this many
+FUTURE = timedelta(days=1)  # taken_at may be ahead of the clock by this much (a wrong offset)
 VALUE_FIELDS = ("value", "scale", "five")  # a mark's value is read with its scale and five
 CHUNK = 500
 
@@ -199,13 +200,18 @@ class _Planner:
         return moment.astimezone(self.journal.tz).isoformat(timespec="minutes")
 
     async def plan(self, tx: Tx) -> AsyncIterator[Batch]:
-        now = to_db(self.journal.clock.now())
+        moment = self.journal.clock.now()
+        now = to_db(moment)
         for snap in self.snapshots:
             report = SnapshotReport(snap.line, snap.snapshot_id, snap.student_id, snap.class_name,
                                     snap.period_id, None, None, snap.subject, snap.complete,
                                     len(snap.marks))
             self.reports.append(report)
             before = len(self.problems)
+            if snap.taken_at > moment + FUTURE:
+                # It would leave every later snapshot of its students alone as older.
+                self.bad(snap, "taken_at", f"{self.when(snap.taken_at)} is in the future (now"
+                                           f" is {self.when(moment)})")
             window = await self._window(tx, snap)
             students = await self._students(tx, snap)
             if window is None or students is None:

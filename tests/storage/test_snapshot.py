@@ -229,6 +229,16 @@ async def test_an_older_snapshot_leaves_the_student_alone(linked):
     assert not any(g[4] for g in (await grades(linked)).values())
 
 
+async def test_a_snapshot_from_the_future_is_refused(linked):
+    result = await sync(linked, snap("s1", FOUR, taken="2026-11-25T10:00:00+03:00"))
+    assert [str(p) for p in result.problems] == [
+        "s.jsonl:1: taken_at: 2026-11-25T10:00+03:00 is in the future (now is"
+        " 2026-11-23T12:00+03:00)"]
+    assert await grades(linked) == {}
+    tomorrow = await sync(linked, snap("s1", FOUR, taken="2026-11-24T10:00:00+03:00"))
+    assert tomorrow.status == "synced"  # a day ahead is taken: a wrong offset, not a typo
+
+
 async def test_a_snapshot_id_used_again_for_another_export_is_refused(linked):
     await sync(linked, snap("s1", FOUR))
     result = await sync(linked, snap("s1", FOUR, taken="2026-11-24T10:00:00+03:00"))
@@ -280,7 +290,7 @@ async def test_a_period_and_a_subject(linked):
     await sync(linked, snap("s1", [*FOUR, mark(8, 4, subject="Физика")], period_id="q2",
                             **{"from": None, "to": None}))
     result = await sync(linked, snap("s2", [mark(8, 5, subject="Физика")], period_id="q2",
-                                     subject="Физика", complete=True, taken="2026-11-24T10:00:00Z",
+                                     subject="Физика", complete=True, taken="2026-11-23T08:00:00Z",
                                      **{"from": None, "to": None}))
     assert result.status == "synced", result.problems
     [report] = result.snapshots
