@@ -42,6 +42,8 @@ MIN_PREVIOUS = 10  # a snapshot is judged truncated only when the one before hel
 FUTURE = timedelta(days=1)  # taken_at may be ahead of the clock by this much (a wrong offset)
 VALUE_FIELDS = ("value", "scale", "five")  # a mark's value is read with its scale and five
 CHUNK = 500
+# New grades first: they are applied in sets; each change and deletion reads its grade alone.
+ORDER = {"new": 0, "changed": 1, "deleted": 2}
 
 
 @dataclass
@@ -243,12 +245,16 @@ class _Planner:
                 continue
             first = await self._first(tx, students)
             for student in students:
-                events = self._diff(snap, report, student)
+                changes = sorted(self._diff(snap, report, student), key=lambda c: ORDER[c[0]])
                 if self.problems:
                     continue  # nothing is applied: the plan goes on only to find every problem
-                done = await self._done(tx, [e.id for e in events])
+                done = await self._done(tx, [e.id for _, e in changes])
                 report.already_imported += len(done)
-                events = [e for e in events if e.id not in done]
+                events = []
+                for kind, event in changes:
+                    if event.id not in done:
+                        setattr(report, kind, getattr(report, kind) + 1)
+                        events.append(event)
                 if events:
                     batch = Batch(events, quiet=student.id in first)
                     yield batch
@@ -415,22 +421,23 @@ class _Planner:
             raise InputInvalid(self.problems)
         return event
 
-    def _diff(self, snap: Snapshot, report: SnapshotReport, student: _Student) -> list[Event]:
-        events: list[Event] = []
+    def _diff(self, snap: Snapshot, report: SnapshotReport,
+              student: _Student) -> list[tuple[str, Event]]:
+        """The student's events, each with what it is: ``new``, ``changed`` or ``deleted``
+        (counted once applied); unchanged marks and marks missing once are counted here."""
+        events: list[tuple[str, Event]] = []
         present = set()
         for mark in student.marks:
             present.add(mark.grade_id)
             row = self.named.get(mark.grade_id)
             if row is None or row["deleted_at"] is not None:
-                events.append(replace(mark.event, id=event_id(snap.snapshot_id, mark.grade_id,
-                                                              "new")))
-                report.new += 1
+                events.append(("new", replace(mark.event, id=event_id(
+                    snap.snapshot_id, mark.grade_id, "new"))))
                 continue
             changed = grade_differences(mark.event, row)
             if not changed:
                 report.unchanged += 1
                 continue
-            report.changed += 1
             eid = event_id(snap.snapshot_id, mark.grade_id, f"chg:{content_hash(mark)}")
             if changed <= set(CHANGEABLE):
                 if changed & set(VALUE_FIELDS):
@@ -443,7 +450,7 @@ class _Planner:
                         getattr(mark.event, name, None))
             else:  # the subject or date: a grade sent again corrects every field
                 fields = {**mark.raw, "id": eid, "type": "grade"}
-            events.append(self._event(snap, mark, fields))
+            events.append(("changed", self._event(snap, mark, fields)))
         kept: dict[str, tuple[str, str]] = {}
         for row in student.stored:
             grade_id = row["external_id"]
@@ -451,10 +458,9 @@ class _Planner:
                 continue
             missed = student.missing.get(grade_id)
             if snap.complete or (missed is not None and missed[0] != snap.snapshot_id):
-                events.append(self._event(snap, None, {
+                events.append(("deleted", self._event(snap, None, {
                     "id": event_id(snap.snapshot_id, grade_id, "del"), "type": "grade_deleted",
-                    "grade_id": grade_id}))
-                report.deleted += 1
+                    "grade_id": grade_id})))
             else:
                 kept[grade_id] = missed or (snap.snapshot_id, to_db(snap.taken_at))
                 report.missing_once += 1

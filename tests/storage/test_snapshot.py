@@ -93,8 +93,8 @@ async def test_new_changed_and_missing_marks(linked):
     assert stored["g5"][:2] == (5, 2)
     pushes = [r for r in await outbox(linked) if r["to"] == ANNA]
     assert [(r["kind"], r["value"]) for r in pushes] == [
-        ("grade_changed", 4), ("grade_changed", 3), ("grade_new", 5)]
-    assert pushes[0]["old_value"] == 5
+        ("grade_new", 5), ("grade_changed", 4), ("grade_changed", 3)]
+    assert pushes[1]["old_value"] == 5
     kinds = dict(await linked.db.fetchall(
         "SELECT event_id, type FROM journal_events WHERE event_id LIKE 'sync:s2:%'"))
     assert kinds["sync:s2:g5:new"] == "grade"
@@ -219,6 +219,17 @@ async def test_the_same_file_twice_changes_nothing(linked):
     assert (await grades(linked), await outbox(linked), await table(linked, "journal_events"),
             await table(linked, "snapshot_state"), await table(linked, "snapshot_missing")
             ) == state
+
+
+async def test_a_change_made_once_is_not_made_again(linked):
+    await sync(linked, snap("s1", FOUR))
+    body = snap("s2", [*FOUR, mark(9, 4)], taken="2026-11-23T11:00:00+03:00")
+    assert (await sync(linked, body)).snapshots[0].new == 1
+    delete = json.dumps({"id": "d9", "type": "grade_deleted", "grade_id": "g9"})
+    await linked.journal.import_journal(parse_journal([delete], "j.jsonl"), "j.jsonl")
+    again = await sync(linked, body)  # the journal deleted g9 since: its event was applied once
+    assert (again.snapshots[0].new, again.snapshots[0].already_imported) == (0, 1)
+    assert (await grades(linked))["g9"][4] is True
 
 
 async def test_an_older_snapshot_leaves_the_student_alone(linked):
