@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import functools
 import io
 import json
 import logging
@@ -151,6 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     jimp.add_argument("--rejects", help="write rejected lines with reasons here (JSONL)")
     jimp.add_argument("--no-notify", action="store_true",
                       help="store without pushes (back-filling history)")
+    jsync = journal_sub.add_parser(
+        "sync", help="sync snapshots (JSONL; '-' for stdin): a student's or a class's marks for"
+                     " a period as a whole, turned into new, changed and deleted grades")
+    jsync.add_argument("file")
+    jsync.add_argument("--dry-run", action="store_true", help="work out and report, change nothing")
+    jsync.add_argument("--force", action="store_true",
+                       help="take a snapshot that looks cut short (under half the marks of the"
+                            " previous one)")
+    jsync.add_argument("--no-notify", action="store_true", help="store without pushes")
 
     jobs = sub.add_parser("jobs", help="run one scheduled job now and exit")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
@@ -350,6 +360,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     if args.command == "roster":
         return await _roster_import(args, settings)
+    if args.command == "journal" and args.journal_command == "sync":
+        return await _journal_sync(args, settings)
     if args.command == "journal":
         return await _journal_import(args, settings)
     if args.command == "jobs":
@@ -482,6 +494,52 @@ async def _journal_import(args: argparse.Namespace, settings: Settings) -> int:
         f" {plural(summary.pushes, 'push', 'pushes')} queued"
         + ("" if summary.notify else " (--no-notify)")
     )
+    return EXIT_OK
+
+
+def _sync_counts(count: Callable[[str], int]) -> str:
+    """``3 new, 1 changed, …`` of a snapshot sync; ``count`` gives each by name."""
+    return (f"{count('new')} new, {count('changed')} changed, {count('deleted')} deleted,"
+            f" {count('missing_once')} missing once (kept), {count('unchanged')} unchanged")
+
+
+async def _journal_sync(args: argparse.Namespace, settings: Settings) -> int:
+    from core.services.snapshot import sync_snapshots
+
+    name = "<stdin>" if args.file == "-" else args.file
+    journal = await asyncio.to_thread(_read_journal, args.file)
+    _read_note(name, journal.encoding)
+    async with open_services(settings) as services:
+        result = await sync_snapshots(services.journal, "\n".join(journal.lines),
+                                      filename=name, force=args.force,
+                                      notify=not args.no_notify, dry_run=args.dry_run)
+    if not result.ok:
+        raise InputInvalid(result.problems)
+    for s in result.snapshots:
+        period = s.period_id or f"{s.start}..{s.end}"
+        scope = (f"student {s.student_id}" if s.student_id
+                 else f"class {s.class_name}, {plural(s.students, 'student', 'students')}")
+        notes = ""
+        if s.already_imported:
+            notes += f"; {s.already_imported} already imported"
+        if s.first:
+            notes += ("; first snapshot: stored without pushes" if s.student_id else
+                      f"; first snapshot of {plural(s.first, 'student', 'students')}:"
+                      " stored without pushes")
+        if s.stale:
+            notes += ("; left alone: a later snapshot was synced already" if s.student_id else
+                      f"; {plural(s.stale, 'student', 'students')} left alone: a later"
+                      " snapshot was synced already")
+        if s.forced:
+            notes += "; taken although it looks cut short (--force)"
+        print(f"{name}:{s.line}: snapshot {s.snapshot_id} ({scope}, {period}"
+              + (f", {s.subject}" if s.subject else "")
+              + f"): {_sync_counts(functools.partial(getattr, s))}{notes};"
+              f" {plural(s.pushes, 'push', 'pushes')} queued")
+    head = "dry run, nothing changed" if result.status == "dry_run" else "snapshots synced"
+    print(f"{head}: {plural(len(result.snapshots), 'snapshot', 'snapshots')},"
+          f" {_sync_counts(result.total)}; {plural(result.pushes, 'push', 'pushes')} queued"
+          + ("" if result.notify else " (--no-notify)"))
     return EXIT_OK
 
 

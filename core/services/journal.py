@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -402,6 +402,121 @@ class JournalService:
         if summary.pushes and self.on_queued is not None:
             self.on_queued()
         return summary, checked
+
+    async def import_batches(
+        self,
+        plan: Callable[[Tx], AsyncIterator[Batch]],
+        filename: str,
+        *,
+        kind: str = "journal",
+        notify: bool = True,
+        dry_run: bool = False,
+    ) -> JournalSummary:
+        """Events worked out inside the import's own write transaction (snapshot sync).
+
+        ``plan`` reads what it needs through the transaction and yields batches; each batch is
+        checked and applied, its writes visible, before the plan goes on, so the plan may diff
+        against what the batch before it wrote and keep its own bookkeeping in the same
+        transaction. A quiet batch is stored without pushes. A batch with problems is not
+        applied, nor is any batch after it (they are still checked); when the plan ends, the
+        problems are raised as ``InputInvalid`` and nothing is changed. ``dry_run``: everything
+        is done, counted and rolled back. Runs alone among imports."""
+        summary = JournalSummary(notify=notify)
+        try:
+            async with self.db.transaction() as tx:
+                await tx.lock("journal-import")
+                applier: _Applier | None = None
+                problems: list[Problem] = []
+                async for batch in plan(tx):
+                    parsed = ParsedJournal(events=batch.events)
+                    checked = await self._check(tx, parsed, filename, {})
+                    batch.problems = checked.problems
+                    problems += checked.problems
+                    if problems:
+                        continue
+                    if applier is None:
+                        applier = _Applier(self, tx, checked, summary, notify)
+                    else:
+                        applier.checked = checked
+                        applier.known_grades |= checked.existing_grades
+                    applier.notify = notify and not batch.quiet
+                    before = summary.pushes
+                    events = checked.events
+                    ahead = 0
+                    for n, event in enumerate(events, 1):
+                        if n > ahead:
+                            ahead = await applier.look_ahead(events, n - 1)
+                        await applier.apply(event)
+                    await applier.flush()
+                    batch.applied = len(events)
+                    batch.already_imported = checked.already_imported
+                    batch.pushes = summary.pushes - before
+                    summary.lines += len(batch.events)
+                    summary.already_imported += checked.already_imported
+                if problems:
+                    raise InputInvalid(problems)
+                await tx.execute(
+                    "INSERT INTO imports (kind, source, finished_at, summary) VALUES (?, ?, ?, ?)",
+                    (kind, filename, to_db(self.clock.now()), json.dumps(asdict(summary))),
+                )
+                if dry_run:
+                    raise _DryRun
+        except _DryRun:
+            return summary
+        if summary.pushes and self.on_queued is not None:
+            self.on_queued()
+        return summary
+
+
+@dataclass
+class Batch:
+    """Events for ``JournalService.import_batches``; what was done is filled in."""
+
+    events: list[Event]
+    quiet: bool = False  # stored without pushes
+    applied: int = 0
+    already_imported: int = 0
+    pushes: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+class _DryRun(Exception):
+    """Rolls a dry run's transaction back."""
+
+
+def grade_differences(event: GradeEvent, row: Any) -> set[str]:
+    """The fields of a stored grade (a ``grades`` row) that ``event`` would give another value:
+    those of the event the row has a column of the same name for, but the ids, the teacher and
+    ``set_at``, which a correction does not change."""
+    found = set()
+    columns = set(row.keys())
+    for name in GradeEvent.__dataclass_fields__:
+        if name in _NOT_COMPARED or name not in columns:
+            continue
+        if _stored_form(getattr(event, name)) != _stored_form(row[name]):
+            found.add(name)
+    return found
+
+
+_NOT_COMPARED = frozenset({"id", "line", "grade_id", "student_id", "teacher", "set_at"})
+
+
+def _stored_form(value: Any) -> str | None:
+    """A value as text, the way the grades table keeps it, to compare an event's with a row's."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, datetime):
+        return to_db(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    shown = getattr(value, "shown", None)  # a mark as the school shows it
+    if isinstance(shown, str):
+        return shown
+    return str(value)
 
 
 class _Contended(Exception):
