@@ -37,6 +37,8 @@ from core.importers.journal import (
     DotClosedEvent,
     DotEvent,
     Event,
+    FinalGradeDeletedEvent,
+    FinalGradeEvent,
     GradeChangedEvent,
     GradeDeletedEvent,
     GradeEvent,
@@ -50,7 +52,7 @@ from core.models import Role, Scope
 from core.services.absence import AbsenceService
 from core.services.access import AccessService
 from core.services.dots import close_dot
-from core.services.grades import Period, mean, period_of, subject_sums
+from core.services.grades import Period, mean, period_of, school_year, subject_sums
 from core.services.outbox import enqueue_many, outbox_row
 from core.storage.db import Database, Tx, error_text
 
@@ -92,6 +94,7 @@ class Checked:
     # closed dot: the grade's or dot's student) and class ids (homework, lessons).
     touched_students: set[str] = field(default_factory=set)
     touched_classes: set[int] = field(default_factory=set)
+    existing_finals: set[str] = field(default_factory=set)  # final ids already in the database
 
 
 def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
@@ -156,6 +159,10 @@ class JournalService:
                             if isinstance(e, AttendanceEvent)})
         class_names = sorted({e.class_name for e in parsed.events
                               if isinstance(e, HomeworkEvent | LessonEvent)})
+        final_refs = sorted({e.final_id for e in parsed.events
+                             if isinstance(e, FinalGradeEvent | FinalGradeDeletedEvent)})
+        period_refs = sorted({e.period_id for e in parsed.events
+                              if isinstance(e, FinalGradeEvent) and e.period_id is not None})
 
         async def lookup(sql: str, values: list[str]) -> list:
             """``sql`` with ``{in}`` for the list of values, asked in chunks."""
@@ -178,12 +185,17 @@ class JournalService:
         # Whose each id is: (kind, id) -> the student's external id.
         owner: dict[tuple[str, str], str] = {}
         for kind, table, refs in (("grade_id", "grades", grade_refs), ("dot_id", "dots", dot_refs),
-                                  ("attendance_id", "attendance", mark_refs)):
+                                  ("attendance_id", "attendance", mark_refs),
+                                  ("final_id", "final_grades", final_refs)):
             for r in await lookup(owners(table), refs):
                 owner[(kind, r[0])] = r[1]
         in_db = {ref for kind, ref in owner if kind == "grade_id"}
         grades = set(in_db)
         dots = {ref for kind, ref in owner if kind == "dot_id"}
+        finals_in_db = {ref for kind, ref in owner if kind == "final_id"}
+        finals = set(finals_in_db)
+        periods = {r[0] for r in await lookup(
+            "SELECT external_id FROM periods WHERE external_id IN ({in})", period_refs)}
         classes: dict[str, list[int]] = {}
         for name in class_names:
             rows = await tx.fetchall("SELECT id FROM classes WHERE name = ?", (name,))
@@ -220,6 +232,14 @@ class JournalService:
             if isinstance(event, DotClosedEvent) and event.dot_id not in dots:
                 reject(event, "dot_id", f"unknown dot {quote(event.dot_id)}")
                 continue
+            if isinstance(event, FinalGradeEvent) and event.period_id is not None \
+                    and event.period_id not in periods:
+                reject(event, "period_id", f"unknown period {quote(event.period_id)}"
+                       " (declare it with a period event first, or use \"year\")")
+                continue
+            if isinstance(event, FinalGradeDeletedEvent) and event.final_id not in finals:
+                reject(event, "final_id", f"unknown final mark {quote(event.final_id)}")
+                continue
             key = _owned_id(event)
             if key is not None:
                 first = owner.setdefault(key, event.student_id)
@@ -230,6 +250,10 @@ class JournalService:
                 grades.add(event.grade_id)
             if isinstance(event, DotEvent):
                 dots.add(event.dot_id)
+            if isinstance(event, FinalGradeEvent):
+                finals.add(event.final_id)
+            if isinstance(event, PeriodEvent):
+                periods.add(event.period_id)
             valid.append(event)
         problems.sort(key=lambda p: (p.line, p.field))
         single_classes = {name: found[0] for name, found in classes.items() if len(found) == 1}
@@ -242,10 +266,12 @@ class JournalService:
                 touched_students.add(owner[("grade_id", event.grade_id)])
             elif isinstance(event, DotClosedEvent):
                 touched_students.add(owner[("dot_id", event.dot_id)])
+            elif isinstance(event, FinalGradeDeletedEvent):
+                touched_students.add(owner[("final_id", event.final_id)])
             elif not isinstance(event, PeriodEvent):
                 touched_students.add(event.student_id)
         return Checked(valid, problems, rejected, already, students, single_classes, in_db,
-                       touched_students, touched_classes)
+                       touched_students, touched_classes, finals_in_db)
 
     # -- who runs at the same time as whom ---------------------------------------------------
 
@@ -258,7 +284,9 @@ class JournalService:
         students = {e.student_id for e in parsed.events if hasattr(e, "student_id")}
         kinds = (("grades", {e.grade_id for e in parsed.events
                              if isinstance(e, GradeChangedEvent | GradeDeletedEvent)}),
-                 ("dots", {e.dot_id for e in parsed.events if isinstance(e, DotClosedEvent)}))
+                 ("dots", {e.dot_id for e in parsed.events if isinstance(e, DotClosedEvent)}),
+                 ("final_grades", {e.final_id for e in parsed.events
+                                   if isinstance(e, FinalGradeDeletedEvent)}))
         for table, refs in kinds:
             for part in _chunks(sorted(refs)):
                 marks, padded = _in_list(part)
@@ -389,6 +417,8 @@ def _owned_id(event: Event) -> tuple[str, str] | None:
         return ("dot_id", event.dot_id)
     if isinstance(event, AttendanceEvent):
         return ("attendance_id", event.attendance_id)
+    if isinstance(event, FinalGradeEvent):
+        return ("final_id", event.final_id)
     return None
 
 
@@ -421,6 +451,11 @@ class _Applier:
         # One method per event type, and the type's name in the ledger.
         self.handlers = {cls: (getattr(self, f"_{cls.__name__}"), name)
                          for cls, name in _TYPE_NAMES.items()}
+        # Final marks new in this import, written with the next flush, and the periods they
+        # close: external id -> (periods.id, name, the school year it belongs to).
+        self.pending_finals: list[tuple[Any, ...]] = []
+        self.known_finals = set(checked.existing_finals)
+        self.final_periods: dict[str, tuple[int, str, int]] = {}
 
     def _count(self, kind: str) -> None:
         self.summary.applied[kind] = self.summary.applied.get(kind, 0) + 1
@@ -453,6 +488,14 @@ class _Applier:
                 self.ledger,
             )
             self.ledger.clear()
+        if self.pending_finals:
+            await self.tx.executemany(
+                "INSERT INTO final_grades (external_id, student_id, subject, period_id,"
+                " school_year, shown, scale, points, parts, set_at, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self.pending_finals,
+            )
+            self.pending_finals.clear()
 
     async def apply(self, event: Event) -> None:
         handler, name = self.handlers[type(event)]
@@ -533,6 +576,10 @@ class _Applier:
                 sid, _name, active = students[e.student_id]
                 if active and self.relevant(e.date, None):
                     marks.add(sid)
+            elif kind is FinalGradeEvent:
+                sid, _name, active = students[e.student_id]
+                if active and self.final_news(e):
+                    grades.add(sid)
             end += 1
         if end == start:
             return start + 1  # the event settles itself: nothing to read before it
@@ -856,6 +903,86 @@ class _Applier:
         )
         self.periods.clear()
         self.spans.clear()
+        self.final_periods.clear()
+
+    # -- final marks ------------------------------------------------------------------------
+
+    def final_news(self, e: FinalGradeEvent) -> bool:
+        """Whether a final mark is news: set within the relevance window, or, without
+        ``set_at``, whenever it arrives."""
+        return self.notify and (e.set_at is None or self.relevant(self.today, e.set_at))
+
+    async def final_period(self, e: FinalGradeEvent) -> tuple[int | None, str | None, int]:
+        """What the final mark closes: (periods.id, the period's name, the school year as the
+        year it starts in); for the year's mark (None, None, the school year of ``set_at``,
+        else of today)."""
+        if e.period_id is None:
+            day = e.set_at.astimezone(self.svc.tz).date() if e.set_at else self.today
+            return None, None, school_year(day).start.year
+        found = self.final_periods.get(e.period_id)
+        if found is None:
+            row = await self.tx.fetchone(
+                "SELECT id, name, start_date FROM periods WHERE external_id = ?", (e.period_id,))
+            assert row is not None  # checked before
+            found = (row["id"], row["name"],
+                     school_year(date.fromisoformat(row["start_date"])).start.year)
+            self.final_periods[e.period_id] = found
+        return found
+
+    async def _FinalGradeEvent(self, e: FinalGradeEvent) -> None:
+        sid, first_name, active = self.student(e.student_id)
+        period, name, year = await self.final_period(e)
+        m = e.mark
+        values = (e.subject, period, year, m.shown, m.scale, m.points, m.parts,
+                  to_db(e.set_at) if e.set_at else None)
+        news = active and self.final_news(e)
+        payload: dict[str, Any] = {"child": first_name, "subject": e.subject, "period": name,
+                                   "value": m.shown}
+        if e.final_id not in self.known_finals:
+            self.known_finals.add(e.final_id)
+            self.pending_finals.append((e.final_id, sid, *values, self.stamp, self.stamp))
+            if news:
+                await self.push(sid, "final_grade", f"final:{e.final_id}:new", payload)
+            return
+        # The journal sent the same final mark again: a correction.
+        if self.pending_finals:
+            await self.flush()
+        row = await self.tx.fetchone(
+            "SELECT id, subject, period_id, shown, deleted_at FROM final_grades"
+            " WHERE external_id = ?", (e.final_id,))
+        assert row is not None
+        await self.tx.execute(
+            "UPDATE final_grades SET subject = ?, period_id = ?, school_year = ?, shown = ?,"
+            " scale = ?, points = ?, parts = ?, set_at = ?, updated_at = ?, deleted_at = NULL"
+            " WHERE id = ?", (*values, self.stamp, row["id"]))
+        if not news:
+            return
+        if row["deleted_at"] is not None:  # withdrawn before and given again: news
+            await self.push(sid, "final_grade", f"final:{e.final_id}:new:{e.id}", payload)
+            return
+        if (row["shown"], row["subject"], row["period_id"]) == (m.shown, e.subject, period):
+            return  # nothing a family would notice
+        if row["shown"] != m.shown:
+            payload["old_value"] = row["shown"]
+        await self.push(sid, "final_grade_changed", f"final:{e.final_id}:chg:{e.id}", payload)
+
+    async def _FinalGradeDeletedEvent(self, e: FinalGradeDeletedEvent) -> None:
+        if self.pending_finals:
+            await self.flush()
+        row = await self.tx.fetchone(
+            "SELECT f.id, f.student_id, f.subject, f.shown, f.deleted_at, p.name AS period,"
+            " s.first_name, s.active FROM final_grades f JOIN students s ON s.id = f.student_id"
+            " LEFT JOIN periods p ON p.id = f.period_id WHERE f.external_id = ?", (e.final_id,))
+        assert row is not None  # checked before
+        if row["deleted_at"] is not None:
+            return
+        await self.tx.execute("UPDATE final_grades SET deleted_at = ?, updated_at = ? WHERE id = ?",
+                              (self.stamp, self.stamp, row["id"]))
+        if not (self.notify and row["active"]):
+            return
+        await self.push(row["student_id"], "final_grade_deleted", f"final:{e.final_id}:del:{e.id}",
+                        {"child": row["first_name"], "subject": row["subject"],
+                         "period": row["period"], "value": row["shown"]})
 
 
 # Events that write everything pending and forget the kept sums before they run.
@@ -871,4 +998,6 @@ _TYPE_NAMES: dict[type, str] = {
     HomeworkEvent: "homework",
     LessonEvent: "lesson",
     PeriodEvent: "period",
+    FinalGradeEvent: "final_grade",
+    FinalGradeDeletedEvent: "final_grade_deleted",
 }
