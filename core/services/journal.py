@@ -451,10 +451,13 @@ class _Applier:
         # One method per event type, and the type's name in the ledger.
         self.handlers = {cls: (getattr(self, f"_{cls.__name__}"), name)
                          for cls, name in _TYPE_NAMES.items()}
-        # Final marks new in this import, written with the next flush, and the periods they
+        # Final marks: what each one named by the file is now (read in sets, then kept up to
+        # date here), new ones and changes written with the next flush, and the periods they
         # close: external id -> (periods.id, name, the school year it belongs to).
-        self.pending_finals: list[tuple[Any, ...]] = []
         self.known_finals = set(checked.existing_finals)
+        self.finals: dict[str, dict[str, Any]] = {}
+        self.pending_finals: list[tuple[Any, ...]] = []
+        self.changed_finals: list[tuple[Any, ...]] = []
         self.final_periods: dict[str, tuple[int, str, int]] = {}
 
     def _count(self, kind: str) -> None:
@@ -491,11 +494,19 @@ class _Applier:
         if self.pending_finals:
             await self.tx.executemany(
                 "INSERT INTO final_grades (external_id, student_id, subject, period_id,"
-                " school_year, shown, scale, points, parts, set_at, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " school_year, shown, scale, points, parts, set_at, deleted_at, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 self.pending_finals,
             )
             self.pending_finals.clear()
+        if self.changed_finals:  # after the new ones: a change may be of a mark new in the file
+            await self.tx.executemany(
+                "UPDATE final_grades SET subject = ?, period_id = ?, school_year = ?, shown = ?,"
+                " scale = ?, points = ?, parts = ?, set_at = ?, deleted_at = ?, updated_at = ?"
+                " WHERE external_id = ?",
+                self.changed_finals,
+            )
+            self.changed_finals.clear()
 
     async def apply(self, event: Event) -> None:
         handler, name = self.handlers[type(event)]
@@ -547,6 +558,9 @@ class _Applier:
         that settles will need — their audiences and the sums of the subjects of the grades they
         announce — is read in a few queries instead of one or two for each child. Returns where
         that stretch ends (the events up to there need nothing more read)."""
+        if start == 0:
+            await self.load_finals({e.final_id for e in events
+                                    if type(e) in (FinalGradeEvent, FinalGradeDeletedEvent)})
         if not self.notify:
             return len(events)
         grades: set[int] = set()  # whose audience in Scope.GRADES
@@ -929,60 +943,86 @@ class _Applier:
             self.final_periods[e.period_id] = found
         return found
 
+    async def load_finals(self, final_ids: set[str]) -> None:
+        """What the final marks of these ids already in the database are now, in sets."""
+        wanted = sorted(f for f in final_ids if f in self.known_finals and f not in self.finals)
+        for part in _chunks(wanted):
+            marks, padded = _in_list(part)
+            for r in await self.tx.fetchall(
+                    "SELECT f.external_id, f.student_id, f.subject, f.period_id, f.school_year,"
+                    " f.shown, f.scale, f.points, f.parts, f.set_at, f.deleted_at,"
+                    " p.name AS period_name, s.first_name, s.active FROM final_grades f"
+                    " JOIN students s ON s.id = f.student_id"
+                    f" LEFT JOIN periods p ON p.id = f.period_id WHERE f.external_id IN ({marks})",
+                    padded):
+                self.finals[r["external_id"]] = {k: r[k] for k in _FINAL_STATE}
+
+    async def final_row(self, final_id: str) -> dict[str, Any] | None:
+        """The final mark as it is now (written or not), None for one never seen."""
+        if final_id not in self.known_finals:
+            return None
+        if final_id not in self.finals:
+            await self.load_finals({final_id})
+        return self.finals[final_id]
+
+    def write_final(self, final_id: str, state: dict[str, Any], new: bool) -> None:
+        self.finals[final_id] = state
+        columns = tuple(state[k] for k in _FINAL_COLUMNS)
+        if new:
+            self.known_finals.add(final_id)
+            self.pending_finals.append((final_id, state["student_id"], *columns, self.stamp,
+                                        self.stamp))
+        else:
+            self.changed_finals.append((*columns, self.stamp, final_id))
+
     async def _FinalGradeEvent(self, e: FinalGradeEvent) -> None:
         sid, first_name, active = self.student(e.student_id)
         period, name, year = await self.final_period(e)
         m = e.mark
-        values = (e.subject, period, year, m.shown, m.scale, m.points, m.parts,
-                  to_db(e.set_at) if e.set_at else None)
-        news = active and self.final_news(e)
+        before = await self.final_row(e.final_id)
+        self.write_final(e.final_id, {
+            "student_id": sid, "subject": e.subject, "period_id": period, "school_year": year,
+            "shown": m.shown, "scale": m.scale, "points": m.points, "parts": m.parts,
+            "set_at": to_db(e.set_at) if e.set_at else None, "deleted_at": None,
+            "period_name": name, "first_name": first_name, "active": active,
+        }, new=before is None)
+        if not (active and self.final_news(e)):
+            return
         payload: dict[str, Any] = {"child": first_name, "subject": e.subject, "period": name,
                                    "value": m.shown}
-        if e.final_id not in self.known_finals:
-            self.known_finals.add(e.final_id)
-            self.pending_finals.append((e.final_id, sid, *values, self.stamp, self.stamp))
-            if news:
-                await self.push(sid, "final_grade", f"final:{e.final_id}:new", payload)
+        if before is None:
+            await self.push(sid, "final_grade", f"final:{e.final_id}:new", payload)
             return
         # The journal sent the same final mark again: a correction.
-        if self.pending_finals:
-            await self.flush()
-        row = await self.tx.fetchone(
-            "SELECT id, subject, period_id, shown, deleted_at FROM final_grades"
-            " WHERE external_id = ?", (e.final_id,))
-        assert row is not None
-        await self.tx.execute(
-            "UPDATE final_grades SET subject = ?, period_id = ?, school_year = ?, shown = ?,"
-            " scale = ?, points = ?, parts = ?, set_at = ?, updated_at = ?, deleted_at = NULL"
-            " WHERE id = ?", (*values, self.stamp, row["id"]))
-        if not news:
-            return
-        if row["deleted_at"] is not None:  # withdrawn before and given again: news
+        if before["deleted_at"] is not None:  # withdrawn before and given again: news
             await self.push(sid, "final_grade", f"final:{e.final_id}:new:{e.id}", payload)
             return
-        if (row["shown"], row["subject"], row["period_id"]) == (m.shown, e.subject, period):
+        if (before["shown"], before["subject"], before["period_id"]) == (m.shown, e.subject,
+                                                                          period):
             return  # nothing a family would notice
-        if row["shown"] != m.shown:
-            payload["old_value"] = row["shown"]
+        if before["shown"] != m.shown:
+            payload["old_value"] = before["shown"]
         await self.push(sid, "final_grade_changed", f"final:{e.final_id}:chg:{e.id}", payload)
 
     async def _FinalGradeDeletedEvent(self, e: FinalGradeDeletedEvent) -> None:
-        if self.pending_finals:
-            await self.flush()
-        row = await self.tx.fetchone(
-            "SELECT f.id, f.student_id, f.subject, f.shown, f.deleted_at, p.name AS period,"
-            " s.first_name, s.active FROM final_grades f JOIN students s ON s.id = f.student_id"
-            " LEFT JOIN periods p ON p.id = f.period_id WHERE f.external_id = ?", (e.final_id,))
-        assert row is not None  # checked before
-        if row["deleted_at"] is not None:
+        before = await self.final_row(e.final_id)
+        assert before is not None  # checked before
+        if before["deleted_at"] is not None:
             return
-        await self.tx.execute("UPDATE final_grades SET deleted_at = ?, updated_at = ? WHERE id = ?",
-                              (self.stamp, self.stamp, row["id"]))
-        if not (self.notify and row["active"]):
+        self.write_final(e.final_id, {**before, "deleted_at": self.stamp}, new=False)
+        if not (self.notify and before["active"]):
             return
-        await self.push(row["student_id"], "final_grade_deleted", f"final:{e.final_id}:del:{e.id}",
-                        {"child": row["first_name"], "subject": row["subject"],
-                         "period": row["period"], "value": row["shown"]})
+        await self.push(before["student_id"], "final_grade_deleted",
+                        f"final:{e.final_id}:del:{e.id}",
+                        {"child": before["first_name"], "subject": before["subject"],
+                         "period": before["period_name"], "value": before["shown"]})
+
+
+# What a final mark's row holds (in the order of the statements that write it), and what is
+# kept of it besides.
+_FINAL_COLUMNS = ("subject", "period_id", "school_year", "shown", "scale", "points", "parts",
+                  "set_at", "deleted_at")
+_FINAL_STATE = ("student_id", *_FINAL_COLUMNS, "period_name", "first_name", "active")
 
 
 # Events that write everything pending and forget the kept sums before they run.
