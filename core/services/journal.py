@@ -13,9 +13,9 @@ move every child's sums) runs alone, and so does an import whose check finds it 
 it did not lock (a concurrent import created the grade it names) or that meets a concurrent one
 in the database (the same id written for another child): it is rolled back and done again alone.
 
-A grade, dot or attendance id belongs to the student it was first seen with: an event that names
-it with another student is rejected, never applied as a correction that would move the fact (and
-its pushes) to another child.
+A grade, dot, attendance or final mark id belongs to the student it was first seen with: an event
+that names it with another student is rejected, never applied as a correction that would move the
+fact (and its pushes) to another child.
 """
 
 from __future__ import annotations
