@@ -93,6 +93,8 @@ EVENT_NOUNS = {
     "homework": ("homework task", "homework tasks"),
     "lesson": ("lesson", "lessons"),
     "period": ("period", "periods"),
+    "final_grade": ("final mark", "final marks"),
+    "final_grade_deleted": ("final mark withdrawn", "final marks withdrawn"),
 }
 
 

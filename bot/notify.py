@@ -176,6 +176,51 @@ def lesson_replaced(p: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def final_grade(p: dict[str, Any]) -> str:
+    """A final mark of a period (``period``: its name, as the school gives it) or the year."""
+    if p.get("period"):
+        head = _("🎓 Final mark for {period} · {subject}: {value}").format(
+            period=p["period"], subject=p["subject"], value=p["value"])
+    else:
+        head = _("🎓 Final mark for the year · {subject}: {value}").format(
+            subject=p["subject"], value=p["value"])
+    return "\n".join([head, p["child"]])
+
+
+def final_grade_changed(p: dict[str, Any]) -> str:
+    names = {"period": p.get("period"), "subject": p["subject"], "value": p["value"]}
+    if p.get("old_value") is not None:
+        head = (_("✏️ Final mark for {period} corrected · {subject}: {old} → {value}")
+                if p.get("period") else
+                _("✏️ Final mark for the year corrected · {subject}: {old} → {value}"))
+        names["old"] = p["old_value"]
+    else:
+        head = (_("✏️ Final mark for {period} updated · {subject}: {value}") if p.get("period")
+                else _("✏️ Final mark for the year updated · {subject}: {value}"))
+    return "\n".join([head.format(**names), p["child"]])
+
+
+def final_grade_deleted(p: dict[str, Any]) -> str:
+    head = (_("🗑 Final mark for {period} withdrawn · {subject}: {value}") if p.get("period")
+            else _("🗑 Final mark for the year withdrawn · {subject}: {value}"))
+    return "\n".join([head.format(period=p.get("period"), subject=p["subject"],
+                                   value=p["value"]), p["child"]])
+
+
+def final_grades(group: list[dict[str, Any]]) -> str:
+    """New final marks of one child for one period (or the year): one block, by subject."""
+    if len(group) == 1:
+        return final_grade(group[0])
+    first = group[0]
+    head = (_("🎓 Final marks for {period} · {child}") if first.get("period")
+            else _("🎓 Final marks for the year · {child}")).format(
+        period=first.get("period"), child=first["child"])
+    lines = [head]
+    for p in sorted(group, key=lambda p: p["subject"].casefold()):
+        lines.append(f"• {p['subject']}: {p['value']}")
+    return "\n".join(lines)
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "grade_new": grade_new,
     "grade_changed": grade_changed,
@@ -186,6 +231,9 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "homework": homework,
     "lesson_cancelled": lesson_cancelled,
     "lesson_replaced": lesson_replaced,
+    "final_grade": final_grade,
+    "final_grade_changed": final_grade_changed,
+    "final_grade_deleted": final_grade_deleted,
 }
 
 
@@ -352,17 +400,27 @@ INTERACTIVE: dict[
 }
 
 
+# Kinds whose pushes about one child are told together: by day, by period.
+GROUPED: dict[str, Callable[[list[dict[str, Any]]], str]] = {
+    "attendance": attendance,
+    "final_grade": final_grades,
+}
+
+
 def render_blocks(items: tuple[OutboxItem, ...]) -> tuple[list[tuple[str, list[int]]], list[int]]:
     """Each push as a block of text with the rows it covers, and the rows that could not be
     rendered (an unknown kind, or a payload the renderer fails on: logged, then dropped).
 
-    Absence marks of one child on one day make one block, where the first of them stands."""
-    order: list[OutboxItem | tuple[str, str]] = []  # an item, or (student, date) of marks
-    marks: dict[tuple[str, str], list[OutboxItem]] = {}
+    Absence marks of one child on one day make one block, where the first of them stands; so do
+    new final marks of one child for one period."""
+    # An item, or (kind, student, date or period) of a group.
+    order: list[OutboxItem | tuple[str, str, str]] = []
+    marks: dict[tuple[str, str, str], list[OutboxItem]] = {}
     unknown: list[int] = []
     for item in items:
-        if item.kind == "attendance":
-            key = (str(item.student_id), item.payload["date"])
+        if item.kind in GROUPED:
+            what = item.payload.get("date" if item.kind == "attendance" else "period")
+            key = (item.kind, str(item.student_id), str(what or ""))
             if key not in marks:
                 marks[key] = []
                 order.append(key)
@@ -375,7 +433,7 @@ def render_blocks(items: tuple[OutboxItem, ...]) -> tuple[list[tuple[str, list[i
     for entry in order:
         group = marks[entry] if isinstance(entry, tuple) else [entry]
         try:
-            text = (attendance([i.payload for i in group]) if isinstance(entry, tuple)
+            text = (GROUPED[entry[0]]([i.payload for i in group]) if isinstance(entry, tuple)
                     else RENDERERS[entry.kind](entry.payload))
         except Exception:
             log.exception("cannot render outbox rows %s", [i.id for i in group])

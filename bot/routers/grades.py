@@ -22,6 +22,7 @@ from bot.ui import edit_in_place
 from core.clock import Clock
 from core.errors import AccessDenied, NotLinked
 from core.models import Child, Scope, Viewer
+from core.services.finals import FinalMark, FinalsTable, finals_table, subject_finals
 from core.services.grades import (
     GradesService,
     Mark,
@@ -29,6 +30,7 @@ from core.services.grades import (
     Overview,
     Period,
     SubjectDetail,
+    school_year,
 )
 
 PAGE = 10
@@ -40,6 +42,7 @@ def create_router() -> Router:
     router.callback_query.register(on_children, GradesCb.filter(F.a == "kids"))
     router.callback_query.register(on_overview, GradesCb.filter(F.a == "ov"))
     router.callback_query.register(on_subject, GradesCb.filter(F.a == "sub"))
+    router.callback_query.register(on_finals, GradesCb.filter(F.a == "fin"))
     return router
 
 
@@ -124,13 +127,16 @@ def overview_keyboard(ov: Overview, period_index: int, several: bool) -> InlineK
                 callback_data=GradesCb(a="ov", c=ov.child.id, p=current + 1).pack()))
         if nav:
             rows.append(nav)
+    rows.append([InlineKeyboardButton(text=_("📋 Final marks"),
+                                      callback_data=GradesCb(a="fin", c=ov.child.id).pack())])
     if several:
         rows.append([InlineKeyboardButton(text=_("👥 Another child"),
                                           callback_data=GradesCb(a="kids").pack())])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def detail_text(d: SubjectDetail, page: int) -> list[str]:
+def detail_text(d: SubjectDetail, page: int, finals: list[FinalMark] | None = None
+                ) -> list[str]:
     """Lines, each mark with its comment and teacher in one."""
     s = d.summary
     lines = [
@@ -147,6 +153,8 @@ def detail_text(d: SubjectDetail, page: int) -> list[str]:
     if s.missed:
         lines.append(ngettext("{n} lesson missed in the period",
                               "{n} lessons missed in the period", s.missed).format(n=s.missed))
+    if finals:
+        lines.append(finals_line(finals))
     lines.append("")
     marks = list(reversed(s.marks))  # newest first
     for m in marks[page * PAGE : (page + 1) * PAGE]:
@@ -274,6 +282,91 @@ async def on_subject(callback: CallbackQuery, callback_data: GradesCb, viewer: V
         if callback_data.p < len(periods):
             period_key = periods[callback_data.p].key
     detail = await grades.subject(viewer, callback_data.c, callback_data.s, today, period_key)
+    finals = await subject_finals(grades, viewer, detail.child.id, detail.summary.subject,
+                                  school_year(detail.period.start))
     pages = max(1, -(-detail.summary.count // PAGE))
     page = min(max(0, callback_data.pg), pages - 1)
-    await _edit(callback, detail_text(detail, page), detail_keyboard(detail, callback_data.p, page))
+    await _edit(callback, detail_text(detail, page, finals),
+                detail_keyboard(detail, callback_data.p, page))
+
+
+# -- final marks ---------------------------------------------------------------------------
+
+SUBJECT_WIDTH = 14  # a phone shows about 30 monospace characters a line
+EMPTY = "·"
+PREDICTED = "≈"
+
+
+def finals_line(finals: list[FinalMark]) -> str:
+    """«Итоговые: 1 четверть — 5, год — 5»: a subject's final marks of the school year."""
+    year = _("year")
+    marks = ", ".join(
+        f"{_html(m.period_name) if m.period is not None else year} — <b>{_html(m.shown)}</b>"
+        for m in finals)
+    return _("Final marks: {marks}").format(marks=marks)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def finals_text(t: FinalsTable) -> list[str]:
+    """A monospace table, rows subjects and columns the periods (numbered) and the year; the
+    predicted mark of the current period as «≈4» where its final one is not set."""
+    lines = [
+        _("📋 Final marks — {child}").format(child=_html(render.child_line(t.child))),
+        _("School year {start}/{end}").format(start=t.year.start.year,
+                                              end=str(t.year.end.year)[-2:]),
+        "",
+    ]
+    if not t.rows:
+        lines.append(_("No final marks yet, and no grades in the current period to predict"
+                       " them from."))
+        return lines
+    columns: list[str | None] = [p.key for p in t.periods] + [None]
+    heads = [str(n) for n in range(1, len(t.periods) + 1)] + [_("Year")]
+    predicted = t.predicted_column
+    table = [[_("Subject"), *heads]]
+    for r in t.rows:
+        cells = [_cut(r.subject, SUBJECT_WIDTH)]
+        for key in columns:
+            if key in r.finals:
+                cells.append(r.finals[key])
+            elif key == predicted and r.predicted is not None:
+                cells.append(f"{PREDICTED}{r.predicted}")
+            else:
+                cells.append(EMPTY)
+        table.append(cells)
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    widths[1:] = [max(2, w) for w in widths[1:]]
+    text = "\n".join(
+        " ".join([row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:],
+                                                                       strict=True))]).rstrip()
+        for row in table)
+    lines.append(f"<pre>{_html(text)}</pre>")
+    if t.periods:
+        lines.append(", ".join(f"{n} — {_html(p.name)}" for n, p in enumerate(t.periods, 1))
+                     + ".")
+    if t.any_predicted:
+        if t.current.is_school_year:
+            lines.append(_("≈ — predicted: the year's average, rounded; shown until the final"
+                           " mark is set."))
+        else:
+            lines.append(_("≈ — predicted: the average for {period}, rounded; shown until the"
+                           " final mark is set.").format(period=_html(t.current.name)))
+    return lines
+
+
+def finals_keyboard(t: FinalsTable, several: bool) -> InlineKeyboardMarkup:
+    rows = [[InlineKeyboardButton(text=_("« All subjects"),
+                                  callback_data=GradesCb(a="ov", c=t.child.id).pack())]]
+    if several:
+        rows.append([InlineKeyboardButton(text=_("👥 Another child"),
+                                          callback_data=GradesCb(a="kids").pack())])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def on_finals(callback: CallbackQuery, callback_data: GradesCb, viewer: Viewer,
+                    grades: GradesService, clock: Clock, tz) -> None:
+    table = await finals_table(grades, viewer, callback_data.c, _today(clock, tz))
+    await _edit(callback, finals_text(table), finals_keyboard(table, len(_visible(viewer)) > 1))

@@ -25,6 +25,7 @@ from typing import Any
 
 from core.errors import Problem
 from core.importers.text import quote, read_text, split_lines
+from core.marks import Mark, parse_mark
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +155,31 @@ class PeriodEvent:
     end: date
 
 
+@dataclass(frozen=True, slots=True)
+class FinalGradeEvent:
+    """The final mark of a subject for a period (``period_id``) or, with ``None``, the year."""
+
+    id: str
+    line: int
+    final_id: str
+    student_id: str
+    subject: str
+    period_id: str | None
+    mark: Mark
+    set_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class FinalGradeDeletedEvent:
+    id: str
+    line: int
+    final_id: str
+
+
 Event = (
     GradeEvent | GradeChangedEvent | GradeDeletedEvent | DotEvent | DotClosedEvent
     | AttendanceEvent | HomeworkEvent | LessonEvent | PeriodEvent
+    | FinalGradeEvent | FinalGradeDeletedEvent
 )
 
 
@@ -614,6 +637,32 @@ def _period(r: _Reader, eid: str) -> Event | None:
     return PeriodEvent(eid, r.line, period_id, name, start, end)
 
 
+YEAR = "year"  # the period_id of a final mark for the whole school year
+
+
+def _final_grade(r: _Reader, eid: str) -> Event | None:
+    final_id, student_id = r.ident("final_id"), r.ident("student_id")
+    subject, period_id = r.text("subject"), r.ident("period_id")
+    obj = r.obj
+    mark = parse_mark(obj.get("value"), obj.get("scale"), obj.get("five"))
+    if isinstance(mark, tuple):
+        r.bad(*mark)
+    elif r.surrogates and _unencodable(mark.shown):
+        r.bad("value", BAD_CHARS)
+    set_at = r.moment("set_at")
+    if r.problems or isinstance(mark, tuple):
+        return None
+    period = None if period_id.casefold() == YEAR else period_id
+    return FinalGradeEvent(eid, r.line, final_id, student_id, subject, period, mark, set_at)
+
+
+def _final_grade_deleted(r: _Reader, eid: str) -> Event | None:
+    final_id = r.ident("final_id")
+    if r.problems:
+        return None
+    return FinalGradeDeletedEvent(eid, r.line, final_id)
+
+
 BUILDERS: dict[str, Callable[[_Reader, str], Event | None]] = {
     "grade": _grade,
     "grade_changed": _grade_changed,
@@ -624,6 +673,8 @@ BUILDERS: dict[str, Callable[[_Reader, str], Event | None]] = {
     "homework": _homework,
     "lesson": _lesson,
     "period": _period,
+    "final_grade": _final_grade,
+    "final_grade_deleted": _final_grade_deleted,
 }
 
 

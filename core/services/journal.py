@@ -13,9 +13,9 @@ move every child's sums) runs alone, and so does an import whose check finds it 
 it did not lock (a concurrent import created the grade it names) or that meets a concurrent one
 in the database (the same id written for another child): it is rolled back and done again alone.
 
-A grade, dot or attendance id belongs to the student it was first seen with: an event that names
-it with another student is rejected, never applied as a correction that would move the fact (and
-its pushes) to another child.
+A grade, dot, attendance or final mark id belongs to the student it was first seen with: an event
+that names it with another student is rejected, never applied as a correction that would move the
+fact (and its pushes) to another child.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from core.importers.journal import (
     DotClosedEvent,
     DotEvent,
     Event,
+    FinalGradeDeletedEvent,
+    FinalGradeEvent,
     GradeChangedEvent,
     GradeDeletedEvent,
     GradeEvent,
@@ -50,7 +52,7 @@ from core.models import Role, Scope
 from core.services.absence import AbsenceService
 from core.services.access import AccessService
 from core.services.dots import close_dot
-from core.services.grades import Period, mean, period_of, subject_sums
+from core.services.grades import Period, mean, period_of, school_year, subject_sums
 from core.services.outbox import enqueue_many, outbox_row
 from core.storage.db import Database, Tx, error_text
 
@@ -92,6 +94,7 @@ class Checked:
     # closed dot: the grade's or dot's student) and class ids (homework, lessons).
     touched_students: set[str] = field(default_factory=set)
     touched_classes: set[int] = field(default_factory=set)
+    existing_finals: set[str] = field(default_factory=set)  # final ids already in the database
 
 
 def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
@@ -160,6 +163,10 @@ class JournalService:
         class_names = sorted({e.class_name for e in parsed.events
                               if isinstance(e, HomeworkEvent | LessonEvent)
                               and e.class_name is not None})
+        final_refs = sorted({e.final_id for e in parsed.events
+                             if isinstance(e, FinalGradeEvent | FinalGradeDeletedEvent)})
+        period_refs = sorted({e.period_id for e in parsed.events
+                              if isinstance(e, FinalGradeEvent) and e.period_id is not None})
 
         async def lookup(sql: str, values: list[str], *first: Any) -> list:
             """``sql`` with ``{in}`` for the list of values, asked in chunks; ``first``: the
@@ -183,12 +190,17 @@ class JournalService:
         # Whose each id is: (kind, id) -> the student's external id.
         owner: dict[tuple[str, str], str] = {}
         for kind, table, refs in (("grade_id", "grades", grade_refs), ("dot_id", "dots", dot_refs),
-                                  ("attendance_id", "attendance", mark_refs)):
+                                  ("attendance_id", "attendance", mark_refs),
+                                  ("final_id", "final_grades", final_refs)):
             for r in await lookup(owners(table), refs):
                 owner[(kind, r[0])] = r[1]
         in_db = {ref for kind, ref in owner if kind == "grade_id"}
         grades = set(in_db)
         dots = {ref for kind, ref in owner if kind == "dot_id"}
+        finals_in_db = {ref for kind, ref in owner if kind == "final_id"}
+        finals = set(finals_in_db)
+        periods = {r[0] for r in await lookup(
+            "SELECT external_id FROM periods WHERE external_id IN ({in})", period_refs)}
         classes: dict[str, list[int]] = {}
         for name in class_names:
             if school is None:
@@ -246,6 +258,14 @@ class JournalService:
             if isinstance(event, DotClosedEvent) and event.dot_id not in dots:
                 reject(event, "dot_id", f"unknown dot {quote(event.dot_id)}")
                 continue
+            if isinstance(event, FinalGradeEvent) and event.period_id is not None \
+                    and event.period_id not in periods:
+                reject(event, "period_id", f"unknown period {quote(event.period_id)}"
+                       " (declare it with a period event first, or use \"year\")")
+                continue
+            if isinstance(event, FinalGradeDeletedEvent) and event.final_id not in finals:
+                reject(event, "final_id", f"unknown final mark {quote(event.final_id)}")
+                continue
             key = _owned_id(event)
             if key is not None:
                 first = owner.setdefault(key, event.student_id)
@@ -256,6 +276,10 @@ class JournalService:
                 grades.add(event.grade_id)
             if isinstance(event, DotEvent):
                 dots.add(event.dot_id)
+            if isinstance(event, FinalGradeEvent):
+                finals.add(event.final_id)
+            if isinstance(event, PeriodEvent):
+                periods.add(event.period_id)
             valid.append(event)
         problems.sort(key=lambda p: (p.line, p.field))
         single_classes = {name: found[0] for name, found in classes.items() if len(found) == 1}
@@ -268,10 +292,12 @@ class JournalService:
                 touched_students.add(owner[("grade_id", event.grade_id)])
             elif isinstance(event, DotClosedEvent):
                 touched_students.add(owner[("dot_id", event.dot_id)])
+            elif isinstance(event, FinalGradeDeletedEvent):
+                touched_students.add(owner[("final_id", event.final_id)])
             elif not isinstance(event, PeriodEvent):
                 touched_students.add(event.student_id)
         return Checked(valid, problems, rejected, already, students, single_classes, in_db,
-                       touched_students, touched_classes)
+                       touched_students, touched_classes, finals_in_db)
 
     # -- who runs at the same time as whom ---------------------------------------------------
 
@@ -285,7 +311,9 @@ class JournalService:
                     if getattr(e, "student_id", None) is not None}
         kinds = (("grades", {e.grade_id for e in parsed.events
                              if isinstance(e, GradeChangedEvent | GradeDeletedEvent)}),
-                 ("dots", {e.dot_id for e in parsed.events if isinstance(e, DotClosedEvent)}))
+                 ("dots", {e.dot_id for e in parsed.events if isinstance(e, DotClosedEvent)}),
+                 ("final_grades", {e.final_id for e in parsed.events
+                                   if isinstance(e, FinalGradeDeletedEvent)}))
         for table, refs in kinds:
             for part in _chunks(sorted(refs)):
                 marks, padded = _in_list(part)
@@ -543,6 +571,8 @@ def _owned_id(event: Event) -> tuple[str, str] | None:
         return ("dot_id", event.dot_id)
     if isinstance(event, AttendanceEvent):
         return ("attendance_id", event.attendance_id)
+    if isinstance(event, FinalGradeEvent):
+        return ("final_id", event.final_id)
     return None
 
 
@@ -575,6 +605,14 @@ class _Applier:
         # One method per event type, and the type's name in the ledger.
         self.handlers = {cls: (getattr(self, f"_{cls.__name__}"), name)
                          for cls, name in _TYPE_NAMES.items()}
+        # Final marks: what each one named by the file is now (read in sets, then kept up to
+        # date here), new ones and changes written with the next flush, and the periods they
+        # close: external id -> (periods.id, name, the school year it belongs to).
+        self.known_finals = set(checked.existing_finals)
+        self.finals: dict[str, dict[str, Any]] = {}
+        self.pending_finals: list[tuple[Any, ...]] = []
+        self.changed_finals: list[tuple[Any, ...]] = []
+        self.final_periods: dict[str, tuple[int, str, int]] = {}
 
     def _count(self, kind: str) -> None:
         self.summary.applied[kind] = self.summary.applied.get(kind, 0) + 1
@@ -607,6 +645,22 @@ class _Applier:
                 self.ledger,
             )
             self.ledger.clear()
+        if self.pending_finals:
+            await self.tx.executemany(
+                "INSERT INTO final_grades (external_id, student_id, subject, period_id,"
+                " school_year, shown, scale, points, parts, set_at, deleted_at, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self.pending_finals,
+            )
+            self.pending_finals.clear()
+        if self.changed_finals:  # after the new ones: a change may be of a mark new in the file
+            await self.tx.executemany(
+                "UPDATE final_grades SET subject = ?, period_id = ?, school_year = ?, shown = ?,"
+                " scale = ?, points = ?, parts = ?, set_at = ?, deleted_at = ?, updated_at = ?"
+                " WHERE external_id = ?",
+                self.changed_finals,
+            )
+            self.changed_finals.clear()
 
     async def apply(self, event: Event) -> None:
         handler, name = self.handlers[type(event)]
@@ -658,6 +712,9 @@ class _Applier:
         that settles will need — their audiences and the sums of the subjects of the grades they
         announce — is read in a few queries instead of one or two for each child. Returns where
         that stretch ends (the events up to there need nothing more read)."""
+        if start == 0:
+            await self.load_finals({e.final_id for e in events
+                                    if type(e) in (FinalGradeEvent, FinalGradeDeletedEvent)})
         if not self.notify:
             return len(events)
         grades: set[int] = set()  # whose audience in Scope.GRADES
@@ -687,6 +744,10 @@ class _Applier:
                 sid, _name, active = students[e.student_id]
                 if active and self.relevant(e.date, None):
                     marks.add(sid)
+            elif kind is FinalGradeEvent:
+                sid, _name, active = students[e.student_id]
+                if active and self.final_news(e):
+                    grades.add(sid)
             end += 1
         if end == start:
             return start + 1  # the event settles itself: nothing to read before it
@@ -1073,6 +1134,112 @@ class _Applier:
         )
         self.periods.clear()
         self.spans.clear()
+        self.final_periods.clear()
+
+    # -- final marks ------------------------------------------------------------------------
+
+    def final_news(self, e: FinalGradeEvent) -> bool:
+        """Whether a final mark is news: set within the relevance window, or, without
+        ``set_at``, whenever it arrives."""
+        return self.notify and (e.set_at is None or self.relevant(self.today, e.set_at))
+
+    async def final_period(self, e: FinalGradeEvent) -> tuple[int | None, str | None, int]:
+        """What the final mark closes: (periods.id, the period's name, the school year as the
+        year it starts in); for the year's mark (None, None, the school year of ``set_at``,
+        else of today)."""
+        if e.period_id is None:
+            day = e.set_at.astimezone(self.svc.tz).date() if e.set_at else self.today
+            return None, None, school_year(day).start.year
+        found = self.final_periods.get(e.period_id)
+        if found is None:
+            row = await self.tx.fetchone(
+                "SELECT id, name, start_date FROM periods WHERE external_id = ?", (e.period_id,))
+            assert row is not None  # checked before
+            found = (row["id"], row["name"],
+                     school_year(date.fromisoformat(row["start_date"])).start.year)
+            self.final_periods[e.period_id] = found
+        return found
+
+    async def load_finals(self, final_ids: set[str]) -> None:
+        """What the final marks of these ids already in the database are now, in sets."""
+        wanted = sorted(f for f in final_ids if f in self.known_finals and f not in self.finals)
+        for part in _chunks(wanted):
+            marks, padded = _in_list(part)
+            for r in await self.tx.fetchall(
+                    "SELECT f.external_id, f.student_id, f.subject, f.period_id, f.school_year,"
+                    " f.shown, f.scale, f.points, f.parts, f.set_at, f.deleted_at,"
+                    " p.name AS period_name, s.first_name, s.active FROM final_grades f"
+                    " JOIN students s ON s.id = f.student_id"
+                    f" LEFT JOIN periods p ON p.id = f.period_id WHERE f.external_id IN ({marks})",
+                    padded):
+                self.finals[r["external_id"]] = {k: r[k] for k in _FINAL_STATE}
+
+    async def final_row(self, final_id: str) -> dict[str, Any] | None:
+        """The final mark as it is now (written or not), None for one never seen."""
+        if final_id not in self.known_finals:
+            return None
+        if final_id not in self.finals:
+            await self.load_finals({final_id})
+        return self.finals[final_id]
+
+    def write_final(self, final_id: str, state: dict[str, Any], new: bool) -> None:
+        self.finals[final_id] = state
+        columns = tuple(state[k] for k in _FINAL_COLUMNS)
+        if new:
+            self.known_finals.add(final_id)
+            self.pending_finals.append((final_id, state["student_id"], *columns, self.stamp,
+                                        self.stamp))
+        else:
+            self.changed_finals.append((*columns, self.stamp, final_id))
+
+    async def _FinalGradeEvent(self, e: FinalGradeEvent) -> None:
+        sid, first_name, active = self.student(e.student_id)
+        period, name, year = await self.final_period(e)
+        m = e.mark
+        before = await self.final_row(e.final_id)
+        self.write_final(e.final_id, {
+            "student_id": sid, "subject": e.subject, "period_id": period, "school_year": year,
+            "shown": m.shown, "scale": m.scale, "points": m.points, "parts": m.parts,
+            "set_at": to_db(e.set_at) if e.set_at else None, "deleted_at": None,
+            "period_name": name, "first_name": first_name, "active": active,
+        }, new=before is None)
+        if not (active and self.final_news(e)):
+            return
+        payload: dict[str, Any] = {"child": first_name, "subject": e.subject, "period": name,
+                                   "value": m.shown}
+        if before is None:
+            await self.push(sid, "final_grade", f"final:{e.final_id}:new", payload)
+            return
+        # The journal sent the same final mark again: a correction.
+        if before["deleted_at"] is not None:  # withdrawn before and given again: news
+            await self.push(sid, "final_grade", f"final:{e.final_id}:new:{e.id}", payload)
+            return
+        if (before["shown"], before["subject"], before["period_id"]) == (m.shown, e.subject,
+                                                                          period):
+            return  # nothing a family would notice
+        if before["shown"] != m.shown:
+            payload["old_value"] = before["shown"]
+        await self.push(sid, "final_grade_changed", f"final:{e.final_id}:chg:{e.id}", payload)
+
+    async def _FinalGradeDeletedEvent(self, e: FinalGradeDeletedEvent) -> None:
+        before = await self.final_row(e.final_id)
+        assert before is not None  # checked before
+        if before["deleted_at"] is not None:
+            return
+        self.write_final(e.final_id, {**before, "deleted_at": self.stamp}, new=False)
+        if not (self.notify and before["active"]):
+            return
+        await self.push(before["student_id"], "final_grade_deleted",
+                        f"final:{e.final_id}:del:{e.id}",
+                        {"child": before["first_name"], "subject": before["subject"],
+                         "period": before["period_name"], "value": before["shown"]})
+
+
+# What a final mark's row holds (in the order of the statements that write it), and what is
+# kept of it besides.
+_FINAL_COLUMNS = ("subject", "period_id", "school_year", "shown", "scale", "points", "parts",
+                  "set_at", "deleted_at")
+_FINAL_STATE = ("student_id", *_FINAL_COLUMNS, "period_name", "first_name", "active")
 
 
 # Events that write everything pending and forget the kept sums before they run.
@@ -1088,4 +1255,6 @@ _TYPE_NAMES: dict[type, str] = {
     HomeworkEvent: "homework",
     LessonEvent: "lesson",
     PeriodEvent: "period",
+    FinalGradeEvent: "final_grade",
+    FinalGradeDeletedEvent: "final_grade_deleted",
 }

@@ -46,6 +46,8 @@ KIND_SCOPES = {
     "dot_new": Scope.GRADES, "dot_reminder": Scope.GRADES, "dot_vanished": Scope.GRADES,
     "attendance": Scope.ATTENDANCE, "homework": Scope.HOMEWORK,
     "lesson_cancelled": Scope.HOMEWORK, "lesson_replaced": Scope.HOMEWORK,
+    "final_grade": Scope.GRADES, "final_grade_changed": Scope.GRADES,
+    "final_grade_deleted": Scope.GRADES,
 }
 
 
