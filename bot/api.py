@@ -9,6 +9,8 @@ Mounted under ``/v1`` of an aiohttp application: by `diary web` beside the webho
   nothing applied); ``?partial=true`` applies the valid lines as ``--skip-invalid`` does;
   ``?notify=false`` stores without pushes as ``--no-notify``. The answer has a result per line.
 - ``POST /v1/roster``: the roster CSV as `diary roster import` (``?dry_run=true``).
+- ``POST /v1/snapshots``: snapshots of marks as `diary journal sync` (``?dry_run``, ``?force``,
+  ``?notify``).
 - ``GET /v1/openapi.json``: the OpenAPI 3.1 document of all this.
 
 Every request but the document needs ``Authorization: Bearer <token>``, a token issued with
@@ -41,6 +43,7 @@ from core.identity import Hasher
 from core.importers.journal import ParsedJournal, PeriodEvent, parse_event, parse_journal
 from core.importers.roster import parse_roster
 from core.importers.text import decode, split_lines
+from core.services.snapshot import sync_snapshots
 from core.services.tokens import ApiToken, ApiTokens
 
 log = logging.getLogger(__name__)
@@ -346,6 +349,38 @@ class Api:
                          for line, field in summary.replaced],
         })
 
+    # -- POST /v1/snapshots ----------------------------------------------------------------
+
+    async def snapshots(self, request: web.Request) -> web.Response:
+        token = await self.authorized(request)
+        kind = request.content_type if request.headers.get("Content-Type") else ""
+        if kind not in JSON_LINES_TYPES and not kind.startswith("text/"):
+            raise ApiError(415, "unsupported_media_type",
+                           f"{kind}: send application/x-ndjson (one snapshot a line)")
+        dry_run = self.flag(request, "dry_run", False)
+        force = self.flag(request, "force", False)
+        notify = self.flag(request, "notify", True)
+        source = f"api:token {token.id}"
+        text = self.text(await self.body(request), source)
+        if not text.strip():
+            raise ApiError(400, "empty_body", "the body holds no snapshots")
+        result = await sync_snapshots(self.services.journal, text, filename=source,
+                                      force=force, notify=notify, dry_run=dry_run,
+                                      school=token.school)
+        body = result.as_dict()
+        if not result.ok:
+            log.info("api: token %d posted %d snapshot lines, %d problems: nothing applied",
+                     token.id, result.lines, len(result.problems))
+            error = ApiError(422, "invalid_snapshots",
+                             f"{_count(len(result.problems), 'problem')}; nothing was changed")
+            error.extra = {k: v for k, v in body.items() if k != "file"}
+            raise error
+        log.info("api: token %d synced %d snapshots: %d new, %d changed, %d deleted;"
+                 " %d pushes queued", token.id, len(result.snapshots), result.total("new"),
+                 result.total("changed"), result.total("deleted"), result.pushes)
+        body.pop("file")
+        return _json(body)
+
     # -- GET /v1/openapi.json --------------------------------------------------------------
 
     async def openapi(self, request: web.Request) -> web.Response:
@@ -532,6 +567,7 @@ def create_api(services: Services, settings: Settings, *,
     app[API] = api
     app.router.add_post("/events", api.events)
     app.router.add_post("/roster", api.roster)
+    app.router.add_post("/snapshots", api.snapshots)
     app.router.add_get("/openapi.json", api.openapi, allow_head=False)
 
     async def close(_app: web.Application) -> None:

@@ -42,8 +42,8 @@ SCHEMAS: dict[str, Any] = {
             "error": {"type": "string", "description": "a stable code: unauthorized,"
                       " rate_limited, payload_too_large, malformed_json, bad_encoding,"
                       " bad_request, empty_body, unsupported_media_type, invalid_lines,"
-                      " invalid_roster, not_found, method_not_allowed, busy, unavailable,"
-                      " internal_error"},
+                      " invalid_roster, invalid_snapshots, not_found, method_not_allowed,"
+                      " busy, unavailable, internal_error"},
             "detail": {"type": "string", "description": "what is wrong, for a person"},
         },
     },
@@ -142,6 +142,74 @@ SCHEMAS: dict[str, Any] = {
             },
             "warnings": {"type": "array", "items": _ref("LineProblem")},
         },
+    },
+    "SnapshotReport": {
+        "type": "object",
+        "required": ["line", "snapshot_id", "complete", "marks", "new", "changed", "deleted",
+                     "missing_once", "unchanged", "already_imported", "pushes", "first",
+                     "stale", "forced"],
+        "properties": {
+            "line": LINE,
+            "snapshot_id": {"type": "string"},
+            "student_id": {"type": ["string", "null"]},
+            "class_name": {"type": ["string", "null"]},
+            "period_id": {"type": ["string", "null"]},
+            "start": {"type": ["string", "null"], "description": "the window's first day"},
+            "end": {"type": ["string", "null"], "description": "the window's last day"},
+            "subject": {"type": ["string", "null"]},
+            "complete": {"type": "boolean"},
+            "marks": NONNEGATIVE,
+            "students": {**NONNEGATIVE, "description": "students the snapshot covers"},
+            "new": NONNEGATIVE, "changed": NONNEGATIVE, "deleted": NONNEGATIVE,
+            "missing_once": {**NONNEGATIVE, "description": "missing from this snapshot only:"
+                             " kept until a second one misses them too"},
+            "unchanged": NONNEGATIVE, "already_imported": NONNEGATIVE, "pushes": NONNEGATIVE,
+            "first": {**NONNEGATIVE, "description": "students whose first snapshot this was:"
+                      " stored without pushes"},
+            "stale": {**NONNEGATIVE, "description": "students left alone: a later snapshot"
+                      " of theirs was synced before"},
+            "forced": {"type": "boolean",
+                       "description": "taken with force although it looked truncated"},
+        },
+    },
+    "SnapshotProblem": {
+        "type": "object",
+        "required": ["line", "field", "reason"],
+        "properties": {
+            "file": {"type": "string"},
+            "line": {"type": "integer", "minimum": 0},
+            "field": {"type": ["string", "null"],
+                      "description": "e.g. marks[3].value, student_id, taken_at"},
+            "reason": {"type": "string"},
+        },
+    },
+    "SnapshotsResult": {
+        "type": "object",
+        "required": ["status", "lines", "notify", "pushes", "totals", "snapshots",
+                     "problems"],
+        "properties": {
+            "status": {"enum": ["synced", "dry_run"]},
+            "lines": NONNEGATIVE,
+            "encoding": {"type": ["string", "null"]},
+            "notify": {"type": "boolean"},
+            "pushes": NONNEGATIVE,
+            "totals": {"type": "object", "additionalProperties": NONNEGATIVE},
+            "snapshots": {"type": "array", "items": _ref("SnapshotReport")},
+            "problems": {"type": "array", "maxItems": 0},
+        },
+    },
+    "SnapshotsRejected": {
+        "allOf": [_ref("Error"), {
+            "type": "object",
+            "required": ["status", "problems"],
+            "properties": {
+                "error": {"const": "invalid_snapshots"},
+                "status": {"const": "invalid"},
+                "snapshots": {"type": "array", "items": _ref("SnapshotReport")},
+                "problems": {"type": "array", "items": _ref("SnapshotProblem"),
+                             "minItems": 1},
+            },
+        }],
     },
     "RosterRejected": {
         "allOf": [_ref("Error"), {
@@ -247,6 +315,40 @@ def document(settings: Settings) -> dict[str, Any]:
                     "200": _answer("imported (or checked, with dry_run)", "RosterResult"),
                     **{k: v for k, v in common.items() if k < "422"},
                     "422": _answer("problems: nothing was changed", "RosterRejected"),
+                    **{k: v for k, v in common.items() if k > "422"},
+                },
+            }},
+            "/v1/snapshots": {"post": {
+                "operationId": "postSnapshots",
+                "summary": "Sync snapshots of marks",
+                "description": "One snapshot a line (the format of `diary journal sync`, see"
+                               " docs/CONTRACT.md «Snapshots»): a student's or a class's marks"
+                               " for a period as a whole; the difference from what is stored"
+                               " is applied as journal events, in one transaction. A mark is"
+                               " deleted only when two snapshots in a row miss it (or one that"
+                               " says it is complete); a snapshot under half the size of the"
+                               " previous one is refused as truncated unless `force`; a"
+                               " student's first snapshot is stored without pushes.",
+                "parameters": [
+                    {"name": "dry_run", "in": "query",
+                     "schema": {"type": "boolean", "default": False},
+                     "description": "work everything out and report it, change nothing"},
+                    {"name": "force", "in": "query",
+                     "schema": {"type": "boolean", "default": False},
+                     "description": "take a snapshot that looks truncated"},
+                    {"name": "notify", "in": "query",
+                     "schema": {"type": "boolean", "default": True},
+                     "description": "false: store without pushes"},
+                ],
+                "requestBody": {"required": True, "content": {
+                    "application/x-ndjson": {"schema": {"type": "string"},
+                                             "description": "JSON Lines: one snapshot object"
+                                                            " a line (also text/plain)"}}},
+                "responses": {
+                    "200": _answer("synced (or worked out, with dry_run)", "SnapshotsResult"),
+                    **{k: v for k, v in common.items() if k < "422"},
+                    "422": _answer("problems, or a snapshot refused as truncated: nothing was"
+                                   " changed", "SnapshotsRejected"),
                     **{k: v for k, v in common.items() if k > "422"},
                 },
             }},

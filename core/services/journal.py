@@ -439,6 +439,7 @@ class JournalService:
         kind: str = "journal",
         notify: bool = True,
         dry_run: bool = False,
+        school: str | None = None,
     ) -> JournalSummary:
         """Events worked out inside the import's own write transaction (snapshot sync).
 
@@ -448,7 +449,8 @@ class JournalService:
         transaction. A quiet batch is stored without pushes. A batch with problems is not
         applied, nor is any batch after it (they are still checked); when the plan ends, the
         problems are raised as ``InputInvalid`` and nothing is changed. ``dry_run``: everything
-        is done, counted and rolled back. Runs alone among imports."""
+        is done, counted and rolled back. ``school``: as for ``_check`` (the ingestion API).
+        Runs alone among imports."""
         summary = JournalSummary(notify=notify)
         try:
             async with self.db.transaction() as tx:
@@ -457,7 +459,7 @@ class JournalService:
                 problems: list[Problem] = []
                 async for batch in plan(tx):
                     parsed = ParsedJournal(events=batch.events)
-                    checked = await self._check(tx, parsed, filename, {})
+                    checked = await self._check(tx, parsed, filename, {}, school)
                     batch.problems = checked.problems
                     problems += checked.problems
                     if problems:

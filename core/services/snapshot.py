@@ -113,9 +113,12 @@ async def sync_snapshots(
     force: bool = False,
     notify: bool = True,
     dry_run: bool = False,
+    school: str | None = None,
 ) -> SyncResult:
     """Sync the snapshots in ``text`` (JSON Lines; bytes are decoded as the importers read
-    files). Problems never raise: the result's status is ``invalid`` and nothing changed."""
+    files). Problems never raise: the result's status is ``invalid`` and nothing changed.
+    ``school``: the snapshots come from that school's journal (the ingestion API) and may be
+    about its students only."""
     encoding = None
     if isinstance(text, bytes):
         try:
@@ -128,10 +131,10 @@ async def sync_snapshots(
     if parsed.problems:
         result.status, result.problems = "invalid", parsed.problems
         return result
-    planner = _Planner(journal, filename, parsed.snapshots, force)
+    planner = _Planner(journal, filename, parsed.snapshots, force, school)
     try:
         summary = await journal.import_batches(planner.plan, filename, kind="snapshot",
-                                               notify=notify, dry_run=dry_run)
+                                               notify=notify, dry_run=dry_run, school=school)
     except InputInvalid as exc:
         result.status, result.problems = "invalid", exc.problems
         result.snapshots = planner.reports
@@ -186,8 +189,9 @@ class _Planner:
     ``JournalService.import_batches``) and keeps the snapshot bookkeeping there."""
 
     def __init__(self, journal: JournalService, filename: str, snapshots: list[Snapshot],
-                 force: bool) -> None:
+                 force: bool, school: str | None = None) -> None:
         self.journal = journal
+        self.school = school  # only this school's students and classes, when set
         self.filename = filename
         self.snapshots = snapshots
         self.force = force
@@ -284,18 +288,27 @@ class _Planner:
 
     async def _students(self, tx: Tx, snap: Snapshot) -> list[_Student] | None:
         if snap.student_id is not None:
-            row = await tx.fetchone("SELECT id FROM students WHERE external_id = ?",
-                                    (snap.student_id,))
-            if row is None:
+            row = await tx.fetchone(
+                "SELECT s.id, sc.name FROM students s JOIN schools sc ON sc.id = s.school_id"
+                " WHERE s.external_id = ?", (snap.student_id,))
+            if row is None or (self.school is not None and row[1] != self.school):
+                where = "the roster" if self.school is None else "the roster of this school"
                 self.bad(snap, "student_id",
-                         f"unknown student {quote(snap.student_id)} (not on the roster)")
+                         f"unknown student {quote(snap.student_id)} (not on {where})")
                 return None
             return [_Student(row[0], snap.student_id)]
-        classes = await tx.fetchall("SELECT id FROM classes WHERE name = ?", (snap.class_name,))
+        if self.school is None:
+            classes = await tx.fetchall("SELECT id FROM classes WHERE name = ?",
+                                        (snap.class_name,))
+        else:
+            classes = await tx.fetchall(
+                "SELECT c.id FROM classes c JOIN schools sc ON sc.id = c.school_id"
+                " WHERE c.name = ? AND sc.name = ?", (snap.class_name, self.school))
         if len(classes) != 1:
             self.bad(snap, "class", f"class {quote(snap.class_name or '')} exists in several"
                                     " schools" if classes else
-                     f"unknown class {quote(snap.class_name or '')}")
+                     f"unknown class {quote(snap.class_name or '')}"
+                     + ("" if self.school is None else " (not in this school)"))
             return None
         rows = await tx.fetchall("SELECT id, external_id FROM students WHERE class_id = ?"
                                  " AND active = 1 ORDER BY external_id", (classes[0][0],))

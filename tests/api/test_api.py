@@ -475,3 +475,61 @@ async def test_roster_problems_name_line_and_field_and_change_nothing(api, histo
                     "problems": [{"line": 8, "field": "school",
                                   "reason": "another school than the token's"}]}
     assert await history.db.scalar("SELECT COUNT(*) FROM students") == 5
+
+
+# -- POST /v1/snapshots ---------------------------------------------------------------------------
+
+def snapshot(sid: str, marks: list[dict], student: str = "S-1001",
+             taken: str = "2026-11-23T10:00:00+03:00") -> dict:
+    return {"snapshot_id": sid, "student_id": student, "from": "2026-11-01", "to": "2026-11-30",
+            "taken_at": taken, "marks": marks}
+
+
+def snap_mark(n: int | str, value: object = 5, day: str = TODAY) -> dict:
+    return {"grade_id": f"g-{n}", "subject": "Алгебра", "date": day, "value": value,
+            "weight": 2}
+
+
+async def test_snapshots_are_synced_first_silently_then_with_pushes(api, history):
+    first = snapshot("s1", [snap_mark("old", day="2026-11-02"), snap_mark(1, 4)])
+    status, body, _ = await api.call(
+        "POST", "/v1/snapshots", data=lines(first).encode(), headers=dict(NDJSON))
+    assert status == 200, body["problems"]
+    assert (body["status"], body["pushes"], body["totals"]["new"]) == ("synced", 0, 1)
+    assert body["snapshots"][0]["first"] == 1
+    second = snapshot("s2", [snap_mark("old", day="2026-11-02"), snap_mark(1, 4),
+                             snap_mark(2, "5/4")], taken="2026-11-23T11:00:00+03:00")
+    status, body, _ = await api.call(
+        "POST", "/v1/snapshots", data=lines(second).encode(), headers=dict(NDJSON))
+    assert status == 200, body["problems"]
+    assert (body["totals"]["new"], body["totals"]["unchanged"], body["pushes"]) == (1, 2, 1)
+    assert await pushes(history) == ["grade_new 5/4"]
+    assert {"g-1", "g-2", "g-old"} <= set(await grades(history))
+
+
+async def test_a_snapshot_of_another_schools_student_changes_nothing(api, history):
+    await import_roster(history, (
+        "school,class,student_id,student_last_name,student_first_name,guardian_last_name,"
+        "guardian_first_name,guardian_phone\n"
+        f"{OTHER_SCHOOL},8В,S-2001,Орлов,Пётр,Орлова,Нина,+7 903 111-22-33\n"), "other.csv")
+    before = await grades(history)
+    status, body, _ = await api.call(
+        "POST", "/v1/snapshots", headers=dict(NDJSON),
+        data=lines(snapshot("s1", [snap_mark(1)]),
+                   snapshot("s2", [snap_mark(2)], student="S-2001")).encode())
+    assert status == 422
+    assert (body["error"], body["status"]) == ("invalid_snapshots", "invalid")
+    assert [(p["line"], p["field"], p["reason"]) for p in body["problems"]] == [
+        (2, "student_id", "unknown student 'S-2001' (not on the roster of this school)")]
+    assert await grades(history) == before
+
+
+async def test_a_snapshot_dry_run_and_a_bad_media_type(api, history):
+    body_text = lines(snapshot("s1", [snap_mark(1)])).encode()
+    status, body, _ = await api.call("POST", "/v1/snapshots?dry_run=true", data=body_text,
+                                     headers=dict(NDJSON))
+    assert (status, body["status"], body["totals"]["new"]) == (200, "dry_run", 1)
+    assert "g-1" not in await grades(history)
+    status, body, _ = await api.call("POST", "/v1/snapshots", data=body_text,
+                                     headers={"Content-Type": "application/xml"})
+    assert (status, body["error"]) == (415, "unsupported_media_type")
