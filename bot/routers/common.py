@@ -88,6 +88,7 @@ def menu_lines(viewer: Viewer | None) -> list[str]:
     if Role.GUARDIAN in roles:
         lines.append(_("/absence — tell the school in advance that a child will be away"))
         lines.append(_("/trusted — let a grandmother, a nanny or a tutor follow the child"))
+        lines.append(_("/teacher — write to the class teacher"))
     elif Role.TRUSTED in roles:
         lines.append(_("/trusted — whom you follow; stop following"))
     lines.append(_("/settings — language, notifications, unlinking"))
