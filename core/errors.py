@@ -156,6 +156,7 @@ class TeacherNotConnected(DomainError):
 class MessageTooLong(DomainError):
     code = "message_too_long"
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(limit=limit)
+    def __init__(self, limit: int, length: int) -> None:
+        super().__init__(limit=limit, length=length)
         self.limit = limit
+        self.length = length

@@ -15,6 +15,7 @@ from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot import render
 from bot.callbacks import TeacherCb
@@ -124,15 +125,16 @@ async def on_kid(callback: CallbackQuery, callback_data: TeacherCb, viewer: View
                  conversations: ConversationService, state: FSMContext) -> None:
     assert callback.message is not None
     kids = _kids(viewer)
-    await callback.answer()
     if callback_data.i == 0:  # a teacher who is a parent too: choose the child
+        await callback.answer()
         if not kids:
             await callback.message.answer(_("Only a parent can write to the class teacher."))
         else:
             await callback.message.answer(_("Whose class teacher do you want to write to?"),
                                           reply_markup=_choice(kids))
         return
-    child = AccessService.require_guardian(viewer, callback_data.i)
+    child = AccessService.require_guardian(viewer, callback_data.i)  # a forged id stops here
+    await callback.answer()
     await _prompt(callback.message, viewer, child, conversations, state)  # type: ignore[arg-type]
 
 
@@ -189,8 +191,12 @@ async def _send(message: Message, viewer: Viewer, conversations: ConversationSer
             posted = await conversations.write_to_teacher(viewer, data["kid"], text, photo,
                                                           message.message_id)
     except MessageTooLong as exc:
-        await message.answer(_("This is too long: at most {limit} characters. Please shorten"
-                               " it and send again, or /cancel.").format(limit=exc.limit))
+        await message.answer(ngettext(
+            "The message is {length} character long; at most {limit} fit. Please shorten it"
+            " and send again, or /cancel.",
+            "The message is {length} characters long; at most {limit} fit. Please shorten it"
+            " and send again, or /cancel.", exc.length).format(length=exc.length,
+                                                             limit=exc.limit))
         return
     except (NoClassTeacher, TeacherNotConnected):
         await state.clear()

@@ -87,7 +87,7 @@ WHERE th.id = ?
 def _check_length(text: str, photo: str | None) -> None:
     limit = CAPTION_LIMIT if photo else TEXT_LIMIT
     if len(text) > limit:
-        raise MessageTooLong(limit)
+        raise MessageTooLong(limit, len(text))
 
 
 async def note_delivered(db: Database, message_id: int, telegram_message_id: int) -> None:
