@@ -70,3 +70,26 @@ def test_header_problems():
         "teachers.csv:1: first_name: required column is missing",
         "teachers.csv:1: teacher_id: required column is missing"]
     assert problems(HEADER) == ["teachers.csv:1: no data rows"]
+
+
+def test_every_column_is_in_the_contract():
+    from core.importers.teachers import COLUMNS
+    from tests.test_contract import _section, _table_names
+
+    assert _table_names(_section("Teachers CSV")) == set(COLUMNS)
+
+
+def test_teacher_hours_setting(monkeypatch, tmp_path):
+    from pydantic import ValidationError
+
+    from bot.config import Settings
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text('TEACHER_HOURS="Mon-Sat 08:30-17:00"\n', encoding="utf-8")
+    assert Settings().teacher_hours == "Mon-Sat 08:30-17:00"
+    monkeypatch.setenv("TEACHER_HOURS", "08:00-18:00")
+    assert Settings().teacher_hours == "Mon-Fri 08:00-18:00"
+    for bad in ("18:00-08:00", "Fri-Mon 08:00-18:00", "weekdays", "Mon-Fri 8-18"):
+        monkeypatch.setenv("TEACHER_HOURS", bad)
+        with pytest.raises(ValidationError):
+            Settings()
