@@ -15,6 +15,8 @@ from aiogram.utils.i18n import gettext as _
 from bot import keyboards as kb
 from bot.callbacks import is_forged
 from core.models import Role, Scope, Viewer
+from core.services.conversations import ConversationService
+from core.services.teachers import seats
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +126,13 @@ def create_fallback() -> Router:
     return router
 
 
-async def on_unknown(message: Message, viewer: Viewer) -> None:
+async def on_unknown(message: Message, viewer: Viewer, conversations: ConversationService
+                     ) -> None:
     """Anything said outside a conversation: what the bot can do, for this person's role."""
+    if not viewer.is_linked and await seats(conversations.db, viewer.telegram_id):
+        await message.answer(_("I did not understand this message. Parents' messages are in"
+                               " /teacher; answer them with «↩️ Reply»."))
+        return
     if not viewer.is_linked:
         await message.answer(
             _("I don't know you yet. Send /start to link your account, /help for more.")

@@ -43,6 +43,9 @@ def create_router() -> Router:
     cb(on_history, TeacherCb.filter(F.a == "hist"))
     cb(on_mute, TeacherCb.filter(F.a.in_({"mute", "unmute"})))
     cb(on_inbox, TeacherCb.filter(F.a == "inbox"))
+    # Telegram's own «Reply» to a conversation's message answers it, as the button does.
+    router.message.register(on_native_reply, StateFilter(None), F.reply_to_message,
+                            F.text | F.photo, NOT_COMMAND, _replied)
     router.message.register(on_text, StateFilter(S.text), F.text, NOT_COMMAND)
     router.message.register(on_photo, StateFilter(S.text), F.photo)
     router.message.register(on_other, StateFilter(S.text), NOT_COMMAND)
@@ -161,6 +164,24 @@ async def on_reply(callback: CallbackQuery, callback_data: TeacherCb, viewer: Vi
 def _parent(thread: Thread) -> str:
     name = thread.parent.full if thread.parent else _("a parent")
     return f"{name} ({relation_name(thread.relation)})" if thread.relation else name
+
+
+async def _replied(message: Message, conversations: ConversationService) -> dict | bool:
+    assert message.reply_to_message is not None and message.from_user is not None
+    found = await conversations.replied(message.from_user.id,
+                                        message.reply_to_message.message_id)
+    return {"replied": found} if found is not None else False
+
+
+async def on_native_reply(message: Message, replied: int, viewer: Viewer,
+                          conversations: ConversationService, state: FSMContext, tz: ZoneInfo,
+                          clock: Clock) -> None:
+    thread = await conversations.reply_target(viewer, replied)
+    await state.set_state(S.text)  # a text too long may be sent again, shortened
+    await state.update_data(kid=thread.student_id, re=replied, side=thread.side)
+    text = message.caption or "" if message.photo else message.text or ""
+    await _send(message, viewer, conversations, state, tz, clock, text,
+                message.photo[-1].file_id if message.photo else None)
 
 
 async def on_text(message: Message, viewer: Viewer, conversations: ConversationService,

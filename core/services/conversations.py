@@ -237,6 +237,17 @@ class ConversationService:
                 raise AccessDenied()
             return await self._thread(tx, viewer, thread_id)
 
+    async def replied(self, telegram_id: int, telegram_message_id: int) -> int | None:
+        """The conversation message that Telegram message (in this account's chat) carries, if
+        any: a message answered with Telegram's own «Reply» continues its thread."""
+        return await self.db.scalar(
+            "SELECT m.id FROM thread_messages m JOIN threads th ON th.id = m.thread_id"
+            " WHERE (m.parent_message_id = ? AND th.parent_tg = ?)"
+            " OR (m.teacher_message_id = ? AND th.teacher_id IN"
+            " (SELECT teacher_id FROM teacher_links WHERE telegram_id = ?))"
+            " ORDER BY m.id DESC LIMIT 1",
+            (telegram_message_id, telegram_id, telegram_message_id, telegram_id))
+
     async def answer(self, viewer: Viewer, message_id: int, text: str, photo: str | None,
                      own_message_id: int) -> Posted:
         """An answer to message ``message_id``: from the teacher to the parent, or from the

@@ -37,6 +37,15 @@ def photo(user_id: int, file_id: str, caption: str) -> Update:
     return Update(update_id=901, message=msg)
 
 
+def native_reply(user_id: int, text: str, to: int) -> Update:
+    """A message sent with Telegram's own «Reply» to message ``to`` of the user's chat."""
+    update = up.message(user_id, text)
+    replied = Message(message_id=to, date=up.MESSAGE_DATE, chat=Chat(id=user_id, type="private"),
+                      text="…")
+    return update.model_copy(update={"message": update.message.model_copy(
+        update={"reply_to_message": replied})})
+
+
 def virtual_sleep(clock):
     async def sleep(seconds: float) -> None:
         clock.advance(seconds=max(0.0, seconds))
@@ -162,6 +171,23 @@ async def test_link_by_phone_then_parent_writes_and_the_teacher_answers_threaded
     assert thanks.text.endswith("\n\nСпасибо!")
     assert thanks.reply_parameters.message_id == answer.message.message_id
 
+    # Telegram's own «Reply» works as the button: the teacher replies to Анна's thanks.
+    delivered = await s.db.scalar("SELECT teacher_message_id FROM thread_messages"
+                                  " WHERE text = 'Спасибо!'")
+    await tg.feed(native_reply(SOKOLOVA, "Пожалуйста!", delivered))
+    assert tg.session.last_text() == "✅ Ответ отправлен."
+    await deliver(tg)
+    [welcome] = sent_to(tg, ANNA)[-1:]
+    assert welcome.text.endswith("\n\nПожалуйста!")
+    thanks_id = await s.db.scalar("SELECT parent_message_id FROM thread_messages"
+                                  " WHERE text = 'Спасибо!'")
+    assert welcome.reply_parameters.message_id == thanks_id
+    # A reply to any other message is not taken for one.
+    await tg.feed(native_reply(SOKOLOVA, "просто текст", 424242))
+    assert tg.session.last_text() == (
+        "Я не понял это сообщение. Сообщения родителей — в /teacher, ответить можно кнопкой"
+        " «↩️ Ответить».")
+
     # Both sides see the history.
     thread = await s.db.scalar("SELECT id FROM threads")
     await tg.feed(up.callback(SOKOLOVA, press("hist", thread)))
@@ -170,7 +196,8 @@ async def test_link_by_phone_then_parent_writes_and_the_teacher_answers_threaded
         "Родитель: Петрова Анна Викторовна (мама)\n\n"
         f"23 нояб., 12:00 · Родитель: {NOTE}\n"
         "23 нояб., 12:00 · Учитель: Хорошо, предупрежу учителей-предметников.\n"
-        "23 нояб., 12:00 · Родитель: Спасибо!")
+        "23 нояб., 12:00 · Родитель: Спасибо!\n"
+        "23 нояб., 12:00 · Учитель: Пожалуйста!")
     assert buttons(tg.session.last()) == [["↩️ Ответить"], ["🔕 Не беспокоить"]]
     await tg.feed(up.callback(ANNA, press("hist", thread)))
     assert tg.session.last_text().startswith(

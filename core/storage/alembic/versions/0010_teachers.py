@@ -110,9 +110,17 @@ def upgrade() -> None:
         _col("deliver_at", TEXT),
     )
     op.create_index("thread_messages_thread", "thread_messages", ["thread_id", "id"])
+    # A message answered with Telegram's own «Reply» is found by its id in either chat.
+    for side in ("parent", "teacher"):
+        column = f"{side}_message_id"
+        op.create_index(f"thread_messages_{side}", "thread_messages", [column],
+                        sqlite_where=sa.text(f"{column} IS NOT NULL"),
+                        postgresql_where=sa.text(f"{column} IS NOT NULL"))
 
 
 def downgrade() -> None:
+    op.drop_index("thread_messages_teacher", "thread_messages")
+    op.drop_index("thread_messages_parent", "thread_messages")
     op.drop_index("thread_messages_thread", "thread_messages")
     op.drop_table("thread_messages")
     op.drop_index("threads_parent", "threads")
