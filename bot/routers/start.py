@@ -83,6 +83,7 @@ async def cmd_start(
                 [
                     _("Hello, {name}!").format(name=user.first_name),
                     render.whose(viewer.children),
+                    *([teacher_line(list(dict.fromkeys(taught)))] if taught else []),
                     "",
                     _("/help lists what I can do."),
                 ]

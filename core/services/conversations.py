@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from core.clock import Clock, from_db, to_db
 from core.errors import AccessDenied, MessageTooLong, NoClassTeacher, TeacherNotConnected
 from core.models import PersonName, Role, Viewer
-from core.services.access import AccessService
+from core.services.access import AccessService, load_children
 from core.services.outbox import enqueue
 from core.storage.db import Database, Tx
 from core.worktime import WorkingHours
@@ -262,6 +262,9 @@ class ConversationService:
             row = await tx.fetchone(_THREAD_SQL, (thread.id,))
             if row is None or not await self._leads(tx, viewer.telegram_id, row):
                 raise AccessDenied()
+            if not any(c.id == thread.student_id and c.role is Role.GUARDIAN
+                       for c in await load_children(tx, row["parent_tg"])):
+                raise AccessDenied()  # no longer the child's guardian: nothing goes to them
             answered = await tx.fetchone(
                 "SELECT parent_message_id FROM thread_messages WHERE id = ?", (message_id,))
             new_id = await tx.insert(

@@ -83,6 +83,7 @@ def upgrade() -> None:
         _col("used_at", TEXT, null=True), _col("used_by", TG, null=True),
     )
     op.create_index("teacher_codes_teacher", "teacher_codes", ["teacher_id"])
+    op.create_index("teacher_codes_expires", "teacher_codes", ["expires_at"])
     op.create_table(
         "threads", _id(),
         _ref("student_id", "students.id", ondelete="CASCADE"),
@@ -126,6 +127,7 @@ def downgrade() -> None:
     op.drop_index("threads_parent", "threads")
     op.drop_index("threads_teacher", "threads")
     op.drop_table("threads")
+    op.drop_index("teacher_codes_expires", "teacher_codes")
     op.drop_index("teacher_codes_teacher", "teacher_codes")
     op.drop_table("teacher_codes")
     op.drop_index("teacher_links_teacher", "teacher_links")
