@@ -357,3 +357,26 @@ async def test_a_teacher_dropped_from_teachers_csv_loses_access_at_once(classroo
                              (SOKOLOVA,)) == "no access"
     await tg.feed(up.message(SERGEY, "/teacher"))
     assert tg.session.last_text() == "Школа ещё не указала в боте классного руководителя 7Б."
+
+
+async def test_a_teacher_who_is_a_parent_too(tg):
+    s = tg.services
+    text = TEACHERS.read_text(encoding="utf-8").replace("+7 903 200-00-02", "8 (900) 123-45-67")
+    await s.teachers.apply(parse_teachers(text, "teachers.csv"), "teachers.csv")
+    await s.linking.link_contact(SOKOLOVA, SOKOLOVA, SOKOLOVA, SOKOLOVA_PHONE)
+    await tg.feed(up.contact(ANNA, ANNA_PHONE, ANNA))
+    assert tg.session.last_text().startswith(
+        "Готово! Аккаунт привязан.\nВы классный руководитель 5А: сюда будут приходить"
+        " сообщения родителей, /teacher — список переписок.\nДети, за которыми")
+    await tg.feed(up.message(ANNA, "/teacher"))
+    assert tg.session.last_text() == (
+        "📥 Сообщения от родителей 5А.\nСообщений пока нет. Родители пишут командой /teacher,"
+        " их сообщения приходят сюда.")
+    assert buttons(tg.session.last()) == [["✉️ Написать классному руководителю своего ребёнка"]]
+    await tg.feed(up.callback(ANNA, press("kid")))
+    assert tg.session.last_text() == "Классному руководителю какого ребёнка написать?"
+    await tg.feed(up.callback(ANNA, press("kid", await student(s, "S-1001"))))
+    await tg.feed(up.message(ANNA, NOTE))
+    assert tg.session.last_text() == "✅ Сообщение отправлено классному руководителю."
+    assert await s.db.scalar("SELECT telegram_id FROM outbox WHERE kind = 'teacher_message'"
+                             ) == SOKOLOVA
