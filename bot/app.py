@@ -22,6 +22,7 @@ from bot.routers import (
     settings,
     signoff,
     start,
+    teacher,
     timetable,
     trusted,
 )
@@ -64,6 +65,7 @@ def create_dispatcher(
         absence.create_router(),
         trusted.create_router(),
         signoff.create_router(),
+        teacher.create_router(),
         start.create_router(),
         common.create_fallback(),
     )

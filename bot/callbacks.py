@@ -131,8 +131,17 @@ class DemoCb(CallbackData, prefix="dm"):
     a: Word
 
 
+class TeacherCb(CallbackData, prefix="tc"):
+    """Parents and class teachers. ``a``: kid (write about child ``i``), re (answer message
+    ``i``), hist (history of thread ``i``), mute / unmute (thread ``i``), inbox. Every id is
+    checked against the presser on every use."""
+
+    a: Word
+    i: Id = 0
+
+
 KINDS: tuple[type[CallbackData], ...] = (SettingsCb, GradesCb, DayCb, AbsenceCb, InviteCb,
-                                         TrustCb, SignCb, DemoCb)
+                                         TrustCb, SignCb, DemoCb, TeacherCb)
 _BY_PREFIX = {kind.__prefix__: kind for kind in KINDS}
 
 

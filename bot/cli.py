@@ -37,6 +37,7 @@ from core.errors import (
 from core.identity import format_code
 from core.importers.journal import JournalText, parse_journal, read_journal
 from core.importers.roster import Roster, read_roster
+from core.importers.teachers import TeacherRoster, read_teachers
 from core.importers.text import UTF8, UTF8_BOM, decode, split_lines
 from core.storage.db import Database, upgrade
 
@@ -144,6 +145,25 @@ def build_parser() -> argparse.ArgumentParser:
     imp = roster_sub.add_parser("import", help="import the roster CSV (all or nothing)")
     imp.add_argument("file")
     imp.add_argument("--dry-run", action="store_true", help="validate and report, change nothing")
+
+    teachers = sub.add_parser("teachers", help="class teachers (teachers.csv)")
+    teachers_sub = teachers.add_subparsers(dest="teachers_command", required=True)
+    timp = teachers_sub.add_parser("import", help="import teachers.csv (all or nothing)")
+    timp.add_argument("file")
+    timp.add_argument("--dry-run", action="store_true",
+                      help="validate and report, change nothing")
+    tcodes = teachers_sub.add_parser("codes", help="issue one-time link codes for teachers")
+    tcodes.add_argument("--class", dest="class_name")
+    tcodes.add_argument("--teacher-id")
+    tcodes.add_argument("--out", help="write the CSV here instead of standard output")
+    tcodes.add_argument("--bot-username", help="for the links; asked from Telegram if omitted")
+
+    messages = sub.add_parser("messages", help="conversations of parents and class teachers")
+    messages_sub = messages.add_subparsers(dest="messages_command", required=True)
+    mexp = messages_sub.add_parser("export", help="export conversations for school staff")
+    mexp.add_argument("--class", dest="class_name")
+    mexp.add_argument("--student-id")
+    mexp.add_argument("--format", choices=("csv", "json"), default="csv")
 
     journal = sub.add_parser("journal", help="journal events")
     journal_sub = journal.add_subparsers(dest="journal_command", required=True)
@@ -366,6 +386,12 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _journal_sync(args, settings)
     if args.command == "journal":
         return await _journal_import(args, settings)
+    if args.command == "teachers" and args.teachers_command == "import":
+        return await _teachers_import(args, settings)
+    if args.command == "teachers":
+        return await _teachers_codes(args, settings)
+    if args.command == "messages":
+        return await _messages_export(args, settings)
     if args.command == "jobs":
         return await _run_job(args, settings)
     if args.command == "codes":
@@ -412,6 +438,80 @@ async def _roster_import(args: argparse.Namespace, settings: Settings) -> int:
               f" (a different name): a new guardian, the previous one's Telegram account links"
               f" {'would end' if summary.dry_run else 'ended'} and they"
               f" {'would be' if summary.dry_run else 'were'} asked to link again")
+    return EXIT_OK
+
+
+def _read_teachers(path: str) -> TeacherRoster:
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file")
+    return read_teachers(path)
+
+
+async def _teachers_import(args: argparse.Namespace, settings: Settings) -> int:
+    roster = await asyncio.to_thread(_read_teachers, args.file)
+    _read_note(args.file, roster.encoding)
+    async with open_services(settings) as services:
+        summary = await services.teachers.apply(roster, args.file, dry_run=args.dry_run)
+    head = "dry run, nothing changed" if summary.dry_run else "teachers imported"
+    print(
+        f"{head}: {plural(summary.teachers, 'teacher', 'teachers')},"
+        f" {plural(summary.classes, 'class', 'classes')}\n"
+        f"teachers: +{summary.teachers_added} added, {summary.teachers_updated} updated,"
+        f" {summary.teachers_removed} no longer listed (access ended,"
+        f" {plural(summary.links_ended, 'Telegram account', 'Telegram accounts')} unlinked)\n"
+        f"classes: {summary.classes_assigned} given a class teacher,"
+        f" {summary.classes_unassigned} left without one;"
+        f" {plural(summary.pushes_dropped, 'waiting message', 'waiting messages')} to former"
+        f" class teachers dropped"
+    )
+    return EXIT_OK
+
+
+async def _teachers_codes(args: argparse.Namespace, settings: Settings) -> int:
+    username = await _bot_username(args, settings)
+    if args.out:
+        try:
+            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as exc:
+            raise InputError(f"--out: cannot write {args.out}: {exc.strerror}") from exc
+        os.close(fd)
+    async with open_services(settings) as services:
+        codes = await services.teachers.issue_codes(class_name=args.class_name,
+                                                    teacher_id=args.teacher_id)
+    if not codes:
+        raise InputError("no active class teachers match: nothing issued")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["teacher_id", "teacher", "classes", "code", "link", "expires"])
+    for c in codes:
+        writer.writerow([csv_safe(cell) for cell in (
+            c.teacher_id, c.name.full, " ".join(c.classes), format_code(c.code),
+            f"https://t.me/{username}?start={c.code}",
+            c.expires_at.astimezone(settings.tz).date().isoformat())])
+    if args.out:
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(out.getvalue())
+        print(f"{plural(len(codes), 'code', 'codes')} written to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(out.getvalue())
+    return EXIT_OK
+
+
+MESSAGE_FIELDS = ["thread", "message", "class", "student_id", "student", "teacher_id", "teacher",
+                  "parent", "author", "written_at", "delivery_from", "reply_to", "muted", "photo",
+                  "text"]
+
+
+async def _messages_export(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_services(settings) as services:
+        rows = await services.conversations.export(args.class_name, args.student_id)
+    if args.format == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        writer = csv.DictWriter(sys.stdout, fieldnames=MESSAGE_FIELDS)
+        writer.writeheader()
+        writer.writerows(_csv_rows(rows))
     return EXIT_OK
 
 

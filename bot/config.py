@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     default_locale: str = "ru"
     digest_time: str = "19:00"
     quiet_hours: str = "22:00-08:00"
+    # When a parent's message reaches the class teacher at once (school time); outside, it
+    # waits for the next opening.
+    teacher_hours: str = "Mon-Fri 08:00-18:00"
     send_rate: float = Field(default=25, gt=0, le=1000)
     # Paid broadcasts: above FREE_SEND_RATE, up to SEND_RATE, at most PAID_DAILY_LIMIT messages a
     # day (then the free rate only). Telegram charges Stars for each paid message.
@@ -165,6 +168,17 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError("must be HH:MM-HH:MM or empty") from exc
         return value.strip()
+
+    @field_validator("teacher_hours")
+    @classmethod
+    def _teacher_hours(cls, value: str) -> str:
+        from core.worktime import WorkingHours
+
+        try:
+            return str(WorkingHours.parse(value))
+        except ValueError as exc:
+            raise ValueError("must look like Mon-Fri 08:00-18:00 (days optional:"
+                             " Monday to Friday)") from exc
 
     @field_validator("webhook_secret")
     @classmethod

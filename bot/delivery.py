@@ -41,12 +41,14 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
+from aiogram.types import Message, ReplyParameters
 from aiogram.utils.i18n import I18n
 
 from bot.budget import Budget, LocalBudget, Rates, Sleep
 from bot.i18n import pick_locale
 from bot.notify import Outgoing, render_batch
 from core.clock import Clock
+from core.services.conversations import note_delivered
 from core.services.outbox import CHANNEL, Batch, Outbox
 from core.storage.db import error_text
 
@@ -449,6 +451,20 @@ class DeliveryWorker:
             self.stats.rows += len(ids)
             self.stats.latencies.extend((now - created[i]).total_seconds() for i in ids)
 
+    async def _send(self, chat_id: int, message: Outgoing, paid: bool) -> object:
+        """One message: a text, or a photo with the text as its caption; an answer goes as a
+        reply to the message it answers (or alone, if that one was deleted)."""
+        reply = (ReplyParameters(message_id=message.reply_to, allow_sending_without_reply=True)
+                 if message.reply_to else None)
+        if message.photo:
+            return await self.bot.send_photo(chat_id, message.photo, caption=message.text,
+                                             reply_markup=message.markup,
+                                             reply_parameters=reply,
+                                             allow_paid_broadcast=True if paid else None)
+        return await self.bot.send_message(chat_id, message.text, reply_markup=message.markup,
+                                           reply_parameters=reply,
+                                           allow_paid_broadcast=True if paid else None)
+
     async def _send_message(self, batch: Batch, message: Outgoing, rest: list[int],
                             attempts: int) -> bool:
         """Send one message. On failure settle ``rest`` — this message's rows and those after
@@ -463,8 +479,12 @@ class DeliveryWorker:
                 await self._book("a lapsed claim", lambda: self.outbox.defer(
                     rest, self.clock.now()), give_up_after=self._lease)
                 return False
-            await self.bot.send_message(batch.chat_id, message.text, reply_markup=message.markup,
-                                        allow_paid_broadcast=True if paid else None)
+            sent = await self._send(batch.chat_id, message, paid)
+            if message.note is not None and isinstance(sent, Message):
+                # A conversation's message: its id in this chat, for the answers to come.
+                note, delivered = message.note, sent.message_id
+                await self._book("a delivered message's id", lambda: note_delivered(
+                    self.outbox.db, note, delivered), give_up_after=self._lease)
             self._chat_ready[batch.telegram_id] = self.clock.monotonic() + self.chat_interval
             if paid:
                 self.stats.paid += 1

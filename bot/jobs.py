@@ -57,6 +57,8 @@ async def housekeeping(services: Services) -> dict[str, int]:
     failures = await delete("code_failures", "telegram_id, at", ("at < ?", (day_ago,)))
     codes = await delete("link_codes", "code_hash", ("expires_at < ?", (day_ago,)),
                          ("used_at < ?", (old,)))
+    codes += await delete("teacher_codes", "code_hash", ("expires_at < ?", (day_ago,)),
+                          ("used_at < ?", (old,)))
     # A conversation abandoned for a week is forgotten (it may hold half-typed answers).
     states = await delete("fsm_state", "key", ("updated_at IS NULL", ()),
                           ("updated_at < ?", (week_ago,)))

@@ -14,7 +14,7 @@ from aiogram.utils.i18n import ngettext
 from babel.numbers import format_decimal
 
 from bot import render
-from bot.callbacks import InviteCb, SignCb
+from bot.callbacks import InviteCb, SignCb, TeacherCb
 from bot.ui import split_text, width
 from core.services.outbox import OutboxItem
 
@@ -454,6 +454,9 @@ class Outgoing:
     text: str
     markup: InlineKeyboardMarkup | None
     ids: list[int]  # the rows this message settles (none for the first parts of a long one)
+    photo: str | None = None  # a photo's file id: sent with ``text`` as its caption
+    reply_to: int | None = None  # the message it answers in the recipient's chat
+    note: int | None = None  # the conversation message whose delivered id is to be kept
 
 
 def _parts(text: str, markup: InlineKeyboardMarkup | None, ids: list[int]) -> list[Outgoing]:
@@ -464,12 +467,56 @@ def _parts(text: str, markup: InlineKeyboardMarkup | None, ids: list[int]) -> li
             for n, part in enumerate(parts)]
 
 
+def relation_name(relation: str) -> str:
+    return {"mother": _("mother"), "father": _("father"),
+            "guardian": _("guardian")}.get(relation, relation)
+
+
+def _conversation_buttons(p: dict[str, Any], teacher: bool) -> InlineKeyboardMarkup:
+    rows = [[InlineKeyboardButton(text=_("↩️ Reply"),
+                                  callback_data=TeacherCb(a="re", i=p["message"]).pack())]]
+    extra = [InlineKeyboardButton(text=_("📜 History"),
+                                  callback_data=TeacherCb(a="hist", i=p["thread"]).pack())]
+    if teacher:
+        extra.append(InlineKeyboardButton(
+            text=_("🔕 Mute"), callback_data=TeacherCb(a="mute", i=p["thread"]).pack()))
+    rows.append(extra)
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def teacher_message(p: dict[str, Any]) -> Outgoing:
+    """A parent's message, as the class teacher receives it."""
+    sender = p.get("from") or _("a parent")
+    if p.get("relation"):
+        sender += f" ({relation_name(p['relation'])})"
+    head = _("✉️ Message from a parent · {child}, {class_name}").format(
+        child=p["child"], class_name=p["class"])
+    text = "\n".join([head, _("From: {sender}").format(sender=sender), "", p["text"]]).strip()
+    return Outgoing(text, _conversation_buttons(p, teacher=True), [], p.get("photo"),
+                    p.get("reply_to"), p["message"])
+
+
+def teacher_answer(p: dict[str, Any]) -> Outgoing:
+    """The class teacher's answer, as the parent receives it."""
+    head = _("✉️ Class teacher {teacher} · {child}, {class_name}").format(
+        teacher=p["teacher"], child=p["child"], class_name=p["class"])
+    text = "\n".join([head, "", p["text"]]).strip()
+    return Outgoing(text, _conversation_buttons(p, teacher=False), [], p.get("photo"),
+                    p.get("reply_to"), p["message"])
+
+
+CONVERSATION: dict[str, Callable[[dict[str, Any]], Outgoing]] = {
+    "teacher_message": teacher_message,
+    "teacher_answer": teacher_answer,
+}
+
+
 def render_batch(items: tuple[OutboxItem, ...]) -> tuple[list[Outgoing], list[int]]:
     """The messages for a recipient's pending pushes, and the ids that could not be rendered.
 
     Plain pushes share messages of up to Telegram's limit, whole blocks at a time, so a failure
     part-way never resends what already went out; a push with buttons goes on its own."""
-    plain = tuple(i for i in items if i.kind not in INTERACTIVE)
+    plain = tuple(i for i in items if i.kind not in INTERACTIVE and i.kind not in CONVERSATION)
     blocks, unknown = render_blocks(plain)
     messages: list[Outgoing] = []
     text, ids = "", []
@@ -490,6 +537,17 @@ def render_batch(items: tuple[OutboxItem, ...]) -> tuple[list[Outgoing], list[in
                 unknown.append(item.id)
                 continue
             messages += _parts(body, markup, [item.id])
+    for item in items:
+        if item.kind in CONVERSATION:
+            # Each on its own, whole: the service keeps texts and captions within the limits.
+            try:
+                out = CONVERSATION[item.kind](item.payload)
+            except Exception:
+                log.exception("cannot render outbox row %s", item.id)
+                unknown.append(item.id)
+                continue
+            messages.append(Outgoing(out.text, out.markup, [item.id], out.photo, out.reply_to,
+                                     out.note))
     return messages, unknown
 
 

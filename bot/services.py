@@ -15,6 +15,7 @@ from core.identity import Hasher
 from core.quiet import QuietHours
 from core.services.absence import AbsenceService
 from core.services.access import AccessService
+from core.services.conversations import ConversationService
 from core.services.digest import DigestService
 from core.services.digest_due import DigestSchedule
 from core.services.dots import DotReminders, DotsService
@@ -25,9 +26,11 @@ from core.services.outbox import Outbox
 from core.services.preferences import PreferencesService
 from core.services.roster import RosterService
 from core.services.status import StatusService
+from core.services.teachers import TeacherService
 from core.services.timetable import TimetableService
 from core.services.trusted import TrustService
 from core.storage.db import Database, upgrade
+from core.worktime import WorkingHours
 
 
 @dataclass
@@ -48,6 +51,8 @@ class Services:
     absence: AbsenceService
     trusted: TrustService
     digest: DigestService
+    teachers: TeacherService
+    conversations: ConversationService
 
     def workflow_data(self) -> dict[str, Any]:
         """What handlers receive as parameters, by name."""
@@ -63,6 +68,7 @@ class Services:
             "absence": self.absence,
             "trusted": self.trusted,
             "digest": self.digest,
+            "conversations": self.conversations,
         }
 
 
@@ -77,6 +83,7 @@ class Tuning:
     attendance_hold: int = 60
     digest_time: str = "19:00"
     claim_lease: int = 60
+    teacher_hours: str = "Mon-Fri 08:00-18:00"
 
 
 def build_services(
@@ -113,6 +120,9 @@ def build_services(
         absence=absence,
         trusted=TrustService(db, hasher, clock, tz, schedule),
         digest=DigestService(db, clock, tz, tuning.digest_time),
+        teachers=TeacherService(db, hasher, clock),
+        conversations=ConversationService(db, clock, tz,
+                                          WorkingHours.parse(tuning.teacher_hours)),
     )
 
 
@@ -129,6 +139,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             attendance_hold=settings.attendance_hold_seconds,
             digest_time=settings.digest_time,
             claim_lease=settings.claim_lease_seconds,
+            teacher_hours=settings.teacher_hours,
             dot_reminders=DotReminders(
                 student_days_before=settings.dot_remind_student_days_before,
                 student_last_day=settings.dot_remind_student_last_day,

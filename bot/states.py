@@ -22,3 +22,7 @@ class TrustStates(StatesGroup):
     surname = State()
     scopes = State()
     confirm = State()
+
+
+class TeacherStates(StatesGroup):
+    text = State()  # a message to the class teacher, or an answer

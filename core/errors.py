@@ -139,3 +139,24 @@ class DemoRefused(DomainError):
     """The database holds a real school's data: demo mode never runs on it."""
 
     code = "demo_refused"
+
+
+class NoClassTeacher(DomainError):
+    """The child's class has no class teacher in teachers.csv."""
+
+    code = "no_class_teacher"
+
+
+class TeacherNotConnected(DomainError):
+    """The class teacher has not linked a Telegram account to the bot yet."""
+
+    code = "teacher_not_connected"
+
+
+class MessageTooLong(DomainError):
+    code = "message_too_long"
+
+    def __init__(self, limit: int, length: int) -> None:
+        super().__init__(limit=limit, length=length)
+        self.limit = limit
+        self.length = length

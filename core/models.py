@@ -98,6 +98,7 @@ class LinkResult:
     new_links: int
     as_guardian: bool = False
     as_student: bool = False
+    teacher_classes: tuple[str, ...] = ()  # the classes the account leads as a class teacher
 
 
 @dataclass(frozen=True)

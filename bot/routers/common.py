@@ -15,6 +15,8 @@ from aiogram.utils.i18n import gettext as _
 from bot import keyboards as kb
 from bot.callbacks import is_forged
 from core.models import Role, Scope, Viewer
+from core.services.conversations import ConversationService
+from core.services.teachers import seats
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ def menu_lines(viewer: Viewer | None) -> list[str]:
     if Role.GUARDIAN in roles:
         lines.append(_("/absence — tell the school in advance that a child will be away"))
         lines.append(_("/trusted — let a grandmother, a nanny or a tutor follow the child"))
+        lines.append(_("/teacher — write to the class teacher"))
     elif Role.TRUSTED in roles:
         lines.append(_("/trusted — whom you follow; stop following"))
     lines.append(_("/settings — language, notifications, unlinking"))
@@ -123,8 +126,13 @@ def create_fallback() -> Router:
     return router
 
 
-async def on_unknown(message: Message, viewer: Viewer) -> None:
+async def on_unknown(message: Message, viewer: Viewer, conversations: ConversationService
+                     ) -> None:
     """Anything said outside a conversation: what the bot can do, for this person's role."""
+    if not viewer.is_linked and await seats(conversations.db, viewer.telegram_id):
+        await message.answer(_("I did not understand this message. Parents' messages are in"
+                               " /teacher; answer them with «↩️ Reply»."))
+        return
     if not viewer.is_linked:
         await message.answer(
             _("I don't know you yet. Send /start to link your account, /help for more.")

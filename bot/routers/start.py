@@ -20,6 +20,7 @@ from core.errors import PhoneNotFound
 from core.identity import normalize_code
 from core.models import LinkResult, Viewer
 from core.services.linking import LinkingService
+from core.services.teachers import seats
 from core.services.trusted import TrustService
 
 
@@ -38,12 +39,21 @@ def create_router() -> Router:
     return router
 
 
+def teacher_line(classes: tuple[str, ...] | list[str]) -> str:
+    return _("You are the class teacher of {classes}: parents' messages will come here;"
+             " /teacher lists the conversations.").format(classes=", ".join(classes))
+
+
 def linked_text(result: LinkResult) -> str:
     parts = []
     if result.new_links:
         parts.append(_("Done! Your account is linked."))
     else:
         parts.append(_("Your account was already linked."))
+    if result.teacher_classes:
+        parts.append(teacher_line(result.teacher_classes))
+        if not result.children:
+            return "\n".join(parts)
     parts.append(render.whose(result.children))
     parts.append("")
     parts.append(_("New grades will come here. /help lists what I can do."))
@@ -61,12 +71,19 @@ async def cmd_start(
     waiting = await trusted.pending_for(user.id)
     if waiting:
         await show_invitations(message, waiting, tz)
+    taught = [s.class_name for s in await seats(linking.db, user.id)]
+    if taught and not viewer.is_linked:
+        await message.answer("\n".join([
+            _("Hello, {name}!").format(name=user.first_name),
+            teacher_line(list(dict.fromkeys(taught)))]), reply_markup=ReplyKeyboardRemove())
+        return
     if viewer.is_linked:
         await message.answer(
             "\n".join(
                 [
                     _("Hello, {name}!").format(name=user.first_name),
                     render.whose(viewer.children),
+                    *([teacher_line(list(dict.fromkeys(taught)))] if taught else []),
                     "",
                     _("/help lists what I can do."),
                 ]

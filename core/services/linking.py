@@ -23,6 +23,7 @@ from core.identity import Hasher, new_link_code, normalize_code, normalize_phone
 from core.models import IssuedCode, LinkResult, PersonName, Role
 from core.services.access import load_children
 from core.services.digest_due import DigestSchedule
+from core.services.teachers import link_teachers, redeem_teacher_code, teachers_by_phone
 from core.storage.db import Database, Tx
 
 CODE_TTL = timedelta(days=14)
@@ -140,11 +141,16 @@ class LinkingService:
                     "SELECT id FROM students WHERE phone_hash = ? AND active = 1", (phone_hash,)
                 )
             ]
-            if not guardians and not students:
+            # Class teachers link by the same number (never in demo mode).
+            teachers = await teachers_by_phone(tx, phone_hash) if via != "demo" else []
+            if not guardians and not students and not teachers:
                 result = None
             else:
                 await self._upsert_account(tx, telegram_id, chat_id, language_code)
                 result = await self._link(tx, telegram_id, _Targets(guardians, students), via)
+                if teachers:
+                    result = await link_teachers(tx, telegram_id, teachers, via,
+                                                 self.clock.now(), result)
         if result is None:
             raise PhoneNotFound()
         return result
@@ -208,7 +214,13 @@ class LinkingService:
             row = await tx.fetchone(
                 "SELECT * FROM link_codes WHERE code_hash = ?", (self.hasher.code(code),)
             )
-        if row is None or row["used_at"] is not None:
+        taught = (await redeem_teacher_code(tx, self.hasher.code(code), telegram_id, now)
+                  if code is not None and row is None else None)
+        if isinstance(taught, LinkResult):  # a class teacher's code
+            result = taught
+        elif taught == "expired":
+            failure = LinkCodeExpired(expired_at=now)
+        elif row is None or row["used_at"] is not None:
             failure = LinkCodeInvalid()
             await tx.execute(
                 "INSERT INTO code_failures (telegram_id, at) VALUES (?, ?)",

@@ -26,6 +26,7 @@ FORGED = {
     "tr": [f"tr:revoke:{HUGE}", "tr:leave:-3", f"tr:kid:{HUGE}", "tr:revoke:-1"],
     "st": [f"st:kid:{HUGE}", f"st:quiet:{HUGE}", "st:dtime:9999", "st:kid:-1"],
     "dm": ["dm:x" + "y" * 60],
+    "tc": [f"tc:re:{HUGE}", "tc:hist:-1", f"tc:kid:{HUGE}", "tc:mute:x", "tc:" + "y" * 40 + ":1"],
 }
 
 

@@ -18,6 +18,7 @@ from aiogram.methods import (
     EditMessageText,
     GetMe,
     SendMessage,
+    SendPhoto,
     TelegramMethod,
 )
 from aiogram.types import Chat, InlineKeyboardMarkup, Message, User
@@ -118,6 +119,12 @@ class RecordingSession(BaseSession):
                 text=method.text,
                 reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
             )
+        if isinstance(method, SendPhoto):
+            if method.caption and telegram_length(method.caption) > 1024:
+                raise TelegramBadRequest(method, "Bad Request: message caption is too long")
+            return Message(message_id=next(self._ids), date=MESSAGE_DATE,
+                           chat=Chat(id=int(method.chat_id), type="private"),
+                           from_user=BOT_USER, caption=method.caption)
         if isinstance(method, EditMessageReplyMarkup | AnswerCallbackQuery):
             return True
         return True
