@@ -25,3 +25,19 @@ async def import_roster(services: Services, text: str | None = None, name: str =
     if text is None:
         text = EXAMPLE_ROSTER.read_text(encoding="utf-8")
     return await services.roster.apply(parse_roster(text, name), name)
+
+
+HISTORY_SINCE = "2026-09-01T06:00:00.000000Z"
+
+
+async def journal_history(services: Services, *student_ids: str) -> None:
+    """The students (by default every one on the roster) as if the journal had already brought
+    their history. The import that brings a student's first journal data stores it without
+    pushes (a new school never floods its families); a test about pushes starts from here."""
+    where, params = "", ()
+    if student_ids:
+        where = f" AND external_id IN ({', '.join('?' * len(student_ids))})"
+        params = student_ids
+    async with services.db.transaction() as tx:
+        await tx.execute(f"UPDATE students SET journal_since = ? WHERE journal_since IS NULL"
+                         f"{where}", (HISTORY_SINCE, *params))
