@@ -27,7 +27,14 @@ from core.storage.migrate import (
     legacy_migrations,
     split_statements,
 )
-from tests.support.school import ANNA_PHONE, ROOT, SECRET, TZ, import_roster
+from tests.support.school import (
+    ANNA_PHONE,
+    ROOT,
+    SECRET,
+    TZ,
+    import_roster,
+    journal_history,
+)
 
 ANNA = 5001
 
@@ -71,6 +78,7 @@ async def school_made_by_the_services(path: Path, clock) -> None:
         services = build_services(db, SECRET, TZ, clock)
         await import_roster(services)
         await services.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+        await journal_history(services)
         await services.journal.import_journal(parse_journal([json.dumps(
             {"id": "e1", "type": "grade", "grade_id": "g1", "student_id": "S-1001",
              "subject": "Алгебра", "date": "2026-11-23", "value": 4, "weight": 2},
