@@ -25,6 +25,7 @@ from core.importers.journal import (
 from core.marks import Mark, parse_mark
 
 FILE = "j.jsonl"
+FIVE = "must be from 1 to 5 on the five-point scale (or set scale)"
 
 
 def mark(value: object, scale: object = None, five: object = None) -> Mark:
@@ -429,9 +430,9 @@ def test_booleans_are_not_integers():
 
 def test_value_range():
     for bad in (0, 6, "7", "5/6"):
-        assert problems(GRADE, value=bad) == [f"{FILE}:1: value: must be from 1 to 5 on the five-point scale (or set scale)"]
+        assert problems(GRADE, value=bad) == [f"{FILE}:1: value: {FIVE}"]
     assert problems(GRADE, value=-1) == [f"{FILE}:1: value: must not be negative"]
-    assert problems(DOT, value=7) == [f"{FILE}:1: value: must be from 1 to 5 on the five-point scale (or set scale)"]
+    assert problems(DOT, value=7) == [f"{FILE}:1: value: {FIVE}"]
     assert [one(GRADE, value=v).value for v in (1, 5, "5")] == [mark(1), mark(5), mark(5)]
 
 
@@ -537,7 +538,7 @@ def test_all_problems_of_a_line_are_reported():
         f"{FILE}:1: student_id: required",
         f"{FILE}:1: subject: must be a string",
         f"{FILE}:1: date: not a valid date (YYYY-MM-DD)",
-        f"{FILE}:1: value: must be from 1 to 5 on the five-point scale (or set scale)",
+        f"{FILE}:1: value: {FIVE}",
         f"{FILE}:1: weight: must be an integer from 0 to 100",
         f"{FILE}:1: set_at: needs a time zone offset, e.g. +03:00",
     ]
@@ -652,7 +653,7 @@ def test_parse_event_returns_event_or_problems():
     assert found == [] and isinstance(event, GradeEvent) and event.line == 12
     event, found = parse_event({**GRADE, "value": 0}, 12, "x.jsonl")
     assert event is None
-    assert [str(p) for p in found] == [f"x.jsonl:12: value: must be from 1 to 5 on the five-point scale (or set scale)"]
+    assert [str(p) for p in found] == [f"x.jsonl:12: value: {FIVE}"]
 
 
 def test_many_lines_parse():
