@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -41,3 +42,16 @@ async def journal_history(services: Services, *student_ids: str) -> None:
     async with services.db.transaction() as tx:
         await tx.execute(f"UPDATE students SET journal_since = ? WHERE journal_since IS NULL"
                          f"{where}", (HISTORY_SINCE, *params))
+
+
+EXAMPLE_STUDENTS = ("S-1001", "S-1002", "S-1003", "S-1004", "S-1005")
+
+
+def journal_history_lines(student_ids: tuple[str, ...] = EXAMPLE_STUDENTS) -> list[str]:
+    """A journal history that moves no average and counts no missed lesson (a late mark on the
+    first Monday of the year for each student), to import with ``--no-notify`` before a test
+    of the pushes of a running bot."""
+    return [json.dumps({"id": f"history-{sid}", "type": "attendance",
+                        "attendance_id": f"history-{sid}", "student_id": sid,
+                        "date": "2026-09-07", "lesson": 1, "subject": "История", "mark": "late"},
+                       ensure_ascii=False) for sid in student_ids]
