@@ -113,7 +113,7 @@ async def test_a_dot_for_an_old_lesson_that_is_still_open_is_news(linked):
     assert len(await outbox(linked, "dot_new")) == 2
 
 
-# -- marks as schools show them ----------------------------------------------------------------------
+# -- marks as schools show them ------------------------------------------------------------------
 
 
 async def test_marks_are_stored_as_shown_with_what_they_count_as(linked):
