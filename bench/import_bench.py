@@ -30,7 +30,8 @@ def services_of(db: Database) -> Services:
 
 
 def history_lines(students: int, events: int) -> list[str]:
-    """Grades of September–November: stored without pushes (older than three days)."""
+    """Grades of September–November: the students' first journal data, stored without
+    pushes."""
     return journal_lines(students, events, date(2026, 9, 1), 80)
 
 

@@ -12,7 +12,10 @@ carry a dot; when each student's journal data began.
 - ``students.journal_since``: when the first journal data of the student (grades, dots,
   attendance) was imported; an import that brings a student's first data stores it without
   pushes. Students that already have such data get the moment of their earliest row.
-- ``grades_sums``: covers the sums of a subject's marks in a period (no table read).
+
+No index covers the sums of an average: one over (student, subject, date, deleted_at, weight,
+points, parts) left the import's sums query of 500 students as fast as before (about 6 ms on
+20,000 students on both backends, warm) and costs every insert.
 
 Existing rows upgrade in place: ``shown`` = ``value``, ``points`` = ``value``, ``parts`` = 1.
 A downgrade keeps only what the old schema can hold: marks without a five-point number or with
@@ -38,8 +41,6 @@ depends_on: str | Sequence[str] | None = None
 TEXT = sa.Text()
 INT = sa.Integer()
 REAL = sa.Float()  # PostgreSQL: double precision; SQLite: REAL
-
-_SUMS = ["student_id", "subject", "date", "deleted_at", "weight", "points", "parts"]
 
 
 def _partial(name: str, table: str, columns: list[str], where: str) -> None:
@@ -109,12 +110,10 @@ def upgrade() -> None:
         batch.create_check_constraint("grades_parts_check", sa.text("parts >= 0"))
     _partial("grades_point_until", "grades", ["point_until"],
              "point_until IS NOT NULL AND deleted_at IS NULL")
-    op.create_index("grades_sums", "grades", _SUMS)
 
 
 def downgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
-    op.drop_index("grades_sums", "grades")
     op.drop_index("grades_point_until", "grades")
     gone = "SELECT id FROM grades WHERE value IS NULL OR weight < 1"
     op.execute(f"UPDATE dots SET grade_id = NULL WHERE grade_id IN ({gone})")
@@ -128,10 +127,11 @@ def downgrade() -> None:
         batch.alter_column("value", existing_type=INT, nullable=False)
         batch.create_check_constraint("grades_value_check", sa.text("value BETWEEN 1 AND 5"))
         batch.create_check_constraint("grades_weight_check", sa.text("weight >= 1"))
-    # SQLite copies dots to drop columns: its unnamed CHECK is given again.
-    status = sa.CheckConstraint("status IN ('open', 'graded', 'vanished')")
-    with op.batch_alter_table("dots", table_args=(status,)) as batch:
-        for name in ("parts", "points", "scale", "shown"):
-            batch.drop_column(name)
-    with op.batch_alter_table("students") as batch:
-        batch.drop_column("journal_since")
+    # Plain columns are dropped in place: copying ``students`` on SQLite would drop the table
+    # and, foreign keys being on, delete every row that cascades from it.
+    for table, name in (("dots", "parts"), ("dots", "points"), ("dots", "scale"),
+                        ("dots", "shown"), ("students", "journal_since")):
+        if sqlite:  # SQLite 3.35 and later
+            op.execute(f"ALTER TABLE {table} DROP COLUMN {name}")
+        else:
+            op.drop_column(table, name)
