@@ -307,7 +307,7 @@ async def test_revision_0005_keeps_each_grade_as_shown_and_dates_each_students_h
         assert summary.pushes == 2  # Ivan's two marks to Anna; Maria's first data is history
         # An old bot would still read a one-figure value, and the CHECKs hold what they must.
         assert await db.scalar("SELECT value FROM grades WHERE external_id = 'n1'") == 5
-        with pytest.raises(Exception, match="(?i)check"):
+        with pytest.raises(Exception, match=r"(?i)check"):
             async with db.transaction() as tx:
                 await tx.execute("UPDATE grades SET weight = -1 WHERE external_id = 'n1'")
 
