@@ -267,3 +267,22 @@ async def test_open_dots_and_marks_with_dots_are_listed_by_deadline(linked):
     [entry] = [e for e in await linked.dots.open_dots(viewer) if e.child.name.first == "Иван"]
     assert [(d.subject, d.mark, d.days_left) for d in entry.dots] == [
         ("Химия", "4", 2), ("Физика", None, 5)]
+
+
+async def test_the_digest_shows_marks_as_shown_and_lists_marks_with_a_dot(linked, clock):
+    from bot.i18n import create_i18n
+    from bot.notify import digest
+
+    await run(linked, jl(grade(1, 4, day="2026-11-20")), notify=False)
+    await run(linked, jl(grade(2, "н/а", 0, work="Тест"),
+                         grade(3, "3", subject="Химия", point_until="2026-11-25")))
+    clock.moment = datetime(2026, 11, 23, 19, 0, tzinfo=TZ)
+    assert (await linked.digest.run()).sent == 2
+    [payload] = [json.loads(r[0]) for r in await linked.db.fetchall(
+        "SELECT payload FROM outbox WHERE kind = 'digest' AND telegram_id = ?", (ANNA,))]
+    i18n = create_i18n("ru")
+    with i18n.context(), i18n.use_locale("ru"):
+        text, _ = digest(payload)
+    assert "• Алгебра: н/а (вес 0, Тест, не учитывается в среднем) — средний 4,00 → 4,00" in text
+    assert "• Химия: 3 (вес 1) — средний — → 3,00" in text
+    assert "Открытые точки:\n• Химия: до 25 ноября, осталось 2 дня" in text
