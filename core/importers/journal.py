@@ -188,6 +188,7 @@ BAD_MOMENT = "not a valid ISO 8601 moment, e.g. 2026-11-23T10:15:00+03:00"
 MAX_WEIGHT = 100  # the contract says «≥ 0»; a bound only catches garbage
 BAD_WEIGHT = f"must be an integer from 0 to {MAX_WEIGHT}"  # 0: shown, not counted
 BAD_CHARS = "contains an invalid \\u escape (a lone surrogate)"
+BAD_MARK = "must be a mark (5, 4-, 5/4; 8 with scale 10) or a word (зачёт, н/а)"
 
 
 def _unencodable(text: str) -> bool:
@@ -313,6 +314,11 @@ class _Reader:
         found = parse_mark(value, self.obj.get("scale"), self.obj.get("five"))
         if isinstance(found, tuple):
             self.bad(*found)
+            return None
+        if not found.fives and any(c.isdigit() for c in found.shown):
+            # Digits that are no mark of the scale («4.5», «2026-11-20», a phone): garbage,
+            # not a text mark such as «зачёт» or «н/а».
+            self.bad("value", BAD_MARK)
             return None
         return found
 

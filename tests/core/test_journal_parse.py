@@ -734,3 +734,12 @@ def test_point_until_puts_a_dot_on_a_mark():
         assert cleared.point_until is None and cleared.fields == frozenset({"point_until"})
     assert problems(changed, point_until="2026-13-01") == [
         f"{FILE}:1: point_until: not a valid date (YYYY-MM-DD)"]
+
+
+def test_digits_that_are_no_mark_are_refused_not_kept_as_a_word():
+    message = (f"{FILE}:1: value: must be a mark (5, 4-, 5/4; 8 with scale 10)"
+               " or a word (зачёт, н/а)")
+    for bad in ("4.5", "2026-11-20", "+7 900 123", "5 баллов"):
+        assert problems(GRADE, value=bad) == [message]
+    assert problems(GRADE, value="72%", scale=100) == [message]
+    assert one(GRADE, value="4.5", five=4.5).value == Mark("4.5", "5", (4.5,))
