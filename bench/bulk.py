@@ -53,16 +53,17 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "classes": ("id", "school_id", "name"),
     "students": ("id", "external_id", "school_id", "class_id", "last_name", "first_name",
                  "middle_name", "phone_hash", "email_hash", "snils_hash", "active", "created_at",
-                 "updated_at"),
+                 "updated_at", "journal_since"),
     "guardians": ("id", "last_name", "first_name", "middle_name", "phone_hash", "email_hash",
                   "snils_hash", "created_at", "updated_at"),
     "guardianships": ("guardian_id", "student_id", "relation"),
     "periods": ("id", "external_id", "name", "start_date", "end_date"),
     "grades": ("id", "external_id", "student_id", "subject", "date", "value", "weight", "work",
                "comment", "teacher", "set_at", "dot_id", "deleted_at", "created_at",
-               "updated_at", "quiet"),
+               "updated_at", "quiet", "shown", "scale", "points", "parts"),
     "dots": ("id", "external_id", "student_id", "subject", "date", "expires", "work", "comment",
-             "teacher", "value", "weight", "status", "closed_at", "grade_id", "created_at"),
+             "teacher", "value", "weight", "status", "closed_at", "grade_id", "created_at",
+             "shown", "scale", "points", "parts"),
     "attendance": ("id", "external_id", "student_id", "date", "lesson", "subject", "mark",
                    "excused", "created_at"),
     "accounts": ("telegram_id", "chat_id", "locale", "language_code", "phone_hash",
@@ -129,7 +130,7 @@ class District:
             family = rnd.choice(LAST)
             rows["students"].append((
                 i + 1, f"S{i:06d}", school + 1, school * 40 + c + 1, family, rnd.choice(FIRST),
-                "", None, None, None, 1, self.stamp, self.stamp))
+                "", None, None, None, 1, self.stamp, self.stamp, self.stamp))
             phone = normalize_phone(guardian_phone(i))
             assert phone is not None
             rows["guardians"].append((
@@ -160,7 +161,8 @@ class District:
                     rnd.choices(values, k=n), rnd.choices(weights, k=n),
                     rnd.choices(WORKS, k=n), rnd.choices(deleted, k=n), strict=True):
                 grades.append((day, "g", sid, subject, day, value, weight, work, None,
-                               TEACHER[subject], None, None, gone, stamp, stamp, 1))
+                               TEACHER[subject], None, None, gone, stamp, stamp, 1, str(value),
+                               "5", value, 1))
             for _ in range(rnd.randint(1, 6)):
                 day = rnd.choice(days)
                 absences.append((day, "a", sid, day.isoformat(), rnd.randint(1, 6),
@@ -170,7 +172,8 @@ class District:
                 day = rnd.choice(recent)
                 dots.append((day, f"d{i}", sid, rnd.choice(SUBJECTS), day.isoformat(),
                              (day + timedelta(days=7)).isoformat(), "Домашняя работа", None,
-                             None, None, 1, "open", None, None, self.stamp))
+                             None, None, 1, "open", None, None, self.stamp, None, "5", None,
+                             None))
         out: dict[str, list[tuple[Any, ...]]] = {}
         for table, rows in (("grades", grades), ("dots", dots), ("attendance", absences)):
             rows.sort(key=lambda r: r[0])  # stable: a day's events in the journal's order

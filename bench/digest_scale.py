@@ -113,14 +113,17 @@ def build(path: Path, accounts: int, history: int) -> dict[str, object]:
         for s in range(1, students + 1):
             for _ in range(history):
                 day = rnd.choice(term).isoformat()
-                yield (s, rnd.choice(SUBJECTS), day, rnd.randint(2, 5), 1, rnd.choice(WORKS),
-                       old, old)
+                value = rnd.randint(2, 5)
+                yield (s, rnd.choice(SUBJECTS), day, value, 1, rnd.choice(WORKS),
+                       old, old, str(value), value)
             if rnd.random() < 0.4:
-                yield (s, rnd.choice(SUBJECTS), TODAY.isoformat(), rnd.randint(2, 5),
-                       rnd.choice((1, 2)), rnd.choice(WORKS), today, today)
+                value = rnd.randint(2, 5)
+                yield (s, rnd.choice(SUBJECTS), TODAY.isoformat(), value,
+                       rnd.choice((1, 2)), rnd.choice(WORKS), today, today, str(value), value)
 
     _insert(conn, "INSERT INTO grades (student_id, subject, date, value, weight, work,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", grades())
+            " created_at, updated_at, shown, points, parts)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)", grades())
     _insert(conn, "INSERT INTO attendance (external_id, student_id, date, lesson, subject,"
             " mark, created_at) VALUES (?, ?, ?, 2, 'Физика', 'absent', ?)",
             ((f"a{s}", s, TODAY.isoformat(), today) for s in range(1, students + 1, 20)))

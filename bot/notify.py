@@ -28,11 +28,44 @@ def average(value: float | None) -> str:
     return format_decimal(round(value, 2), format="0.00", locale=render.locale())
 
 
+def mark_shown(shown: str | int | None, scale: str | None = None) -> str:
+    """A mark as the school shows it: «4-», «5/4», «зачёт»; on a 10- or 100-point scale with
+    it («8 из 10»)."""
+    text = str(shown) if shown is not None else "—"
+    if scale in ("10", "100"):
+        return _("{mark} of {scale}").format(mark=text, scale=scale)
+    return text
+
+
+def _value(p: dict[str, Any], key: str = "value") -> str:
+    """The mark of a push: ``shown`` (``old_shown``) since marks are kept as shown, else the
+    number that pushes queued before carried."""
+    shown = p.get(key.replace("value", "shown"))
+    return mark_shown(shown if shown is not None else p.get(key), p.get("scale"))
+
+
 def _average_change(p: dict[str, Any]) -> str | None:
     before, after = p.get("avg_before"), p.get("avg_after")
+    if p.get("counted") is False:
+        # Shown by the school, left out of the average (weight 0, «зачёт», «н/а»).
+        lines = [_("Not counted in the average.")]
+        if after is not None:
+            lines.append(_("Average: {average}").format(average=average(after)))
+        return "\n".join(lines)
     if before is None and after is None:
         return None
     return _("Average: {before} → {after}").format(before=average(before), after=average(after))
+
+
+def _point(p: dict[str, Any]) -> str | None:
+    """A mark's dot: until when it is open, or that it was cleared."""
+    if p.get("point_until"):
+        return _("📌 The mark carries a dot until {date} ({left})").format(
+            date=render.day(date.fromisoformat(p["point_until"])),
+            left=days_left(p.get("days_left", 0)))
+    if p.get("point_cleared"):
+        return _("📌 The dot on this mark is cleared.")
+    return None
 
 
 def _details(p: dict[str, Any]) -> str:
@@ -50,6 +83,9 @@ def _grade_block(head: str, p: dict[str, Any], with_comment: bool = True,
         lines.append(_("Comment: «{comment}»").format(comment=p["comment"]))
     if with_teacher and p.get("teacher"):
         lines.append(_("Teacher: {teacher}").format(teacher=p["teacher"]))
+    point = _point(p)
+    if point:
+        lines.append(point)
     change = _average_change(p)
     if change:
         lines.append(change)
@@ -61,24 +97,25 @@ def grade_new(p: dict[str, Any]) -> str:
         _("🔔 Grade {value} from a dot · {subject}")
         if p.get("from_dot")
         else _("🔔 New grade {value} · {subject}")
-    ).format(value=p["value"], subject=p["subject"])
+    ).format(value=_value(p), subject=p["subject"])
     return _grade_block(head, p, with_teacher=True)
 
 
 def grade_changed(p: dict[str, Any]) -> str:
-    if p.get("old_value") is not None and p["old_value"] != p["value"]:
+    old, new = _value(p, "old_value"), _value(p)
+    if (p.get("old_value") is not None or p.get("old_shown") is not None) and old != new:
         head = _("✏️ Grade corrected {old} → {value} · {subject}").format(
-            old=p["old_value"], value=p["value"], subject=p["subject"]
+            old=old, value=new, subject=p["subject"]
         )
     else:
         head = _("✏️ Grade {value} updated · {subject}").format(
-            value=p["value"], subject=p["subject"]
+            value=new, subject=p["subject"]
         )
     return _grade_block(head, p)
 
 
 def grade_deleted(p: dict[str, Any]) -> str:
-    head = _("🗑 Grade {value} removed · {subject}").format(value=p["value"],
+    head = _("🗑 Grade {value} removed · {subject}").format(value=_value(p),
                                                            subject=p["subject"])
     return _grade_block(head, p, with_comment=False)
 
@@ -106,8 +143,8 @@ def dot_new(p: dict[str, Any]) -> str:
     ]
     if _what(p):
         lines.append(_what(p))
-    if p.get("value") is not None:
-        lines.append(_("If not settled by then, it becomes a {value}.").format(value=p["value"]))
+    if p.get("value") is not None or p.get("shown") is not None:
+        lines.append(_("If not settled by then, it becomes a {value}.").format(value=_value(p)))
     if p.get("teacher"):
         lines.append(_("Teacher: {teacher}").format(teacher=p["teacher"]))
     return "\n".join(lines)
@@ -121,10 +158,12 @@ def dot_reminder(p: dict[str, Any]) -> str:
                                                       left=days_left(p["days_left"]))
     lines = [head, _("{child} · until {date}").format(
         child=p["child"], date=render.day(date.fromisoformat(p["expires"])))]
+    if p.get("mark") is not None:
+        lines.append(_("The dot is on the mark {mark}.").format(mark=p["mark"]))
     if _what(p):
         lines.append(_what(p))
-    if p.get("value") is not None:
-        lines.append(_("If not settled by then, it becomes a {value}.").format(value=p["value"]))
+    if p.get("value") is not None or p.get("shown") is not None:
+        lines.append(_("If not settled by then, it becomes a {value}.").format(value=_value(p)))
     return "\n".join(lines)
 
 
@@ -327,10 +366,12 @@ def digest(p: dict[str, Any]) -> tuple[str, InlineKeyboardMarkup | None]:
         if c["grades"]:
             lines.append(_("Grades today:"))
             for g in c["grades"]:
-                line = f"• {g['subject']}: {g['value']}"
+                line = f"• {g['subject']}: {_value(g)}"
                 extra = [_("weight {weight}").format(weight=g["weight"])]
                 if g.get("work"):
                     extra.append(g["work"])
+                if g.get("counted") is False:
+                    extra.append(_("not counted in the average"))
                 line += f" ({', '.join(extra)})"
                 if g.get("avg_after") is not None:
                     line += " — " + _("average {before} → {after}").format(

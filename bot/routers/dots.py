@@ -35,6 +35,9 @@ def dots_text(children: tuple[ChildDots, ...]) -> list[str]:
         for d in entry.dots:
             what = ": ".join(x for x in (_h(d.work), f"«{_h(d.comment)}»" if d.comment else "")
                              if x)
+            if d.mark is not None:  # a mark that carries the dot
+                what = _("mark {mark}").format(mark=f"<b>{_h(d.mark)}</b>") + (
+                    f", {what}" if what else "")
             head = f"• <b>{_h(d.subject)}</b>" + (f" — {what}" if what else "")
             left = days_left(d.days_left)
             if d.days_left <= 1:

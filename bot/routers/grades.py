@@ -14,10 +14,11 @@ from aiogram.types import (
 )
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
+from babel.numbers import format_decimal
 
 from bot import render, ui
 from bot.callbacks import GradesCb
-from bot.notify import average
+from bot.notify import average, mark_shown
 from bot.ui import edit_in_place
 from core.clock import Clock
 from core.errors import AccessDenied, NotLinked
@@ -61,8 +62,17 @@ def period_title(period: Period) -> str:
     return f"{name} ({span})"
 
 
-def mark_text(mark: Mark) -> str:
-    return f"{mark.value}×{mark.weight}" if mark.weight > 1 else str(mark.value)
+def mark_text(mark: Mark, today: date | None = None) -> str:
+    """A mark in a subject's line: «5×2» (weight 2), «4-», «5/4», «(н/а)» when it does not
+    count in the average, «4•» while it carries a dot."""
+    text = _html(mark.text)
+    if not mark.counted:
+        text = f"({text})"
+    elif mark.weight > 1:
+        text = f"{text}×{mark.weight}"
+    if today is not None and mark.dotted(today):
+        text += "•"
+    return text
 
 
 def marks_count(n: int) -> str:
@@ -78,12 +88,12 @@ def overview_text(ov: Overview) -> list[str]:
     ]
     if not ov.subjects:
         lines.append(_("No grades in this period yet."))
-    weighted = False
+    weighted = left_out = dotted = False
     for s in ov.subjects:
         head = f"<b>{_html(s.subject)}</b>"
         if s.average is not None:
             head += " — " + _("{average} ({count})").format(
-                average=average(s.average), count=marks_count(s.count))
+                average=average(s.average), count=marks_count(s.averaged))
         if s.open_dots:
             head += " · " + ngettext("{n} open dot", "{n} open dots", s.open_dots).format(
                 n=s.open_dots)
@@ -91,12 +101,21 @@ def overview_text(ov: Overview) -> list[str]:
             head += " · " + ngettext("{n} lesson missed", "{n} lessons missed",
                                      s.missed).format(n=s.missed)
         if s.marks:
-            head += "\n" + " ".join(mark_text(m) for m in s.marks)
+            head += "\n" + " ".join(mark_text(m, ov.today) for m in s.marks)
         lines.append(head)
         if s.marks:
-            weighted = weighted or any(m.weight > 1 for m in s.marks)
+            weighted = weighted or any(m.weight > 1 and m.counted for m in s.marks)
+            left_out = left_out or any(not m.counted for m in s.marks)
+            dotted = dotted or any(m.dotted(ov.today) for m in s.marks)
+    notes = []
     if weighted:
-        lines += ["", _("5×2 — a mark of weight 2. The average is weighted.")]
+        notes.append(_("5×2 — a mark of weight 2. The average is weighted."))
+    if left_out:
+        notes.append(_("(5) — not counted in the average."))
+    if dotted:
+        notes.append(_("4• — a mark with a dot: see /dots."))
+    if notes:
+        lines += ["", "\n".join(notes)]
     return lines
 
 
@@ -146,7 +165,7 @@ def detail_text(d: SubjectDetail, page: int, finals: list[FinalMark] | None = No
     ]
     if s.average is not None:
         lines.append(_("Average: {average} ({count})").format(
-            average=average(s.average), count=marks_count(s.count)))
+            average=average(s.average), count=marks_count(s.averaged)))
     if s.open_dots:
         lines.append(ngettext("{n} open dot — see /dots", "{n} open dots — see /dots",
                               s.open_dots).format(n=s.open_dots))
@@ -158,12 +177,23 @@ def detail_text(d: SubjectDetail, page: int, finals: list[FinalMark] | None = No
     lines.append("")
     marks = list(reversed(s.marks))  # newest first
     for m in marks[page * PAGE : (page + 1) * PAGE]:
-        parts = [render.day(m.date), _("weight {weight}").format(weight=m.weight)]
+        parts = [render.day(m.date)]
+        if m.counted:
+            parts.append(_("weight {weight}").format(weight=m.weight))
         if m.work:
             parts.append(_html(m.work))
-        line = f"<b>{m.value}</b> — " + ", ".join(parts)
+        shown = f"<b>{_html(mark_shown(m.text, m.scale))}</b>"
+        if m.counted and m.counts_as == 1 and (m.scale != "5" or not m.text[:1].isdigit()):
+            # What a mark of another scale counts as: «8 из 10 (в среднем как 4)».
+            shown += " " + _("(counts as {mark})").format(mark=_five(m))
+        line = shown + " — " + ", ".join(parts)
+        if not m.counted:
+            line += " — " + _("not counted in the average")
         if m.from_dot:
             line += " " + _("(from a dot)")
+        if m.dotted(d.today):
+            line += "\n    " + _("📌 with a dot until {date}").format(
+                date=render.day(m.point_until))
         if m.comment:
             line += f"\n    «{_html(m.comment)}»"
         if m.teacher:
@@ -181,6 +211,11 @@ def detail_text(d: SubjectDetail, page: int, finals: list[FinalMark] | None = No
     elif s.average is not None and d.target is None:
         lines += ["", _("The average already rounds to 5.")]
     return lines
+
+
+def _five(mark: Mark) -> str:
+    """The five-point mark a one-part mark counts as: «4», «4,5»."""
+    return format_decimal(mark.total / mark.weight, locale=render.locale())
 
 
 def need_text(need: Need) -> str:

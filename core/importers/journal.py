@@ -13,6 +13,9 @@ Conventions of the format:
   Dates and moments must lie in the years 2000 to 2100: anything else is a typo or a placeholder
   (``0001-01-01``, ``9999-12-31``), and such a date would break date arithmetic later.
 * Unknown fields are ignored, so the journal may add fields without breaking the import.
+* A mark's ``value`` is as the school shows it (``5``, ``"4-"``, ``"5/4"``, ``"зачёт"``), with
+  an optional ``scale`` and ``five`` beside it: :func:`core.marks.parse_mark` reads the three.
+  A ``weight`` of 0 shows the mark and leaves it out of every average.
 """
 
 from __future__ import annotations
@@ -36,12 +39,13 @@ class GradeEvent:
     student_id: str
     subject: str
     date: date
-    value: int
+    value: Mark
     weight: int
     work: str | None
     comment: str | None
     teacher: str | None
     set_at: datetime | None
+    point_until: date | None = None  # a visible mark that carries a dot until that day (МЭШ)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +53,12 @@ class GradeChangedEvent:
     id: str
     line: int
     grade_id: str
-    value: int | None
+    value: Mark | None
     weight: int | None
     work: str | None
     comment: str | None
     fields: frozenset[str]
+    point_until: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +80,7 @@ class DotEvent:
     work: str | None
     comment: str | None
     teacher: str | None
-    value: int | None
+    value: Mark | None
     weight: int
 
 
@@ -84,7 +89,7 @@ class DotClosedEvent:
     id: str
     line: int
     dot_id: str
-    value: int | None
+    value: Mark | None
     weight: int | None
 
 
@@ -210,16 +215,18 @@ LIMITS = {"subject": 100, "text": 10_000, "comment": 2_000}
 DEFAULT_LIMIT = 500
 ID_LIMIT = 128
 ID_NUMBER = 10**ID_LIMIT
-CHANGEABLE = ("value", "weight", "work", "comment")
+CHANGEABLE = ("value", "weight", "work", "comment", "point_until")
+CLEARABLE = ("work", "comment", "point_until")  # null or blank in grade_changed clears it
 
 BAD_DATE = "not a valid date (YYYY-MM-DD)"
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 OUT_OF_WINDOW = f"must be between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}"
 BAD_TIME = "not a valid time (HH:MM)"
 BAD_MOMENT = "not a valid ISO 8601 moment, e.g. 2026-11-23T10:15:00+03:00"
-MAX_WEIGHT = 100  # the contract says «≥ 1»; a bound only catches garbage
-BAD_WEIGHT = f"must be an integer from 1 to {MAX_WEIGHT}"
+MAX_WEIGHT = 100  # the contract says «≥ 0»; a bound only catches garbage
+BAD_WEIGHT = f"must be an integer from 0 to {MAX_WEIGHT}"  # 0: shown, not counted
 BAD_CHARS = "contains an invalid \\u escape (a lone surrogate)"
+BAD_MARK = "must be a mark (5, 4-, 5/4; 8 with scale 10) or a word (зачёт, н/а)"
 
 
 def _unencodable(text: str) -> bool:
@@ -321,10 +328,37 @@ class _Reader:
         value = self.obj.get("weight")
         if value is None:
             return None
-        if type(value) is not int or not 1 <= value <= MAX_WEIGHT:
+        if type(value) is not int or not 0 <= value <= MAX_WEIGHT:
             self.bad("weight", BAD_WEIGHT)
             return None
         return value
+
+    def mark(self, required: bool = True) -> Mark | None:
+        """``value`` with ``scale`` and ``five``: a mark as the school shows it."""
+        value = self.obj.get("value")
+        if value is None:
+            if required:
+                self.bad("value", "required")
+            for name in ("scale", "five"):
+                if self.obj.get(name) is not None:
+                    self.bad(name, "only with value")
+            return None
+        if type(value) is str and self.surrogates and _unencodable(value):
+            self.bad("value", BAD_CHARS)
+            return None
+        if type(value) is int and value < 0:
+            self.bad("value", "must not be negative")
+            return None
+        found = parse_mark(value, self.obj.get("scale"), self.obj.get("five"))
+        if isinstance(found, tuple):
+            self.bad(*found)
+            return None
+        if not found.fives and any(c.isdigit() for c in found.shown):
+            # Digits that are no mark of the scale («4.5», «2026-11-20», a phone): garbage,
+            # not a text mark such as «зачёт» or «н/а».
+            self.bad("value", BAD_MARK)
+            return None
+        return found
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self.obj.get(name)
@@ -347,8 +381,8 @@ class _Reader:
             return None
         return value
 
-    def day(self, name: str) -> date | None:
-        value = self._string(name, required=True)
+    def day(self, name: str, required: bool = True) -> date | None:
+        value = self._string(name, required=required)
         if value is None:
             return None
         # fromisoformat alone would also take week dates such as 2026-W01-1.
@@ -409,30 +443,39 @@ class _Reader:
 def _grade(r: _Reader, eid: str) -> Event | None:
     grade_id, student_id = r.ident("grade_id"), r.ident("student_id")
     subject, day = r.text("subject"), r.day("date")
-    value, weight = r.integer("value", 1, 5), r.weight()
+    value, weight = r.mark(), r.weight()
     work, comment = r.text("work", False), r.text("comment", False)
     teacher = r.text("teacher", False)
     set_at = r.moment("set_at")
+    point_until = r.day("point_until", False)
+    if day is not None and point_until is not None and point_until < day:
+        r.bad("point_until", "must not be before date")
     if r.problems:
         return None
     return GradeEvent(eid, r.line, grade_id, student_id, subject, day, value,
-                      weight or 1, work, comment, teacher, set_at)
+                      1 if weight is None else weight, work, comment, teacher, set_at,
+                      point_until)
 
 
 def _grade_changed(r: _Reader, eid: str) -> Event | None:
     obj = r.obj
     grade_id = r.ident("grade_id")
-    value, weight = r.integer("value", 1, 5, False), r.weight()
+    value, weight = r.mark(False), r.weight()
     work, comment = r.text("work", False), r.text("comment", False)
-    # A null value or weight changes nothing; a null or blank work or comment clears it.
+    point_until = None
+    if type(obj.get("point_until")) is not str or obj["point_until"].strip():
+        point_until = r.day("point_until", False)
+    # A null value or weight changes nothing; a null or blank work, comment or point_until
+    # clears it.
     present = frozenset(
-        k for k in CHANGEABLE if k in obj and (obj[k] is not None or k in ("work", "comment")))
+        k for k in CHANGEABLE if k in obj and (obj[k] is not None or k in CLEARABLE))
     if not present:
-        r.bad("", "grade_changed needs at least one of value, weight, work, comment")
+        r.bad("", "grade_changed needs at least one of value, weight, work, comment,"
+                  " point_until")
     if r.problems:
         return None
     return GradeChangedEvent(eid, r.line, grade_id, value, weight,
-                             work, comment, present)
+                             work, comment, present, point_until)
 
 
 def _grade_deleted(r: _Reader, eid: str) -> Event | None:
@@ -447,18 +490,18 @@ def _dot(r: _Reader, eid: str) -> Event | None:
     subject, day, expires = r.text("subject"), r.day("date"), r.day("expires")
     work, comment = r.text("work", False), r.text("comment", False)
     teacher = r.text("teacher", False)
-    value, weight = r.integer("value", 1, 5, False), r.weight()
+    value, weight = r.mark(False), r.weight()
     if day is not None and expires is not None and expires < day:
         r.bad("expires", "must not be before date")
     if r.problems:
         return None
     return DotEvent(eid, r.line, dot_id, student_id, subject, day,
-                    expires, work, comment, teacher, value, weight or 1)
+                    expires, work, comment, teacher, value, 1 if weight is None else weight)
 
 
 def _dot_closed(r: _Reader, eid: str) -> Event | None:
     dot_id = r.ident("dot_id")
-    value, weight = r.integer("value", 1, 5, False), r.weight()
+    value, weight = r.mark(False), r.weight()
     if r.problems:
         return None
     return DotClosedEvent(eid, r.line, dot_id, value, weight)

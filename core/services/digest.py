@@ -34,7 +34,7 @@ from core.services.digest_due import (
     decided_sql,
     follows_sql,
 )
-from core.services.grades import mean, period_of
+from core.services.grades import SUMS_SQL, mean, period_of
 from core.services.outbox import enqueue_many, outbox_row
 from core.services.preferences import Preferences, from_row
 from core.storage.db import Database, Tx
@@ -306,15 +306,16 @@ class _Snapshot:
         students = sorted({c.id for kids in self.children.values() for c in kids})
         self.grades: dict[int, list] = {}
         for r in await _each_part(
-                db, "SELECT student_id, subject, value, weight, work, date FROM grades"
+                db, "SELECT student_id, subject, value, weight, work, date, shown, scale, points,"
+                " parts FROM grades"
                 " WHERE student_id IN ({ids}) AND deleted_at IS NULL AND quiet = 0"
                 " AND created_at >= ? AND created_at < ? ORDER BY student_id, subject, id",
                 students, (to_db(start), to_db(end))):
             self.grades.setdefault(r["student_id"], []).append(r)
         self.period = await period_of(db, today)
-        self.sums: dict[tuple[int, str], tuple[int, int]] = {}
+        self.sums: dict[tuple[int, str], tuple[float, int]] = {}
         for r in await _each_part(
-                db, "SELECT student_id, subject, SUM(value * weight), SUM(weight) FROM grades"
+                db, f"SELECT student_id, subject, {SUMS_SQL} FROM grades"
                 " WHERE student_id IN ({ids}) AND deleted_at IS NULL AND date BETWEEN ? AND ?"
                 " GROUP BY student_id, subject", sorted(self.grades),
                 (self.period.start.isoformat(), self.period.end.isoformat())):
@@ -335,6 +336,16 @@ class _Snapshot:
             self.dots.setdefault(r["student_id"], []).append(
                 {"subject": r["subject"], "work": r["work"], "expires": r["expires"],
                  "days_left": (date.fromisoformat(r["expires"]) - today).days})
+        # Marks that carry a dot still open (МЭШ) are listed with the dots.
+        for r in await _each_part(
+                db, "SELECT student_id, subject, work, point_until FROM grades"
+                " WHERE student_id IN ({ids}) AND point_until >= ? AND deleted_at IS NULL",
+                students, (day,)):
+            self.dots.setdefault(r["student_id"], []).append(
+                {"subject": r["subject"], "work": r["work"], "expires": r["point_until"],
+                 "days_left": (date.fromisoformat(r["point_until"]) - today).days})
+        for found in self.dots.values():
+            found.sort(key=lambda d: (d["expires"], d["subject"]))
         self.class_of = {r[0]: r[1] for r in await _each_part(
             db, "SELECT id, class_id FROM students WHERE id IN ({ids}) AND active = 1",
             students)}
@@ -409,15 +420,19 @@ class _Snapshot:
                 total, weights = self.sums.get((child.id, subject), (0, 0))
                 in_period = [r for r in items if self.period.start
                              <= date.fromisoformat(r["date"]) <= self.period.end]
-                new_total = sum(r["value"] * r["weight"] for r in in_period)
-                new_weights = sum(r["weight"] for r in in_period)
+                new_total = sum(r["points"] * r["weight"] for r in in_period)
+                new_weights = sum(r["parts"] * r["weight"] for r in in_period)
                 before = mean(total - new_total, weights - new_weights)
                 after = mean(total, weights)
                 for n, r in enumerate(items):
                     last = n == len(items) - 1
-                    grades.append({"subject": subject, "value": r["value"], "weight": r["weight"],
-                                   "work": r["work"], "avg_before": before if last else None,
-                                   "avg_after": after if last else None})
+                    grade = {"subject": subject, "value": r["value"], "weight": r["weight"],
+                             "work": r["work"], "avg_before": before if last else None,
+                             "avg_after": after if last else None, "shown": r["shown"],
+                             "counted": r["weight"] > 0 and r["parts"] > 0}
+                    if r["scale"] != "5":
+                        grade["scale"] = r["scale"]
+                    grades.append(grade)
             dots = self.dots.get(child.id, [])
         if Scope.ATTENDANCE in child.scopes:
             marks = self.marks.get(child.id, [])

@@ -5,6 +5,10 @@ when the attestation period containing the dot ends — it becomes the grade beh
 the average from then on) or vanishes. Expiry runs in a write transaction and flips each dot's
 status only if it is still open, and every push carries a dedup key, so running it twice, after
 downtime, or next to the bot converts and announces each dot exactly once.
+
+A mark may carry a dot itself (МЭШ: a grade's ``point_until``): it is listed and reminded as a
+dot until that day is over, and then it is just the mark — nothing is converted, and it counts in
+the average all along.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from zoneinfo import ZoneInfo
 from core.clock import Clock, to_db
 from core.models import Child, Role, Scope, Viewer
 from core.services.access import AccessService
-from core.services.grades import mean, period_of, subject_sums
+from core.services.grades import Stored, mean, period_of, subject_sums
 from core.services.outbox import enqueue
 from core.storage.db import Database, Tx
 
@@ -39,6 +43,7 @@ class OpenDot:
     set_on: date
     expires: date
     days_left: int  # 0 on the last day
+    mark: str | None = None  # a mark that carries the dot (МЭШ), as the school shows it
 
 
 @dataclass(frozen=True)
@@ -66,44 +71,50 @@ async def announce(tx: Tx, access: AccessService, student_id: int, kind: str, ke
     return queued
 
 
-async def close_dot(tx: Tx, access: AccessService, dot, value: int | None, weight: int | None,
-                    grade_date: date, now: datetime, reason: str, notify: bool = True) -> int:
+async def close_dot(tx: Tx, access: AccessService, dot, mark: Stored | None,
+                    weight: int | None, grade_date: date, now: datetime, reason: str,
+                    notify: bool = True) -> int:
     """Turn an open dot (a row joined with the student's first name and ``active``) into a
     grade, or remove it. Returns the pushes queued; 0 and no change if it was not open."""
     stamp = to_db(now)
     cur = await tx.execute(
         "UPDATE dots SET status = ?, closed_at = ? WHERE id = ? AND status = 'open'",
-        ("graded" if value is not None else "vanished", stamp, dot["id"]),
+        ("graded" if mark is not None else "vanished", stamp, dot["id"]),
     )
     if cur.rowcount == 0:
         return 0
     base = {"child": dot["first_name"], "subject": dot["subject"], "work": dot["work"],
             "comment": dot["comment"], "teacher": dot["teacher"], "reason": reason,
             "set_on": dot["date"]}
-    if value is None:
+    if mark is None:
         if not (notify and dot["active"]):
             return 0
         return await announce(tx, access, dot["student_id"], "dot_vanished",
                               f"dot:{dot['external_id']}:end", base, now)
-    weight = weight or dot["weight"]
+    weight = dot["weight"] if weight is None else weight
     period = await period_of(tx, grade_date)
     before = await subject_sums(tx, dot["student_id"], dot["subject"], period)
     grade_id = await tx.insert(
         "INSERT INTO grades (student_id, subject, date, value, weight, work, comment, teacher,"
-        " dot_id, created_at, updated_at, quiet) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (dot["student_id"], dot["subject"], grade_date.isoformat(), value, weight, dot["work"],
-         dot["comment"], dot["teacher"], dot["id"], stamp, stamp,
-         int(not (notify and dot["active"]))),
+        " dot_id, created_at, updated_at, quiet, shown, scale, points, parts)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (dot["student_id"], dot["subject"], grade_date.isoformat(), mark.value, weight,
+         dot["work"], dot["comment"], dot["teacher"], dot["id"], stamp, stamp,
+         int(not (notify and dot["active"])), mark.shown, mark.scale, mark.points, mark.parts),
     )
     await tx.execute("UPDATE dots SET grade_id = ? WHERE id = ?", (grade_id, dot["id"]))
     if not (notify and dot["active"]):
         return 0
-    return await announce(tx, access, dot["student_id"], "grade_new",
-                          f"dot:{dot['external_id']}:end", {
-        **base, "value": value, "weight": weight, "date": grade_date.isoformat(),
+    payload = {
+        **base, "value": mark.value, "weight": weight, "date": grade_date.isoformat(),
         "from_dot": True, "avg_before": mean(*before),
-        "avg_after": mean(before[0] + value * weight, before[1] + weight),
-    }, now)
+        "avg_after": mean(before[0] + mark.points * weight, before[1] + mark.parts * weight),
+        "shown": mark.shown, "counted": mark.counted(weight),
+    }
+    if mark.scale != "5":
+        payload["scale"] = mark.scale
+    return await announce(tx, access, dot["student_id"], "grade_new",
+                          f"dot:{dot['external_id']}:end", payload, now)
 
 
 _DOT_SQL = ("SELECT d.*, s.first_name, s.active FROM dots d"
@@ -137,20 +148,24 @@ class DotsService:
         return self.clock.now().astimezone(self.tz).date()
 
     async def open_dots(self, viewer: Viewer) -> tuple[ChildDots, ...]:
-        """Open dots of every child the viewer may see in the grades scope, soonest first."""
+        """Open dots of every child the viewer may see in the grades scope, soonest first, with
+        the marks that carry a dot still open."""
         today = self.today()
         children = [c for c in viewer.children if Scope.GRADES in c.scopes]
         result = []
         for child in children:
             rows = await self.db.fetchall(
-                "SELECT subject, work, comment, teacher, date, expires FROM dots"
-                " WHERE student_id = ? AND status = 'open' ORDER BY expires, subject, id",
-                (child.id,),
+                "SELECT subject, work, comment, teacher, date, expires, NULL AS shown, id,"
+                " 0 AS marked FROM dots WHERE student_id = ? AND status = 'open'"
+                " UNION ALL SELECT subject, work, comment, teacher, date, point_until, shown, id,"
+                " 1 FROM grades WHERE student_id = ? AND point_until >= ?"
+                " AND deleted_at IS NULL ORDER BY 6, 1, 9, 8",
+                (child.id, child.id, today.isoformat()),
             )
             dots = tuple(
                 OpenDot(r["subject"], r["work"], r["comment"], r["teacher"],
                         date.fromisoformat(r["date"]), date.fromisoformat(r["expires"]),
-                        max(0, (date.fromisoformat(r["expires"]) - today).days))
+                        max(0, (date.fromisoformat(r["expires"]) - today).days), r["shown"])
                 for r in rows
             )
             result.append(ChildDots(child, dots))
@@ -197,7 +212,7 @@ class DotsService:
                         continue
                     finally:
                         await tx.execute("RELEASE expire_dot")
-                    if dot["value"] is None:
+                    if dot["shown"] is None:
                         result.vanished += 1
                     else:
                         result.graded += 1
@@ -213,8 +228,8 @@ class DotsService:
         reason = "expired" if ends == expires else "period_end"
         # A dot that ended long ago (history, or a very long downtime) closes quietly.
         recent = (today - ends).days <= self.relevance_days
-        await close_dot(tx, self.access, dot, dot["value"], dot["weight"], ends, now, reason,
-                        notify=recent)
+        await close_dot(tx, self.access, dot, Stored.from_row(dot), dot["weight"], ends, now,
+                        reason, notify=recent)
 
     async def _remind(self, today: date, now: datetime) -> int:
         r = self.reminders
@@ -248,4 +263,33 @@ class DotsService:
                 if len(rows) < CHUNK:
                     break
                 after = rows[-1]["id"]
+            queued += await self._remind_marks(expires, today, now, roles, tag)
+        return queued
+
+    async def _remind_marks(self, until: date, today: date, now: datetime, roles: set[Role],
+                            tag: str) -> int:
+        """Reminders of the marks whose dot is open until ``until``, as of dots (the partial
+        index ``grades_point_until``). The key names the day: a dot moved later is reminded
+        again."""
+        queued = 0
+        after = 0
+        while True:
+            async with self.db.locked("expire-dots") as tx:
+                rows = await tx.fetchall(
+                    "SELECT g.id, g.external_id, g.student_id, g.subject, g.work, g.comment,"
+                    " g.shown, g.point_until, s.first_name FROM grades g"
+                    " JOIN students s ON s.id = g.student_id WHERE g.point_until = ?"
+                    " AND g.deleted_at IS NULL AND s.active = 1 AND g.id > ?"
+                    " ORDER BY g.id LIMIT ?", (until.isoformat(), after, CHUNK))
+                for mark in rows:
+                    payload = {"child": mark["first_name"], "subject": mark["subject"],
+                               "work": mark["work"], "comment": mark["comment"],
+                               "expires": mark["point_until"],
+                               "days_left": (until - today).days, "mark": mark["shown"]}
+                    key = f"grade:{mark['external_id'] or mark['id']}:point:{until}:remind:{tag}"
+                    queued += await announce(tx, self.access, mark["student_id"], "dot_reminder",
+                                             key, payload, now, roles)
+            if len(rows) < CHUNK:
+                break
+            after = rows[-1]["id"]
         return queued

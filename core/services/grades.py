@@ -1,6 +1,13 @@
 """Grades: weighted averages per subject and period, subject detail, and what the next mark needs.
 
-The weighted average is Σ(mark × weight) / Σweight over the period's grades that are not deleted.
+A mark is kept as the school shows it («5», «4-», «5/4», «зачёт», «8» of 10) with what it counts
+as: ``points``, the sum of the five-point marks it stands for, and ``parts``, how many (two for
+«5/4», none for «зачёт»). The weighted average is Σ(points × weight) / Σ(parts × weight) over the
+period's grades that are not deleted: a mark of weight 0 or one that counts as nothing is shown
+and left out, a double mark counts as two.
+
+A mark that carries a dot (МЭШ: ``point_until``) is visible and counts in the average while the
+dot is open, as the school's own diary shows it; the dot is open through the whole of that day.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ import math
 from dataclasses import dataclass
 from datetime import date
 
+from core import marks as school_marks
 from core.errors import AccessDenied
 from core.models import Child, Scope, Viewer
 from core.services.access import AccessService
@@ -30,13 +38,73 @@ class Period:
 
 @dataclass(frozen=True)
 class Mark:
-    value: int
+    value: int | None  # its first five-point mark; None for one that counts as nothing
     weight: int
     date: date
     work: str | None = None
     comment: str | None = None
     teacher: str | None = None
     from_dot: bool = False
+    shown: str = ""  # as the school shows it; "" for str(value)
+    scale: str = school_marks.DEFAULT_SCALE
+    points: float | None = None  # the sum of the five-point marks it counts as; None: value
+    parts: int | None = None  # how many marks it counts as; None: one (none without a value)
+    point_until: date | None = None  # a dot on it, open through that day
+
+    @property
+    def text(self) -> str:
+        return self.shown or str(self.value)
+
+    @property
+    def total(self) -> float:
+        """What it adds to an average's numerator: points × weight."""
+        points = self.points if self.points is not None else (self.value or 0)
+        return points * self.weight
+
+    @property
+    def share(self) -> int:
+        """What it adds to an average's denominator: parts × weight."""
+        parts = self.parts if self.parts is not None else int(self.value is not None)
+        return parts * self.weight
+
+    @property
+    def counted(self) -> bool:
+        """Whether it enters the average (weight above 0 and it counts as some mark)."""
+        return self.share > 0
+
+    @property
+    def counts_as(self) -> int:
+        """How many marks of the average it is: 0 when it does not count, 2 for «5/4»."""
+        return self.share // self.weight if self.weight else 0
+
+    def dotted(self, today: date | None) -> bool:
+        """Whether it carries a dot that is still open on ``today``."""
+        return self.point_until is not None and today is not None and today <= self.point_until
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A mark as the database keeps it (``grades`` and a dot's default grade)."""
+
+    value: int | None
+    shown: str
+    scale: str
+    points: float
+    parts: int
+
+    @classmethod
+    def of(cls, mark: school_marks.Mark) -> Stored:
+        return cls(mark.numeric, mark.shown, mark.scale, mark.points, mark.parts)
+
+    @classmethod
+    def from_row(cls, row) -> Stored | None:
+        """The mark of a ``grades`` or ``dots`` row; None for a dot without one."""
+        if row["shown"] is None:
+            return None
+        return cls(row["value"], row["shown"], row["scale"], float(row["points"]), row["parts"])
+
+    def counted(self, weight: int) -> bool:
+        return weight > 0 and self.parts > 0
 
 
 @dataclass(frozen=True)
@@ -61,6 +129,12 @@ class SubjectSummary:
     def count(self) -> int:
         return len(self.marks)
 
+    @property
+    def averaged(self) -> int:
+        """How many marks the average is of (a double mark is two, one that does not count
+        none)."""
+        return sum(m.counts_as for m in self.marks)
+
 
 @dataclass(frozen=True)
 class Overview:
@@ -68,6 +142,7 @@ class Overview:
     period: Period
     periods: tuple[Period, ...]
     subjects: tuple[SubjectSummary, ...]
+    today: date | None = None  # the school day it was read on (whose marks carry a dot)
 
 
 @dataclass(frozen=True)
@@ -77,23 +152,29 @@ class SubjectDetail:
     summary: SubjectSummary
     target: float | None  # the next average that rounds up, None at the top
     needs: tuple[Need, ...]
+    today: date | None = None
 
 
 def subject_key(subject: str) -> str:
     return hashlib.blake2s(subject.encode(), digest_size=5).hexdigest()
 
 
-def mean(total: int, weights: int) -> float | None:
-    """Σ(mark × weight) / Σweight from the two sums; None without marks."""
+def mean(total: float, weights: int) -> float | None:
+    """Σ(points × weight) / Σ(parts × weight) from the two sums; None without marks."""
     return total / weights if weights else None
 
 
 def weighted_average(marks: list[tuple[int, int]] | tuple[Mark, ...]) -> float | None:
-    total = weights = 0
+    total: float = 0
+    weights = 0
     for mark in marks:
-        value, weight = (mark.value, mark.weight) if isinstance(mark, Mark) else mark
-        total += value * weight
-        weights += weight
+        if isinstance(mark, Mark):
+            total += mark.total
+            weights += mark.share
+        else:
+            value, weight = mark
+            total += value * weight
+            weights += weight
     return mean(total, weights)
 
 
@@ -104,7 +185,7 @@ def next_target(average: float, threshold: float = 0.5) -> float | None:
     return target if target < 5 else None
 
 
-def marks_needed(total: int, weights: int, target: float, weight: int, value: int = 5
+def marks_needed(total: float, weights: int, target: float, weight: int, value: int = 5
                  ) -> int | None:
     """How many marks ``value`` of one weight bring Σ(v·w)/Σw to ``target`` or above; None
     when no number of them can (a mark at or below the target)."""
@@ -118,7 +199,7 @@ def marks_needed(total: int, weights: int, target: float, weight: int, value: in
     return math.ceil(round(missing / (weight * (value - target)), 9))
 
 
-def fives_needed(total: int, weights: int, target: float, weight: int) -> int:
+def fives_needed(total: float, weights: int, target: float, weight: int) -> int:
     """How many fives of one weight bring Σ(v·w)/Σw to ``target`` or above."""
     count = marks_needed(total, weights, target, weight)
     assert count is not None
@@ -127,10 +208,11 @@ def fives_needed(total: int, weights: int, target: float, weight: int) -> int:
 
 def needs_for(marks: tuple[Mark, ...], target: float, limit: int = 10) -> tuple[Need, ...]:
     """The cheapest ways to reach ``target``, one per weight the subject uses (the three
-    heaviest, and 1): the fewest marks, and of those the lowest mark that still does it."""
-    total = sum(m.value * m.weight for m in marks)
-    weights = sum(m.weight for m in marks)
-    options = sorted({m.weight for m in marks} | {1}, reverse=True)[:3]
+    heaviest, and 1): the fewest marks, and of those the lowest mark that still does it. Marks
+    that do not count (weight 0, «зачёт») are left out; a double mark counts as two."""
+    total = sum(m.total for m in marks)
+    weights = sum(m.share for m in marks)
+    options = sorted({m.weight for m in marks if m.counted} | {1}, reverse=True)[:3]
     needs = []
     for weight in options:
         fewest = marks_needed(total, weights, target, weight)
@@ -180,17 +262,21 @@ async def period_of(tx: Tx | Database, day: date) -> Period:
                   date.fromisoformat(row["end_date"]))
 
 
+# The two sums of an average, over grades: Σ(points·weight) and Σ(parts·weight).
+SUMS_SQL = "COALESCE(SUM(points * weight), 0), COALESCE(SUM(parts * weight), 0)"
+
+
 async def subject_sums(
     tx: Tx, student_id: int, subject: str, period: Period
-) -> tuple[int, int]:
-    """Σ(value·weight) and Σweight of a subject's live grades in a period."""
+) -> tuple[float, int]:
+    """Σ(points·weight) and Σ(parts·weight) of a subject's live grades in a period."""
     row = await tx.fetchone(
-        "SELECT COALESCE(SUM(value * weight), 0), COALESCE(SUM(weight), 0) FROM grades"
+        f"SELECT {SUMS_SQL} FROM grades"
         " WHERE student_id = ? AND subject = ? AND date BETWEEN ? AND ? AND deleted_at IS NULL",
         (student_id, subject, period.start.isoformat(), period.end.isoformat()),
     )
     assert row is not None
-    return int(row[0]), int(row[1])
+    return float(row[0]), int(row[1])
 
 
 class GradesService:
@@ -211,14 +297,17 @@ class GradesService:
                     raise AccessDenied(period=period_key)
                 period = chosen or current
             subjects = await self._subjects(tx, child.id, period,
-                                            with_missed=Scope.ATTENDANCE in child.scopes)
-        return Overview(child, period, periods, subjects)
+                                            with_missed=Scope.ATTENDANCE in child.scopes,
+                                            today=today)
+        return Overview(child, period, periods, subjects, today)
 
     async def _subjects(
-        self, tx: Tx, student_id: int, period: Period, with_missed: bool = True
+        self, tx: Tx, student_id: int, period: Period, with_missed: bool = True,
+        today: date | None = None,
     ) -> tuple[SubjectSummary, ...]:
         rows = await tx.fetchall(
-            "SELECT subject, value, weight, date, work, comment, teacher, dot_id FROM grades"
+            "SELECT subject, value, weight, date, work, comment, teacher, dot_id, shown, scale,"
+            " points, parts, point_until FROM grades"
             " WHERE student_id = ? AND date BETWEEN ? AND ? AND deleted_at IS NULL"
             " ORDER BY subject, date, id",
             (student_id, period.start.isoformat(), period.end.isoformat()),
@@ -227,7 +316,9 @@ class GradesService:
         for r in rows:
             by_subject.setdefault(r["subject"], []).append(
                 Mark(r["value"], r["weight"], date.fromisoformat(r["date"]), r["work"],
-                     r["comment"], r["teacher"], r["dot_id"] is not None)
+                     r["comment"], r["teacher"], r["dot_id"] is not None, r["shown"],
+                     r["scale"], float(r["points"]), r["parts"],
+                     date.fromisoformat(r["point_until"]) if r["point_until"] else None)
             )
         dots = {
             r[0]: r[1]
@@ -245,6 +336,11 @@ class GradesService:
                 (student_id, period.start.isoformat(), period.end.isoformat()),
             )
         }
+        if today is not None:  # marks that carry a dot count among the open dots
+            for name, found in by_subject.items():
+                dotted = sum(1 for m in found if m.dotted(today))
+                if dotted:
+                    dots[name] = dots.get(name, 0) + dotted
         names = sorted(set(by_subject) | set(dots) | set(missed), key=str.casefold)
         return tuple(
             SubjectSummary(
@@ -270,4 +366,5 @@ class GradesService:
             target = next_target(summary.average, self.threshold)
             if target is not None:
                 needs = needs_for(summary.marks, target)
-        return SubjectDetail(overview.child, overview.period, summary, target, needs or ())
+        return SubjectDetail(overview.child, overview.period, summary, target, needs or (),
+                             overview.today)

@@ -16,6 +16,12 @@ in the database (the same id written for another child): it is rolled back and d
 A grade, dot, attendance or final mark id belongs to the student it was first seen with: an event
 that names it with another student is rejected, never applied as a correction that would move the
 fact (and its pushes) to another child.
+
+What is news: a mark without ``set_at`` is news when it first reaches the bot, whatever its
+lesson date (a mark put today for last week's lesson is pushed); with ``set_at``, when that moment
+lies within ``RELEVANCE_DAYS``. The first journal data of a student (a new school's history, or a
+new deployment) is stored without pushes, as ``--no-notify`` does: ``students.journal_since`` is
+set by the import that brings it.
 """
 
 from __future__ import annotations
@@ -52,7 +58,15 @@ from core.models import Role, Scope
 from core.services.absence import AbsenceService
 from core.services.access import AccessService
 from core.services.dots import close_dot
-from core.services.grades import Period, mean, period_of, school_year, subject_sums
+from core.services.grades import (
+    SUMS_SQL,
+    Period,
+    Stored,
+    mean,
+    period_of,
+    school_year,
+    subject_sums,
+)
 from core.services.outbox import enqueue_many, outbox_row
 from core.storage.db import Database, Tx, error_text
 
@@ -406,6 +420,7 @@ class JournalService:
                     notify=notify,
                 )
                 applier = _Applier(self, tx, checked, summary, notify)
+                await applier.find_first_data()
                 events = checked.events
                 total = len(events)
                 ahead = 0  # the events before this one have had what they need read in sets
@@ -416,6 +431,7 @@ class JournalService:
                     if progress is not None and (n % 1000 == 0 or n == total):
                         progress(n, total)
                 await applier.flush()
+                await applier.record_first_data()
                 await tx.execute(
                     "INSERT INTO imports (kind, source, finished_at, summary)"
                     " VALUES (?, ?, ?, ?)",
@@ -521,6 +537,15 @@ def grade_differences(event: GradeEvent, row: Any) -> set[str]:
     found = set()
     columns = set(row.keys())
     for name in GradeEvent.__dataclass_fields__:
+        if name == "value" and "shown" in columns:
+            # A mark is kept as shown, its scale and what it counts as (``value`` is only its
+            # one-figure number for old readers).
+            mark = event.value
+            stored = (row["shown"] if row["shown"] is not None else _stored_form(row["value"]),
+                      row["scale"] or "5", float(row["points"] or 0), int(row["parts"] or 0))
+            if (mark.shown, mark.scale, mark.points, mark.parts) != stored:
+                found.add(name)
+            continue
         if name in _NOT_COMPARED or name not in columns:
             continue
         if _stored_form(getattr(event, name)) != _stored_form(row[name]):
@@ -547,6 +572,14 @@ def _stored_form(value: Any) -> str | None:
     if isinstance(shown, str):
         return shown
     return str(value)
+
+
+def _shown(mark: Stored, weight: int) -> dict[str, Any]:
+    """A push's words on a mark: as the school shows it, and whether it counts."""
+    words: dict[str, Any] = {"shown": mark.shown, "counted": mark.counted(weight)}
+    if mark.scale != "5":
+        words["scale"] = mark.scale
+    return words
 
 
 class _Contended(Exception):
@@ -602,8 +635,10 @@ class _Applier:
         self.pending_pushes: list[tuple[Any, ...]] = []
         # Sums by (student, subject, period); a period is (start, end): two periods may start on
         # the same day (a quarter and the school year that stands for a holiday gap).
-        self.sums: dict[_SumKey, list[int]] = {}  # read and kept up to date since
-        self.unwritten: dict[_SumKey, list[int]] = {}  # not read: grades counted, not written
+        self.sums: dict[_SumKey, list[float]] = {}  # read and kept up to date since
+        self.unwritten: dict[_SumKey, list[float]] = {}  # not read: counted, not written
+        # Students whose first journal data this import brings: stored without pushes.
+        self.silent: set[int] = set()
         # One method per event type, and the type's name in the ledger.
         self.handlers = {cls: (getattr(self, f"_{cls.__name__}"), name)
                          for cls, name in _TYPE_NAMES.items()}
@@ -635,8 +670,9 @@ class _Applier:
         if self.pending_grades:
             await self.tx.executemany(
                 "INSERT INTO grades (external_id, student_id, subject, date, value, weight, work,"
-                " comment, teacher, set_at, created_at, updated_at, quiet)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " comment, teacher, set_at, created_at, updated_at, quiet, shown, scale, points,"
+                " parts, point_until)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 self.pending_grades,
             )
             self.pending_grades.clear()
@@ -676,11 +712,45 @@ class _Applier:
     # -- helpers --------------------------------------------------------------------------
 
     def relevant(self, day: date, set_at: datetime | None) -> bool:
+        """Whether a fact of ``day`` is news: set (``set_at``) within ``RELEVANCE_DAYS``, or
+        without ``set_at`` of a day within them (attendance)."""
         if not self.notify:
             return False
         if set_at is not None:
             return self.now - self.svc.relevance <= set_at <= self.now + timedelta(days=1)
         return 0 <= (self.today - day).days <= self.svc.relevance.days
+
+    def news(self, set_at: datetime | None) -> bool:
+        """Whether a mark (or a dot) is news: without ``set_at`` it is, as it reaches the bot
+        now whatever its lesson date; with it, if set within ``RELEVANCE_DAYS``."""
+        if not self.notify:
+            return False
+        return set_at is None or self.relevant(self.today, set_at)
+
+    def loud(self, student_id: int) -> bool:
+        """Whether the import may push about the child at all (not ``--no-notify``, not the
+        child's first journal data)."""
+        return self.notify and student_id not in self.silent
+
+    async def find_first_data(self) -> None:
+        """The students whose first journal data this import brings (no grade, dot or
+        attendance mark imported before): their events are stored without pushes."""
+        students = self.checked.students
+        ids = sorted({students[e.student_id][0] for e in self.checked.events
+                      if getattr(e, "student_id", None) in students})
+        for part in _chunks(ids):
+            marks, padded = _in_list(part)
+            self.silent.update(r[0] for r in await self.tx.fetchall(
+                f"SELECT id FROM students WHERE id IN ({marks}) AND journal_since IS NULL",
+                padded))
+
+    async def record_first_data(self) -> None:
+        """The students whose first journal data was imported now have some."""
+        for part in _chunks(sorted(self.silent)):
+            marks, padded = _in_list(part)
+            await self.tx.execute(
+                f"UPDATE students SET journal_since = ? WHERE id IN ({marks})"
+                " AND journal_since IS NULL", (self.stamp, *padded))
 
     async def period(self, day: date) -> Period:
         if day not in self.periods:
@@ -733,18 +803,18 @@ class _Applier:
                     break  # sent again: a correction, which settles
                 seen.add(e.grade_id)
                 sid, _name, active = students[e.student_id]
-                if active and self.relevant(e.date, e.set_at):
+                if active and self.loud(sid) and self.news(e.set_at):
                     grades.add(sid)
                     sums.add((sid, e.subject, e.date))
             elif kind in _SETTLING:
                 break  # it settles: what is read before it is forgotten
             elif kind is DotEvent:
                 sid, _name, active = students[e.student_id]
-                if active and e.expires >= self.today and self.relevant(e.date, None):
+                if active and e.expires >= self.today and self.loud(sid) and self.news(None):
                     grades.add(sid)
             elif kind is AttendanceEvent:
                 sid, _name, active = students[e.student_id]
-                if active and self.relevant(e.date, None):
+                if active and self.loud(sid) and self.relevant(e.date, None):
                     marks.add(sid)
             elif kind is FinalGradeEvent:
                 sid, _name, active = students[e.student_id]
@@ -784,8 +854,7 @@ class _Applier:
             for part in _chunks(students):
                 marks, padded = _in_list(part)
                 found = {sid: (total, weights) for sid, total, weights in await self.tx.fetchall(
-                    "SELECT student_id, COALESCE(SUM(value * weight), 0),"
-                    " COALESCE(SUM(weight), 0) FROM grades"
+                    f"SELECT student_id, {SUMS_SQL} FROM grades"
                     f" WHERE subject = ? AND student_id IN ({marks})"
                     " AND date BETWEEN ? AND ? AND deleted_at IS NULL GROUP BY student_id",
                     (subject, *padded, span[0].isoformat(), span[1].isoformat()))}
@@ -793,15 +862,15 @@ class _Applier:
                     key = (student_id, subject, span)
                     total, weights = found.get(student_id, (0, 0))
                     pending = self.unwritten.pop(key, (0, 0))
-                    self.sums[key] = [int(total) + pending[0], int(weights) + pending[1]]
+                    self.sums[key] = [float(total) + pending[0], int(weights) + pending[1]]
 
-    def count_grade(self, key: _SumKey, value: int, weight: int) -> None:
+    def count_grade(self, key: _SumKey, mark: Stored, weight: int) -> None:
         """A new grade (written with the next flush) joins its subject's sums."""
         kept = self.sums.get(key)
         if kept is None:
             kept = self.unwritten.setdefault(key, [0, 0])
-        kept[0] += value * weight
-        kept[1] += weight
+        kept[0] += mark.points * weight
+        kept[1] += mark.parts * weight
 
     async def push_class(self, class_id: int, setting: str, default: bool, kind: str, key: str,
                          payload: dict[str, Any]) -> None:
@@ -812,50 +881,68 @@ class _Applier:
                 telegram_id, kind, _payload_json({**payload, "child": first_name}),
                 f"{key}:{telegram_id}:{student_id}", self.now, student_id))
 
-    async def averages(self, student_id: int, subject: str, day: date) -> tuple[int, int]:
+    async def averages(self, student_id: int, subject: str, day: date) -> tuple[float, int]:
         return await subject_sums(self.tx, student_id, subject, await self.period(day))
 
     # -- one method per event type ----------------------------------------------------------
 
     async def _GradeEvent(self, e: GradeEvent) -> None:
         sid, first_name, active = self.student(e.student_id)
+        mark = Stored.of(e.value)
+        point_until = e.point_until.isoformat() if e.point_until else None
         if e.grade_id in self.known_grades:
             # The journal sent the same grade again under a new event id: a correction.
-            await self._change(e.grade_id, {"value": e.value, "weight": e.weight, "work": e.work,
+            await self._change(e.grade_id, {"value": mark, "weight": e.weight, "work": e.work,
                                             "comment": e.comment, "subject": e.subject,
-                                            "date": e.date.isoformat()}, e.id)
+                                            "date": e.date.isoformat(),
+                                            "point_until": point_until}, e.id)
             return
         self.known_grades.add(e.grade_id)
-        announce = active and self.relevant(e.date, e.set_at)
+        announce = active and self.loud(sid) and self.news(e.set_at)
         day = e.date.isoformat()
-        row = (e.grade_id, sid, e.subject, day, e.value, e.weight, e.work, e.comment, e.teacher,
-               to_db(e.set_at) if e.set_at else None, self.stamp, self.stamp, int(not announce))
+        row = (e.grade_id, sid, e.subject, day, mark.value, e.weight, e.work, e.comment, e.teacher,
+               to_db(e.set_at) if e.set_at else None, self.stamp, self.stamp, int(not announce),
+               mark.shown, mark.scale, mark.points, mark.parts, point_until)
         self.pending_grades.append(row)
         # The hot path of an import: nothing awaited once the sums and audience are read.
         span = self.spans.get(e.date) or await self.span(e.date)
         key = (sid, e.subject, span)
         if not announce:
-            self.count_grade(key, e.value, e.weight)
+            self.count_grade(key, mark, e.weight)
             return
         kept = self.sums.get(key)
         if kept is None:  # not read ahead: on its own
             await self.load_sums({key})
             kept = self.sums[key]
         total, weights = kept
-        self.count_grade(key, e.value, e.weight)
-        after_total, after_weights = total + e.value * e.weight, weights + e.weight
+        self.count_grade(key, mark, e.weight)
+        after_total = total + mark.points * e.weight
+        after_weights = weights + mark.parts * e.weight
         audience = self.audiences.get((sid, Scope.GRADES)) or await self.audience(sid)
         self.queue(audience, sid, "grade_new", f"grade:{e.grade_id}:new", {
-            "child": first_name, "subject": e.subject, "value": e.value, "weight": e.weight,
+            "child": first_name, "subject": e.subject, "value": mark.value, "weight": e.weight,
             "work": e.work, "comment": e.comment, "teacher": e.teacher, "date": day,
             "avg_before": mean(total, weights), "avg_after": mean(after_total, after_weights),
+            **_shown(mark, e.weight), **self._point(point_until),
         })
 
+    def _point(self, point_until: str | None) -> dict[str, Any]:
+        """A push's words on a mark's dot: until when, while it is open."""
+        if point_until is None or date.fromisoformat(point_until) < self.today:
+            return {}
+        return {"point_until": point_until,
+                "days_left": (date.fromisoformat(point_until) - self.today).days}
+
     async def _GradeChangedEvent(self, e: GradeChangedEvent) -> None:
-        changes = {name: getattr(e, name) for name in e.fields}
+        changes: dict[str, Any] = {name: getattr(e, name) for name in e.fields}
+        if changes.get("value") is not None:
+            changes["value"] = Stored.of(e.value)
+        if "point_until" in changes:
+            changes["point_until"] = e.point_until.isoformat() if e.point_until else None
         await self._change(e.grade_id, changes, e.id)
 
     async def _change(self, grade_id: str, changes: dict[str, Any], event_id: str) -> None:
+        """``changes``: ``value`` a :class:`Stored` mark, ``point_until`` a date's text."""
         await self.settle()
         row = await self.tx.fetchone(
             "SELECT g.*, s.first_name, s.active FROM grades g"
@@ -863,38 +950,53 @@ class _Applier:
         assert row is not None  # checked before
         day = date.fromisoformat(row["date"])
         before = await self.averages(row["student_id"], row["subject"], day)
-        new = {k: row[k] for k in ("value", "weight", "work", "comment", "subject", "date")}
-        new.update({k: v for k, v in changes.items() if k in new and
-                    (v is not None or k in ("work", "comment"))})
+        new = {k: row[k] for k in ("value", "shown", "scale", "points", "parts", "weight", "work",
+                                   "comment", "subject", "date", "point_until")}
+        for name, value in changes.items():
+            if name == "value":
+                if value is not None:
+                    new.update(value=value.value, shown=value.shown, scale=value.scale,
+                               points=value.points, parts=value.parts)
+            elif name in ("work", "comment", "point_until"):
+                new[name] = value  # None clears it
+            elif name in new and value is not None:
+                new[name] = value
         await self.tx.execute(
-            "UPDATE grades SET value = ?, weight = ?, work = ?, comment = ?, subject = ?, date = ?,"
-            " deleted_at = NULL, updated_at = ? WHERE id = ?",
-            (new["value"], new["weight"], new["work"], new["comment"], new["subject"],
-             new["date"], self.stamp, row["id"]),
+            "UPDATE grades SET value = ?, shown = ?, scale = ?, points = ?, parts = ?, weight = ?,"
+            " work = ?, comment = ?, subject = ?, date = ?, point_until = ?, deleted_at = NULL,"
+            " updated_at = ? WHERE id = ?",
+            (new["value"], new["shown"], new["scale"], new["points"], new["parts"],
+             new["weight"], new["work"], new["comment"], new["subject"], new["date"],
+             new["point_until"], self.stamp, row["id"]),
         )
-        if not (self.notify and row["active"]):
+        if not (self.loud(row["student_id"]) and row["active"]):
             return
         revived = row["deleted_at"] is not None
         if all(new[k] == row[k] for k in new) and not revived:
             return  # nothing a family would notice
         after = await self.averages(row["student_id"], new["subject"],
                                     date.fromisoformat(new["date"]))
+        mark = Stored.from_row(new)
+        assert mark is not None
         payload = {
             "child": row["first_name"], "subject": new["subject"], "value": new["value"],
             "weight": new["weight"], "work": new["work"], "comment": new["comment"],
             "date": new["date"], "teacher": row["teacher"],
             "avg_before": mean(*before), "avg_after": mean(*after),
+            **_shown(mark, new["weight"]), **self._point(new["point_until"]),
         }
         if revived:
             # A grade deleted before and sent again is news, not a correction: its average
             # change is from the marks without it.
-            payload["avg_before"] = mean(after[0] - new["value"] * new["weight"],
-                                         after[1] - new["weight"])
+            payload["avg_before"] = mean(after[0] - mark.points * new["weight"],
+                                         after[1] - mark.parts * new["weight"])
             await self.push(row["student_id"], "grade_new", f"grade:{grade_id}:new:{event_id}",
                             payload)
             return
+        if row["point_until"] is not None and new["point_until"] is None:
+            payload["point_cleared"] = True
         await self.push(row["student_id"], "grade_changed", f"grade:{grade_id}:chg:{event_id}",
-                        {**payload, "old_value": row["value"]})
+                        {**payload, "old_value": row["value"], "old_shown": row["shown"]})
 
     async def _GradeDeletedEvent(self, e: GradeDeletedEvent) -> None:
         await self.settle()
@@ -910,38 +1012,47 @@ class _Applier:
             "UPDATE grades SET deleted_at = ?, updated_at = ? WHERE id = ?",
             (self.stamp, self.stamp, row["id"]),
         )
-        if not (self.notify and row["active"]):
+        if not (self.loud(row["student_id"]) and row["active"]):
             return
         after = await self.averages(row["student_id"], row["subject"], day)
+        mark = Stored.from_row(row)
+        assert mark is not None
         await self.push(row["student_id"], "grade_deleted", f"grade:{e.grade_id}:del:{e.id}", {
             "child": row["first_name"], "subject": row["subject"], "value": row["value"],
             "weight": row["weight"], "work": row["work"], "date": row["date"],
             "avg_before": mean(*before), "avg_after": mean(*after),
+            **_shown(mark, row["weight"]),
         })
 
     async def _DotEvent(self, e: DotEvent) -> None:
         sid, first_name, active = self.student(e.student_id)
         existing = await self.tx.fetchone(
             "SELECT id, status FROM dots WHERE external_id = ?", (e.dot_id,))
+        mark = Stored.of(e.value) if e.value is not None else None
         values = (e.subject, e.date.isoformat(), e.expires.isoformat(), e.work, e.comment,
-                  e.teacher, e.value, e.weight)
+                  e.teacher, mark.value if mark else None, e.weight,
+                  mark.shown if mark else None, mark.scale if mark else "5",
+                  mark.points if mark else None, mark.parts if mark else None)
         if existing is not None:
             if existing["status"] == "open":
                 await self.tx.execute(
                     "UPDATE dots SET subject = ?, date = ?, expires = ?, work = ?, comment = ?,"
-                    " teacher = ?, value = ?, weight = ? WHERE id = ?", (*values, existing["id"]))
+                    " teacher = ?, value = ?, weight = ?, shown = ?, scale = ?, points = ?,"
+                    " parts = ? WHERE id = ?", (*values, existing["id"]))
             return
         await self.tx.execute(
             "INSERT INTO dots (external_id, student_id, subject, date, expires, work, comment,"
-            " teacher, value, weight, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " teacher, value, weight, shown, scale, points, parts, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (e.dot_id, sid, *values, self.stamp),
         )
-        if active and e.expires >= self.today and self.relevant(e.date, None):
+        if active and e.expires >= self.today and self.loud(sid) and self.news(None):
             await self.push(sid, "dot_new", f"dot:{e.dot_id}:new", {
                 "child": first_name, "subject": e.subject, "work": e.work,
                 "comment": e.comment, "teacher": e.teacher, "set_on": e.date.isoformat(),
-                "expires": e.expires.isoformat(), "value": e.value,
+                "expires": e.expires.isoformat(), "value": mark.value if mark else None,
                 "days_left": (e.expires - self.today).days,
+                **(_shown(mark, e.weight) if mark else {}),
             })
 
     async def _DotClosedEvent(self, e: DotClosedEvent) -> None:
@@ -950,39 +1061,43 @@ class _Applier:
             "SELECT d.*, s.first_name, s.active FROM dots d JOIN students s ON s.id = d.student_id"
             " WHERE d.external_id = ?", (e.dot_id,))
         assert dot is not None
+        mark = Stored.of(e.value) if e.value is not None else None
+        loud = self.loud(dot["student_id"])
         if dot["status"] == "open":
             self.summary.pushes += await close_dot(
-                self.tx, self.svc.access, dot, e.value, e.weight, self.today, self.now,
-                "teacher", notify=self.notify)
-        elif dot["status"] == "graded" and e.value is not None:
+                self.tx, self.svc.access, dot, mark, e.weight, self.today, self.now,
+                "teacher", notify=loud)
+        elif dot["status"] == "graded" and mark is not None:
             # The expiry job turned it into its default grade first; the teacher's word wins.
-            await self._regrade(dot, e)
-        elif dot["status"] == "vanished" and e.value is not None:
+            await self._regrade(dot, e, mark)
+        elif dot["status"] == "vanished" and mark is not None:
             await self.tx.execute("UPDATE dots SET status = 'open' WHERE id = ?", (dot["id"],))
             self.summary.pushes += await close_dot(
-                self.tx, self.svc.access, dot, e.value, e.weight, self.today, self.now,
-                "teacher", notify=self.notify)
+                self.tx, self.svc.access, dot, mark, e.weight, self.today, self.now,
+                "teacher", notify=loud)
 
-    async def _regrade(self, dot, e: DotClosedEvent) -> None:
+    async def _regrade(self, dot, e: DotClosedEvent, mark: Stored) -> None:
         grade = await self.tx.fetchone("SELECT * FROM grades WHERE id = ?", (dot["grade_id"],))
         if grade is None:
             return
-        weight = e.weight or grade["weight"]
-        if (grade["value"], grade["weight"]) == (e.value, weight):
+        weight = grade["weight"] if e.weight is None else e.weight
+        if (Stored.from_row(grade), grade["weight"]) == (mark, weight):
             return
         day = date.fromisoformat(grade["date"])
         before = await self.averages(dot["student_id"], dot["subject"], day)
         await self.tx.execute(
-            "UPDATE grades SET value = ?, weight = ?, quiet = 0, updated_at = ? WHERE id = ?",
-            (e.value, weight, self.stamp, grade["id"]))
-        if not (self.notify and dot["active"]):
+            "UPDATE grades SET value = ?, shown = ?, scale = ?, points = ?, parts = ?, weight = ?,"
+            " quiet = 0, updated_at = ? WHERE id = ?",
+            (mark.value, mark.shown, mark.scale, mark.points, mark.parts, weight, self.stamp,
+             grade["id"]))
+        if not (self.loud(dot["student_id"]) and dot["active"]):
             return
         after = await self.averages(dot["student_id"], dot["subject"], day)
         await self.push(dot["student_id"], "grade_changed", f"dot:{e.dot_id}:regrade:{e.id}", {
-            "child": dot["first_name"], "subject": dot["subject"], "value": e.value,
-            "old_value": grade["value"], "weight": weight, "work": grade["work"],
-            "comment": grade["comment"], "date": grade["date"],
-            "avg_before": mean(*before), "avg_after": mean(*after),
+            "child": dot["first_name"], "subject": dot["subject"], "value": mark.value,
+            "old_value": grade["value"], "old_shown": grade["shown"], "weight": weight,
+            "work": grade["work"], "comment": grade["comment"], "date": grade["date"],
+            "avg_before": mean(*before), "avg_after": mean(*after), **_shown(mark, weight),
         })
 
     async def _AttendanceEvent(self, e: AttendanceEvent) -> None:
@@ -995,7 +1110,7 @@ class _Applier:
         excused = e.excused or notice is not None
         news = before is None or (before["mark"], before["date"], before["lesson"]) != (
             e.mark, e.date.isoformat(), e.lesson)
-        if news and active and self.relevant(e.date, None):
+        if news and active and self.loud(sid) and self.relevant(e.date, None):
             payload = {"child": first_name, "date": e.date.isoformat(), "lesson": e.lesson,
                        "subject": e.subject, "mark": e.mark, "excused": excused,
                        "by_notice": notice is not None}

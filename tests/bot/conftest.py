@@ -12,6 +12,7 @@ from bot.fsm import SQLiteStorage
 from bot.i18n import create_i18n
 from bot.services import Services
 from tests.support.recording import RecordingSession, make_bot
+from tests.support.school import journal_history
 
 
 @dataclass
@@ -42,7 +43,10 @@ def no_handler_crashes(caplog: pytest.LogCaptureFixture):
 
 
 @pytest.fixture
-def tg(school: Services) -> Chat:
+async def tg(school: Services) -> Chat:
+    """A chat with the example school, whose journal history was imported before (so the
+    journal's events of a test are pushed)."""
+    await journal_history(school)
     dp = create_dispatcher(school, create_i18n("ru"), SQLiteStorage(school.db, school.clock))
     bot, session = make_bot()
     return Chat(dp, bot, session, school)

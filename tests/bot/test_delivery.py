@@ -20,7 +20,13 @@ from core.importers.journal import parse_journal
 from core.services.outbox import Outbox, enqueue_many, outbox_row, this_sender
 from core.storage.db import Database
 from tests.support.botapi import FakeBotAPI
-from tests.support.school import ANNA_PHONE, IVAN_PHONE, SECRET, SERGEY_PHONE
+from tests.support.school import (
+    ANNA_PHONE,
+    IVAN_PHONE,
+    SECRET,
+    SERGEY_PHONE,
+    journal_history,
+)
 
 ANNA, IVAN, SERGEY = 5001, 5002, 5003
 TOKEN = "123:TEST"
@@ -37,6 +43,7 @@ async def linked(school):
     await school.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
     await school.linking.link_contact(IVAN, IVAN, IVAN, IVAN_PHONE)
     await school.linking.link_contact(SERGEY, SERGEY, SERGEY, SERGEY_PHONE)
+    await journal_history(school)
     return school
 
 

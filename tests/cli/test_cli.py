@@ -89,14 +89,16 @@ def test_journal_import_rejects_and_skip_invalid(workdir, capsys):
     rejects = workdir / "rejects.jsonl"
     capsys.readouterr()
     assert main(["journal", "import", str(journal), "--rejects", str(rejects)]) == 2
-    assert f"{journal}:4: value: must be from 1 to 5" in capsys.readouterr().err
+    assert (f"{journal}:4: value: must be from 1 to 5 on the five-point scale"
+            in capsys.readouterr().err)
     assert count(workdir, "grades") == 0
     assert main(["journal", "import", str(journal), "--skip-invalid", "--rejects",
                  str(rejects)]) == 0
     out = capsys.readouterr().out
     assert "applied 13" in out and "1 rejected" in out
     record = json.loads(rejects.read_text(encoding="utf-8").splitlines()[0])
-    assert record["line"] == 4 and record["problems"] == ["value: must be from 1 to 5"]
+    assert record["line"] == 4 and record["problems"] == [
+        "value: must be from 1 to 5 on the five-point scale (or set scale)"]
     assert json.loads(record["raw"])["id"] == "bad-1"
     assert main(["journal", "import", str(journal), "--skip-invalid"]) == 0
     assert "applied 0 events; 13 already imported" in capsys.readouterr().out
@@ -289,7 +291,8 @@ def test_a_journal_with_raw_line_separators_keeps_its_line_numbers(workdir, caps
     capsys.readouterr()
     assert main(["journal", "import", str(journal), "--skip-invalid"]) == 0
     captured = capsys.readouterr()
-    assert f"rejected: {journal}:2: value: must be from 1 to 5" in captured.err
+    assert (f"rejected: {journal}:2: value: must be from 1 to 5 on the five-point scale"
+            in captured.err)
     assert "applied 1 event (1 grade)" in captured.out and "1 rejected" in captured.out
 
 
@@ -407,9 +410,14 @@ def test_counts_are_written_as_a_person_writes_them(workdir, capsys, monkeypatch
     assert capsys.readouterr().out.startswith(
         "roster imported: 5 students, 4 guardians, 2 classes, 5 student–guardian links\n")
     assert main(["link", "--telegram-id", "555", "--phone", SERGEY_PHONE]) == 0
+    # The student's history first: the import that brings it pushes nothing.
+    history = workdir / "history.jsonl"
+    history.write_text(_grade(0, "2026-11-16") + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["journal", "import", str(history)]) == 0
+    assert capsys.readouterr().out.endswith("; 0 pushes queued\n")
     one = workdir / "one.jsonl"
     one.write_text(_grade(1) + "\n", encoding="utf-8")
-    capsys.readouterr()
     assert main(["journal", "import", str(one)]) == 0
     assert capsys.readouterr().out == (
         "journal imported: 1 line, applied 1 event (1 grade); 0 already imported, 0 repeated"

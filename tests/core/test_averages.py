@@ -74,3 +74,33 @@ def test_needs_prefer_lower_marks_when_they_suffice():
     assert needs_for(ms, 3.5) == (Need(1, 1, 5),)
     ms = marks((4, 1), (4, 1), (5, 1), (3, 2))  # 3,8 → 4,5: only fives are above 4,5
     assert all(n.value == 5 for n in needs_for(ms, 4.5))
+
+
+def shown(value: int | None, weight: int, points: float, parts: int, text: str = "") -> Mark:
+    return Mark(value, weight, date(2026, 11, 2), shown=text or str(value), points=points,
+                parts=parts)
+
+
+def test_a_mark_of_weight_zero_or_that_counts_as_nothing_is_left_out():
+    ms = (shown(5, 1, 5, 1), shown(4, 0, 4, 1), shown(None, 1, 0, 0, "зачёт"),
+          shown(None, 0, 0, 0, "н/а"))
+    assert weighted_average(ms) == 5
+    assert [m.counted for m in ms] == [True, False, False, False]
+    assert weighted_average(ms[1:]) is None
+
+
+def test_a_double_mark_counts_as_two_and_a_converted_mark_as_its_five():
+    # «5/4» of weight 2: 5·2 + 4·2 over 2 marks of weight 2; 8 of 10 counts as 4; 72 of 100
+    # given by the journal as 4.5.
+    ms = (shown(5, 2, 9, 2, "5/4"), shown(4, 1, 4, 1, "8"), shown(5, 1, 4.5, 1, "72"))
+    assert weighted_average(ms) == pytest.approx((18 + 4 + 4.5) / 6)
+    assert [m.counts_as for m in ms] == [2, 1, 1]
+
+
+def test_what_the_next_mark_needs_ignores_marks_that_do_not_count():
+    # 3 and 4 count (3,5); a 5 of weight 0 and a «зачёт» do not, and weight 0 is no option.
+    ms = (shown(3, 1, 3, 1), shown(4, 1, 4, 1), shown(5, 0, 5, 1), shown(None, 3, 0, 0, "зачёт"))
+    assert needs_for(ms, 4.5) == (Need(4, 1),)  # (7 + 15) / 5 = 4,4 < 4,5 = (7 + 20) / 6
+    # «5/4» counts as two marks, 4 and 5: 4,5 already, nothing needed; as one 5 it would be 5.
+    assert needs_for((shown(5, 1, 9, 2, "5/4"),), 4.5) == ()
+    assert needs_for((shown(5, 1, 9, 2, "5/4"), shown(3, 1, 3, 1)), 4.5) == (Need(3, 1),)

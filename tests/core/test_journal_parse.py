@@ -23,8 +23,16 @@ from core.importers.journal import (
     parse_event,
     parse_journal,
 )
+from core.marks import Mark, parse_mark
 
 FILE = "j.jsonl"
+FIVE = "must be from 1 to 5 on the five-point scale (or set scale)"
+
+
+def mark(value: object, scale: object = None, five: object = None) -> Mark:
+    found = parse_mark(value, scale, five)
+    assert isinstance(found, Mark)
+    return found
 
 GRADE = {
     "id": "e-1", "type": "grade", "grade_id": "g-1", "student_id": "S-1", "subject": "Алгебра",
@@ -105,7 +113,8 @@ def test_grade_with_every_field():
                 teacher="Иванова М. П.", set_at="2026-11-10T12:30:00+03:00")
     assert event == GradeEvent(
         id="e-1", line=1, grade_id="g-1", student_id="S-1", subject="Алгебра",
-        date=date(2026, 11, 10), value=4, weight=2, work="Контрольная работа", comment="Молодец",
+        date=date(2026, 11, 10), value=mark(4), weight=2, work="Контрольная работа",
+        comment="Молодец",
         teacher="Иванова М. П.", set_at=datetime(2026, 11, 10, 9, 30, tzinfo=UTC),
     )
 
@@ -114,7 +123,8 @@ def test_grade_changed():
     event = one({"id": "e-7", "type": "grade_changed", "grade_id": "g-1", "value": 5,
                  "comment": "Исправлено"})
     assert event == GradeChangedEvent(
-        id="e-7", line=1, grade_id="g-1", value=5, weight=None, work=None, comment="Исправлено",
+        id="e-7", line=1, grade_id="g-1", value=mark(5), weight=None, work=None,
+        comment="Исправлено",
         fields=frozenset({"value", "comment"}),
     )
 
@@ -130,13 +140,13 @@ def test_dot_with_every_field():
     assert event == DotEvent(
         id="e-2", line=1, dot_id="d-1", student_id="S-1", subject="Физика",
         date=date(2026, 11, 18), expires=date(2026, 11, 25), work="Лабораторная работа",
-        comment="Сдать отчёт", teacher="Орлов В. С.", value=2, weight=3,
+        comment="Сдать отчёт", teacher="Орлов В. С.", value=mark(2), weight=3,
     )
 
 
 def test_dot_closed():
     event = one({"id": "e-9", "type": "dot_closed", "dot_id": "d-1", "value": 3, "weight": 2})
-    assert event == DotClosedEvent(id="e-9", line=1, dot_id="d-1", value=3, weight=2)
+    assert event == DotClosedEvent(id="e-9", line=1, dot_id="d-1", value=mark(3), weight=2)
     bare = one({"id": "e-9", "type": "dot_closed", "dot_id": "d-1"})
     assert bare == DotClosedEvent(id="e-9", line=1, dot_id="d-1", value=None, weight=None)
 
@@ -222,7 +232,7 @@ def test_blank_optional_text_is_none_and_text_is_stripped():
 
 def test_unknown_fields_are_ignored():
     event = one(GRADE, source="journal-v2", extra={"nested": [1, 2]}, value=5)
-    assert event.value == 5
+    assert event.value == mark(5)
 
 
 def test_numeric_ids_become_strings():
@@ -397,8 +407,8 @@ def test_other_types_require_their_reference():
 def test_wrong_json_types():
     assert problems(GRADE, subject=5) == [f"{FILE}:1: subject: must be a string"]
     assert problems(GRADE, comment=["a"]) == [f"{FILE}:1: comment: must be a string"]
-    assert problems(GRADE, value="5") == [f"{FILE}:1: value: must be an integer"]
-    assert problems(GRADE, value=4.0) == [f"{FILE}:1: value: must be an integer"]
+    assert problems(GRADE, value=4.0) == [f"{FILE}:1: value: must be an integer or a text"]
+    assert problems(GRADE, value=[5]) == [f"{FILE}:1: value: must be an integer or a text"]
     assert problems(ATTENDANCE, lesson="2") == [f"{FILE}:1: lesson: must be an integer"]
     assert problems(ATTENDANCE, excused="yes") == [f"{FILE}:1: excused: must be true or false"]
     assert problems(ATTENDANCE, excused=1) == [f"{FILE}:1: excused: must be true or false"]
@@ -411,28 +421,31 @@ def test_wrong_json_types():
 
 
 def test_booleans_are_not_integers():
-    assert problems(GRADE, value=True) == [f"{FILE}:1: value: must be an integer"]
-    assert problems(GRADE, weight=True) == [f"{FILE}:1: weight: must be an integer from 1 to 100"]
+    assert problems(GRADE, value=True) == [f"{FILE}:1: value: must be an integer or a text"]
+    assert problems(GRADE, weight=True) == [f"{FILE}:1: weight: must be an integer from 0 to 100"]
     assert problems(ATTENDANCE, lesson=False) == [f"{FILE}:1: lesson: must be an integer"]
     assert problems(LESSON, number=True) == [f"{FILE}:1: number: must be an integer"]
     assert problems({"id": "c", "type": "dot_closed", "dot_id": "d", "value": True}) == [
-        f"{FILE}:1: value: must be an integer"]
+        f"{FILE}:1: value: must be an integer or a text"]
 
 
 def test_value_range():
-    for bad in (0, 6, -1):
-        assert problems(GRADE, value=bad) == [f"{FILE}:1: value: must be from 1 to 5"]
-    assert problems(DOT, value=7) == [f"{FILE}:1: value: must be from 1 to 5"]
-    assert [one(GRADE, value=v).value for v in (1, 5)] == [1, 5]
+    for bad in (0, 6, "7", "5/6"):
+        assert problems(GRADE, value=bad) == [f"{FILE}:1: value: {FIVE}"]
+    assert problems(GRADE, value=-1) == [f"{FILE}:1: value: must not be negative"]
+    assert problems(DOT, value=7) == [f"{FILE}:1: value: {FIVE}"]
+    assert [one(GRADE, value=v).value for v in (1, 5, "5")] == [mark(1), mark(5), mark(5)]
 
 
 def test_weight_range():
-    for bad in (0, 101, -2, 1.5, "2"):
+    for bad in (101, -2, 1.5, "2"):
         assert problems(GRADE, weight=bad) == [
-            f"{FILE}:1: weight: must be an integer from 1 to 100"]
-    assert [one(GRADE, weight=w).weight for w in (1, 10, 100)] == [1, 10, 100]
+            f"{FILE}:1: weight: must be an integer from 0 to 100"]
+    assert [one(GRADE, weight=w).weight for w in (0, 1, 10, 100)] == [0, 1, 10, 100]
     changed = {"id": "c", "type": "grade_changed", "grade_id": "g", "weight": 0}
-    assert problems(changed) == [f"{FILE}:1: weight: must be an integer from 1 to 100"]
+    assert one(changed).weight == 0 and one(changed).fields == frozenset({"weight"})
+    assert one(DOT, weight=0).weight == 0
+    assert one({"id": "c", "type": "dot_closed", "dot_id": "d", "weight": 0}).weight == 0
 
 
 def test_lesson_and_number_range():
@@ -497,7 +510,8 @@ def test_length_limits():
 
 def test_grade_changed_needs_something_to_change():
     base = {"id": "c", "type": "grade_changed", "grade_id": "g-1"}
-    message = f"{FILE}:1: grade_changed needs at least one of value, weight, work, comment"
+    message = (f"{FILE}:1: grade_changed needs at least one of value, weight, work, comment,"
+               " point_until")
     assert problems(base) == [message]
     assert problems(base, value=None, weight=None, teacher="x") == [message]
 
@@ -519,14 +533,14 @@ def test_lone_surrogate_is_rejected_but_escaped_pairs_are_fine():
 
 def test_all_problems_of_a_line_are_reported():
     obj = {"id": "e-1", "type": "grade", "grade_id": "", "subject": 7, "date": "2026-02-30",
-           "value": 9, "weight": 0, "set_at": "2026-11-10T10:00:00"}
+           "value": 9, "weight": -1, "set_at": "2026-11-10T10:00:00"}
     assert problems(obj) == [
         f"{FILE}:1: grade_id: required",
         f"{FILE}:1: student_id: required",
         f"{FILE}:1: subject: must be a string",
         f"{FILE}:1: date: not a valid date (YYYY-MM-DD)",
-        f"{FILE}:1: value: must be from 1 to 5",
-        f"{FILE}:1: weight: must be an integer from 1 to 100",
+        f"{FILE}:1: value: {FIVE}",
+        f"{FILE}:1: weight: must be an integer from 0 to 100",
         f"{FILE}:1: set_at: needs a time zone offset, e.g. +03:00",
     ]
 
@@ -576,7 +590,7 @@ def test_duplicate_ids_first_wins_and_are_counted():
     other_type_same_id = _with(PERIOD, id="e-1")
     result = parse(first, again, ATTENDANCE, other_type_same_id)
     assert [e.id for e in result.events] == ["e-1", "e-3"]
-    assert result.events[0].value == 4
+    assert result.events[0].value == mark(4)
     assert result.duplicates == 2
     assert result.problems == [] and result.rejected_lines == {}
     assert result.lines == 4
@@ -640,7 +654,7 @@ def test_parse_event_returns_event_or_problems():
     assert found == [] and isinstance(event, GradeEvent) and event.line == 12
     event, found = parse_event({**GRADE, "value": 0}, 12, "x.jsonl")
     assert event is None
-    assert [str(p) for p in found] == ["x.jsonl:12: value: must be from 1 to 5"]
+    assert [str(p) for p in found] == [f"x.jsonl:12: value: {FIVE}"]
 
 
 def test_many_lines_parse():
@@ -777,3 +791,75 @@ def test_bad_homework_links_name_the_link():
     assert problems(HOMEWORK, links=["https://a.ru"] * 21) == [
         f"{FILE}:1: links: more than 20 links"]
 
+
+# -- marks as schools give them ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fields", "shown", "scale", "fives"), [
+    ({"value": "4-"}, "4-", "5", (4.0,)),
+    ({"value": "5/4"}, "5/4", "5", (5.0, 4.0)),
+    ({"value": "зачёт"}, "зачёт", "5", ()),
+    ({"value": " н/а "}, "н/а", "5", ()),
+    ({"value": "осв."}, "осв.", "5", ()),
+    ({"value": 8, "scale": 10}, "8", "10", (4.0,)),
+    ({"value": 8, "scale": "10", "five": 4.5}, "8", "10", (4.5,)),
+    ({"value": 91, "scale": 100}, "91", "100", (5.0,)),
+    ({"value": 64, "scale": "100", "five": 4}, "64", "100", (4.0,)),
+    ({"value": "зачёт", "scale": "pass"}, "зачёт", "pass", ()),
+    ({"value": "зачёт", "scale": "pass", "five": 5}, "зачёт", "pass", (5.0,)),
+])
+def test_a_mark_is_kept_as_the_school_shows_it(fields, shown, scale, fives):
+    for base in (GRADE, DOT, {"id": "c", "type": "grade_changed", "grade_id": "g"},
+                 {"id": "c", "type": "dot_closed", "dot_id": "d"}):
+        assert one(base, **fields).value == Mark(shown, scale, fives)
+
+
+def test_a_bad_mark_names_its_field():
+    assert problems(GRADE, value=11, scale=10) == [
+        f"{FILE}:1: value: must be from 1 to 10 on this scale"]
+    assert problems(GRADE, value=101, scale=100) == [
+        f"{FILE}:1: value: must be from 0 to 100 on this scale"]
+    assert problems(GRADE, scale="12") == [f"{FILE}:1: scale: must be 5, 10, 100 or pass"]
+    assert problems(GRADE, value=8, scale=10, five=6) == [
+        f"{FILE}:1: five: must be a number from 1 to 5, or a list of them"]
+    assert problems(GRADE, value="5/4", five=[5]) == [
+        f"{FILE}:1: five: needs one number for each of the 2 marks in value"]
+    assert problems(GRADE, value="очень длинная отметка") == [
+        f"{FILE}:1: value: longer than 16 characters"]
+    assert problems(GRADE, value="  ") == [f"{FILE}:1: value: required"]
+    changed = {"id": "c", "type": "grade_changed", "grade_id": "g"}
+    assert problems(changed, scale=10, comment="x") == [f"{FILE}:1: scale: only with value"]
+    assert problems(changed, five=4, comment="x") == [f"{FILE}:1: five: only with value"]
+
+
+def test_a_weight_of_zero_is_a_mark_shown_and_not_counted():
+    event = one(GRADE, value=5, weight=0)
+    assert event.weight == 0 and event.value == mark(5)
+    assert one(DOT, value="4", weight=0).weight == 0
+
+
+def test_point_until_puts_a_dot_on_a_mark():
+    event = one(GRADE, point_until="2026-11-20")
+    assert event.point_until == date(2026, 11, 20) and event.value == mark(4)
+    assert one(GRADE).point_until is None
+    assert problems(GRADE, point_until="2026-11-09") == [
+        f"{FILE}:1: point_until: must not be before date"]
+    assert problems(GRADE, point_until="20.11.2026") == [
+        f"{FILE}:1: point_until: not a valid date (YYYY-MM-DD)"]
+    changed = {"id": "c", "type": "grade_changed", "grade_id": "g"}
+    later = one(changed, point_until="2026-11-27")
+    assert later.point_until == date(2026, 11, 27) and later.fields == frozenset({"point_until"})
+    for clear in (None, "", " "):
+        cleared = one(changed, point_until=clear)
+        assert cleared.point_until is None and cleared.fields == frozenset({"point_until"})
+    assert problems(changed, point_until="2026-13-01") == [
+        f"{FILE}:1: point_until: not a valid date (YYYY-MM-DD)"]
+
+
+def test_digits_that_are_no_mark_are_refused_not_kept_as_a_word():
+    message = (f"{FILE}:1: value: must be a mark (5, 4-, 5/4; 8 with scale 10)"
+               " or a word (зачёт, н/а)")
+    for bad in ("4.5", "2026-11-20", "+7 900 123", "5 баллов"):
+        assert problems(GRADE, value=bad) == [message]
+    assert problems(GRADE, value="72%", scale=100) == [message]
+    assert one(GRADE, value="4.5", five=4.5).value == Mark("4.5", "5", (4.5,))

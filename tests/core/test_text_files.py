@@ -78,7 +78,8 @@ def test_journal_string_with_a_raw_line_separator_is_one_line(tmp_path):
     assert text.encoding == "UTF-8"
     parsed = parse_journal(text.lines, str(path))
     assert [e.comment for e in parsed.events] == ["первая\u2028вторая\u0085третья"]
-    assert [str(p) for p in parsed.problems] == [f"{path}:2: value: must be from 1 to 5"]
+    assert [str(p) for p in parsed.problems] == [
+        f"{path}:2: value: must be from 1 to 5 on the five-point scale (or set scale)"]
 
 
 def test_journal_in_cp1251(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.botapi import FakeBotAPI
 from tests.support.process import TOKEN, BotProcess, diary, env_for
-from tests.support.school import EXAMPLE_ROSTER
+from tests.support.school import EXAMPLE_ROSTER, journal_history_lines
 
 
 @pytest.fixture
@@ -21,6 +21,11 @@ async def api():
 def school_env(tmp_path, api):
     env = env_for(tmp_path, api.url)
     result = diary(env, tmp_path, "roster", "import", str(EXAMPLE_ROSTER))
+    assert result.returncode == 0, result.stderr
+    # The school's journal history, so the journal's events of a test are pushed.
+    history = tmp_path / "history.jsonl"
+    history.write_text("\n".join(journal_history_lines()) + "\n", encoding="utf-8")
+    result = diary(env, tmp_path, "journal", "import", str(history), "--no-notify")
     assert result.returncode == 0, result.stderr
     return env
 

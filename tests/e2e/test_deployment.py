@@ -16,7 +16,7 @@ import pytest
 from core.storage.db import Database
 from tests.support.botapi import FakeBotAPI
 from tests.support.process import CLOCK_START, BotProcess, diary, env_for
-from tests.support.school import ANNA_PHONE, EXAMPLE_ROSTER
+from tests.support.school import ANNA_PHONE, EXAMPLE_ROSTER, journal_history_lines
 from tests.support.services import redis_url_or_skip
 
 ANNA = 777001
@@ -70,6 +70,11 @@ async def school_env(database_url, tmp_path, api: FakeBotAPI):
     """The school's environment on each backend (SQLite file, PostgreSQL schema)."""
     env = env_for(tmp_path, api.url) | {"DATABASE_URL": database_url}
     result = diary(env, tmp_path, "roster", "import", str(EXAMPLE_ROSTER))
+    assert result.returncode == 0, result.stderr
+    # The school's journal history, so the journal's events of a test are pushed.
+    history = tmp_path / "history.jsonl"
+    history.write_text("\n".join(journal_history_lines()) + "\n", encoding="utf-8")
+    result = diary(env, tmp_path, "journal", "import", str(history), "--no-notify")
     assert result.returncode == 0, result.stderr
     return env
 

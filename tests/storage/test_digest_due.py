@@ -16,7 +16,14 @@ from core.clock import to_db
 from core.errors import PhoneNotFound
 from core.importers.journal import parse_journal
 from core.models import Scope
-from tests.support.school import ANNA_PHONE, IVAN_PHONE, SECRET, TZ, import_roster
+from tests.support.school import (
+    ANNA_PHONE,
+    IVAN_PHONE,
+    SECRET,
+    TZ,
+    import_roster,
+    journal_history,
+)
 
 ANNA, IVAN, TRUSTED = 5001, 5002, 8001
 TRUSTED_PHONE = "+7 903 111-22-33"
@@ -73,6 +80,7 @@ async def crowd(services, clock, count: int, times: dict[str, int] | None = None
     """Анна linked, a grade for Иван today, and ``count`` more accounts following Анна's
     children (inserted in bulk; ``times``: how many of them have which own digest time)."""
     await services.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+    await journal_history(services)
     await services.journal.import_journal(parse_journal([json.dumps(
         {"id": "g1", "type": "grade", "grade_id": "g1", "student_id": "S-1001",
          "subject": "Алгебра", "date": "2026-11-23", "value": 5}, ensure_ascii=False)], "j"),
@@ -328,6 +336,7 @@ async def test_digests_carry_todays_data_of_their_children_only(school, clock):
     """A chunk loads the grades and marks of its accounts' children, not the whole school's."""
     clock.moment = msk(23, 10)
     await school.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+    await journal_history(school)
     lines = [json.dumps(e, ensure_ascii=False) for e in (
         {"id": "g1", "type": "grade", "grade_id": "g1", "student_id": "S-1001",
          "subject": "Алгебра", "date": "2026-11-23", "value": 5},

@@ -12,7 +12,7 @@ from bot.services import build_services
 from core.importers.journal import parse_journal
 from core.models import Role
 from core.storage.db import Database
-from tests.support.school import ANNA_PHONE, IVAN_PHONE, SECRET, TZ
+from tests.support.school import ANNA_PHONE, IVAN_PHONE, SECRET, TZ, journal_history
 
 ANNA, IVAN = 5001, 5002
 
@@ -47,6 +47,7 @@ async def family(school, clock):
     clock.moment = at(23)
     await school.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
     await school.linking.link_contact(IVAN, IVAN, IVAN, IVAN_PHONE)
+    await journal_history(school)
     return school
 
 

@@ -18,6 +18,7 @@ from tests.support.school import (
     SECRET,
     TZ,
     import_roster,
+    journal_history,
 )
 
 ANNA = 5001
@@ -47,8 +48,10 @@ async def outbox(services) -> list[dict]:
 
 @pytest.fixture
 async def linked(school):
+    """Ivan's family linked, and the school's journal history imported before."""
     await school.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
     await school.linking.link_contact(IVAN, IVAN, IVAN, IVAN_PHONE)
+    await journal_history(school)
     return school
 
 
@@ -88,12 +91,18 @@ async def test_reimport_changes_nothing_and_sends_nothing(linked):
     assert await linked.db.scalar("SELECT COUNT(*) FROM outbox") == 4
 
 
-async def test_old_grades_do_not_push(linked):
-    summary, _ = await run(linked, jl(grade(1, day="2026-11-01"),
-                                      grade(2, day="2026-11-01", set_at="2026-11-22T10:00:00Z")))
-    assert summary.applied["grade"] == 2
-    assert [r["value"] for r in await outbox(linked)] == [5, 5]  # only e2 (set yesterday) × 2
-    assert summary.pushes == 2
+async def test_grades_set_long_ago_do_not_push(linked):
+    """With set_at, a grade set more than RELEVANCE_DAYS ago is stored without a push; without
+    it, a grade is news when it reaches the bot, whatever its lesson date."""
+    summary, _ = await run(linked, jl(grade(1, 5, day="2026-11-01"),
+                                      grade(2, 4, day="2026-11-01", set_at="2026-11-22T10:00:00Z"),
+                                      grade(3, 3, day="2026-11-01", set_at="2026-11-10T10:00:00Z")))
+    assert summary.applied["grade"] == 3
+    # e1 (no set_at, reached the bot now) and e2 (set yesterday), each to Anna and Ivan.
+    assert sorted(r["value"] for r in await outbox(linked)) == [4, 4, 5, 5]
+    assert summary.pushes == 4
+    quiet = dict(await linked.db.fetchall("SELECT external_id, quiet FROM grades"))
+    assert quiet == {"g1": 0, "g2": 0, "g3": 1}
 
 
 async def test_no_notify_stores_silently(linked):
@@ -387,8 +396,9 @@ async def test_a_large_mixed_import_pushes_what_importing_event_by_event_pushes(
     for n in range(10, 70):
         student = "S-1001" if n % 3 else "S-1002"
         subject = ("Алгебра", "Физика", "История")[n % 3]
-        day = "2026-10-02" if n % 7 == 0 else "2026-11-23"  # old grades: stored, not announced
-        events.append(grade(n, 2 + n % 4, 1 + n % 3, student=student, subject=subject, day=day))
+        # Grades set long ago: stored, not announced.
+        old = {"day": "2026-10-02", "set_at": "2026-10-02T10:00:00Z"} if n % 7 == 0 else {}
+        events.append(grade(n, 2 + n % 4, 1 + n % 3, student=student, subject=subject, **old))
         if n % 11 == 0:
             events.append({"id": f"c{n}", "type": "grade_changed", "grade_id": f"g{n - 1}",
                            "value": 5})
@@ -411,6 +421,7 @@ async def _pushes_at_once_and_one_by_one(linked, tmp_path, clock, setup, events)
         await import_roster(other)
         await other.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
         await other.linking.link_contact(IVAN, IVAN, IVAN, IVAN_PHONE)
+        await journal_history(other)
         if setup:
             await run(other, jl(*setup), notify=False)
         for event in events:

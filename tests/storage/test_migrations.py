@@ -27,7 +27,14 @@ from core.storage.migrate import (
     legacy_migrations,
     split_statements,
 )
-from tests.support.school import ANNA_PHONE, ROOT, SECRET, TZ, import_roster
+from tests.support.school import (
+    ANNA_PHONE,
+    ROOT,
+    SECRET,
+    TZ,
+    import_roster,
+    journal_history,
+)
 
 ANNA = 5001
 
@@ -71,6 +78,7 @@ async def school_made_by_the_services(path: Path, clock) -> None:
         services = build_services(db, SECRET, TZ, clock)
         await import_roster(services)
         await services.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+        await journal_history(services)
         await services.journal.import_journal(parse_journal([json.dumps(
             {"id": "e1", "type": "grade", "grade_id": "g1", "student_id": "S-1001",
              "subject": "Алгебра", "date": "2026-11-23", "value": 4, "weight": 2},
@@ -285,3 +293,74 @@ async def test_revision_0007_keeps_each_lesson_and_task_and_lets_groups_share_a_
         assert [tuple(r) for r in await db.fetchall(
             "SELECT number, room, group_name FROM lessons ORDER BY number, group_name")] == [
             (1, "215", ""), (2, "214", ""), (2, None, "2 группа")]
+
+
+async def _downgrade_to(db: Database, revision: str) -> None:
+    def run(conn) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
+    async with db.locked(MIGRATION_LOCK) as tx:
+        await tx.conn.run_sync(run)
+
+
+async def test_revision_0005_keeps_each_grade_as_shown_and_dates_each_students_history(
+        database_url, clock):
+    """Grades and dots written before marks were kept as shown upgrade in place (shown = value,
+    counted once); students with journal data are dated by their earliest row, so their next
+    import is pushed, while a student without any stays new."""
+    async with Database(database_url) as db:
+        await _upgrade_to(db, "0004")
+        services = build_services(db, SECRET, TZ, clock)
+        await import_roster(services)  # the roster's SQL is the same at 0004
+        await services.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+        ivan = await db.scalar("SELECT id FROM students WHERE external_id = 'S-1001'")
+        async with db.transaction() as tx:
+            for n, (value, weight) in enumerate(((4, 2), (5, 1)), 1):
+                await tx.execute(
+                    "INSERT INTO grades (external_id, student_id, subject, date, value, weight,"
+                    " created_at, updated_at) VALUES (?, ?, 'Алгебра', '2026-11-20', ?, ?, ?, ?)",
+                    (f"g{n}", ivan, value, weight, f"2026-11-2{n}T10:00:00.000000Z",
+                     f"2026-11-2{n}T10:00:00.000000Z"))
+            grade_id = await tx.scalar("SELECT id FROM grades WHERE external_id = 'g1'")
+            await tx.execute(
+                "INSERT INTO dots (external_id, student_id, subject, date, expires, value,"
+                " weight, status, grade_id, created_at) VALUES ('d1', ?, 'Алгебра',"
+                " '2026-11-19', '2026-11-20', 4, 2, 'graded', ?, '2026-11-19T10:00:00.000000Z')",
+                (ivan, grade_id))
+        assert (await upgrade(db))[0] == "0005"
+        rows = await db.fetchall("SELECT external_id, value, shown, scale, points, parts, weight"
+                                 " FROM grades ORDER BY external_id")
+        assert [tuple(r) for r in rows] == [("g1", 4, "4", "5", 4.0, 1, 2),
+                                            ("g2", 5, "5", "5", 5.0, 1, 1)]
+        dot = await db.fetchone("SELECT shown, scale, points, parts, grade_id FROM dots")
+        assert tuple(dot) == ("4", "5", 4.0, 1, grade_id)  # still pointing at its grade
+        since = dict(await db.fetchall("SELECT external_id, journal_since FROM students"))
+        assert since["S-1001"] == "2026-11-19T10:00:00.000000Z" and since["S-1002"] is None
+        viewer = await services.access.viewer(ANNA)
+        child = next(c for c in viewer.children if c.name.first == "Иван")
+        overview = await services.grades.overview(viewer, child.id, date(2026, 11, 23))
+        assert [(s.subject, round(s.average, 2)) for s in overview.subjects] == [
+            ("Алгебра", 4.33)]
+        lines = [json.dumps({"id": f"e{n}", "type": "grade", "grade_id": f"n{n}",
+                             "student_id": sid, "subject": "Алгебра", "date": "2026-11-23",
+                             "value": "5/4", "weight": 0 if n == 3 else 1},
+                            ensure_ascii=False)
+                 for n, sid in ((1, "S-1001"), (2, "S-1002"), (3, "S-1001"))]
+        summary, _ = await services.journal.import_journal(parse_journal(lines, "j"), "j")
+        assert summary.pushes == 2  # Ivan's two marks to Anna; Maria's first data is history
+        # An old bot would still read a one-figure value, and the CHECKs hold what they must.
+        assert await db.scalar("SELECT value FROM grades WHERE external_id = 'n1'") == 5
+        with pytest.raises(Exception, match=r"(?i)check"):
+            async with db.transaction() as tx:
+                await tx.execute("UPDATE grades SET weight = -1 WHERE external_id = 'n1'")
+
+        # Back to 0004: the marks it cannot hold go (weight 0), the rest stay.
+        await _downgrade_to(db, "0004")
+        kept = [r[0] for r in await db.fetchall(
+            "SELECT external_id FROM grades ORDER BY external_id")]
+        assert kept == ["g1", "g2", "n1", "n2"]
+        assert await db.scalar("SELECT grade_id FROM dots") == grade_id
+        assert await upgrade(db)
+        assert await current_revision(db) == head()
