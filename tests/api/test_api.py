@@ -27,6 +27,7 @@ OTHER_SCHOOL = "Лицей № 2"
 ANNA = 777001
 TODAY = "2026-11-23"  # the frozen clock's day
 NDJSON = {"Content-Type": "application/x-ndjson"}
+FIVE_POINT = "must be from 1 to 5 on the five-point scale (or set scale)"
 
 
 class Ticker:
@@ -155,7 +156,8 @@ async def api(serve) -> AsyncIterator[Api]:
 async def pushes(services: Services, chat: int = ANNA) -> list[str]:
     rows = await services.db.fetchall(
         "SELECT kind, payload FROM outbox WHERE telegram_id = ? ORDER BY id", (chat,))
-    return [f"{r['kind']} {json.loads(r['payload']).get('value')}" for r in rows]
+    found = [(r["kind"], json.loads(r["payload"])) for r in rows]
+    return [f"{kind} {p.get('shown', p.get('value'))}" for kind, p in found]
 
 
 async def grades(services: Services) -> list[str]:
@@ -310,7 +312,7 @@ async def test_bad_lines_reject_the_request_naming_line_and_field(api, history):
     by_line = {r["line"]: r for r in body["results"]}
     assert sorted(by_line) == [2, 4, 5, 6]
     assert by_line[2]["id"] == "e-2"
-    assert by_line[2]["problems"] == [{"field": "value", "reason": "must be from 1 to 5"}]
+    assert by_line[2]["problems"] == [{"field": "value", "reason": FIVE_POINT}]
     assert by_line[4]["id"] is None
     assert by_line[4]["problems"][0]["field"] is None
     assert by_line[4]["problems"][0]["reason"].startswith("not valid JSON")
@@ -329,8 +331,7 @@ async def test_partial_applies_the_valid_lines_and_rejects_the_others(api, histo
     assert status == 200
     assert [(r["line"], r["status"]) for r in body["results"]] == [
         (1, "accepted"), (2, "rejected"), (3, "accepted")]
-    assert body["results"][1]["problems"] == [{"field": "value",
-                                               "reason": "must be from 1 to 5"}]
+    assert body["results"][1]["problems"] == [{"field": "value", "reason": FIVE_POINT}]
     assert body["partial"] is True and body["totals"]["rejected"] == 1
     assert await grades(history) == ["g-1", "g-3", "g-old"]
 
@@ -505,6 +506,12 @@ async def test_snapshots_are_synced_first_silently_then_with_pushes(api, history
     assert (body["totals"]["new"], body["totals"]["unchanged"], body["pushes"]) == (1, 2, 1)
     assert await pushes(history) == ["grade_new 5/4"]
     assert {"g-1", "g-2", "g-old"} <= set(await grades(history))
+    # The same marks in the next export: nothing changed, whatever form they take.
+    third = {**second, "snapshot_id": "s3", "taken_at": "2026-11-23T12:00:00+03:00"}
+    status, body, _ = await api.call(
+        "POST", "/v1/snapshots", data=lines(third).encode(), headers=dict(NDJSON))
+    assert status == 200, body["problems"]
+    assert (body["totals"]["unchanged"], body["totals"]["changed"], body["pushes"]) == (3, 0, 0)
 
 
 async def test_a_snapshot_of_another_schools_student_changes_nothing(api, history):

@@ -37,8 +37,8 @@ def test_a_student_snapshot():
     assert first.complete is False and first.subject is None
     g1, g2 = first.marks
     assert isinstance(g1.event, GradeEvent)
-    assert (g1.event.value, g1.event.weight, g1.event.work, g1.event.date) == (
-        5, 2, "Контрольная работа", date(2026, 11, 20))
+    assert (g1.event.value.shown, g1.event.weight, g1.event.work, g1.event.date) == (
+        "5", 2, "Контрольная работа", date(2026, 11, 20))
     assert (g2.grade_id, g2.student_id, g2.index, g2.event.weight) == ("2", "S-1001", 1, 1)
     assert g1.raw["student_id"] == "S-1001" and "id" not in g1.raw
 

@@ -314,7 +314,6 @@ async def test_revision_0005_keeps_each_grade_as_shown_and_dates_each_students_h
         await _upgrade_to(db, "0004")
         services = build_services(db, SECRET, TZ, clock)
         await import_roster(services)  # the roster's SQL is the same at 0004
-        await services.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
         ivan = await db.scalar("SELECT id FROM students WHERE external_id = 'S-1001'")
         async with db.transaction() as tx:
             for n, (value, weight) in enumerate(((4, 2), (5, 1)), 1):
@@ -330,6 +329,7 @@ async def test_revision_0005_keeps_each_grade_as_shown_and_dates_each_students_h
                 " '2026-11-19', '2026-11-20', 4, 2, 'graded', ?, '2026-11-19T10:00:00.000000Z')",
                 (ivan, grade_id))
         assert (await upgrade(db))[0] == "0005"
+        await services.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
         rows = await db.fetchall("SELECT external_id, value, shown, scale, points, parts, weight"
                                  " FROM grades ORDER BY external_id")
         assert [tuple(r) for r in rows] == [("g1", 4, "4", "5", 4.0, 1, 2),
