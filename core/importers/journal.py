@@ -686,14 +686,9 @@ YEAR = "year"  # the period_id of a final mark for the whole school year
 def _final_grade(r: _Reader, eid: str) -> Event | None:
     final_id, student_id = r.ident("final_id"), r.ident("student_id")
     subject, period_id = r.text("subject"), r.ident("period_id")
-    obj = r.obj
-    mark = parse_mark(obj.get("value"), obj.get("scale"), obj.get("five"))
-    if isinstance(mark, tuple):
-        r.bad(*mark)
-    elif r.surrogates and _unencodable(mark.shown):
-        r.bad("value", BAD_CHARS)
+    mark = r.mark()  # as a grade's: the same forms, the same refusals
     set_at = r.moment("set_at")
-    if r.problems or isinstance(mark, tuple):
+    if r.problems or mark is None:
         return None
     period = None if period_id.casefold() == YEAR else period_id
     return FinalGradeEvent(eid, r.line, final_id, student_id, subject, period, mark, set_at)

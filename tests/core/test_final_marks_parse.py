@@ -89,3 +89,12 @@ def test_a_lone_surrogate_in_the_value_is_refused():
     line = json.dumps({**FINAL, "value": "x"}).replace('"x"', '"\\ud800"')
     assert [str(p) for p in parse_journal([line], FILE).problems] == [
         "j.jsonl:1: value: contains an invalid \\u escape (a lone surrogate)"]
+
+
+def test_a_final_mark_refuses_digits_that_are_no_mark_as_a_grade_does():
+    from core.importers.journal import parse_journal
+
+    line = json.dumps({"id": "f", "type": "final_grade", "final_id": "f1", "student_id": "S-1",
+                       "subject": "Алгебра", "period_id": "q1", "value": "4.5"})
+    assert [str(p) for p in parse_journal([line], "j.jsonl").problems] == [
+        "j.jsonl:1: value: must be a mark (5, 4-, 5/4; 8 with scale 10) or a word (зачёт, н/а)"]
