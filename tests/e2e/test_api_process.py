@@ -74,8 +74,41 @@ async def test_a_grade_posted_to_the_api_reaches_the_parent_at_once(school_env, 
         await asyncio.sleep(1.0)
         assert len([s for s in api.messages_to(ANNA) if "Новая оценка" in (s.text or "")]) == 1
         assert token not in bot.output()
+        await _sync_snapshots(api, port, token)
     finally:
         bot.stop()
+
+
+def snapshot(sid: str, taken: str, marks: list[dict]) -> str:
+    return json.dumps({"snapshot_id": sid, "student_id": "S-1001", "from": "2026-11-01",
+                       "to": "2026-11-30", "taken_at": taken, "marks": marks},
+                      ensure_ascii=False) + "\n"
+
+
+async def _sync_snapshots(api: FakeBotAPI, port: int, token: str) -> None:
+    """Snapshots posted to the running bot: the first one is stored silently, a mark new in the
+    next one reaches the parent."""
+    url = f"http://127.0.0.1:{port}/v1/snapshots"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"}
+    stored = [{k: v for k, v in grade(n, day, value).items() if k not in ("id", "type")}
+              for n, day, value in (("old", "2026-11-10", 4), ("new", CLOCK_START[:10], 5))]
+    fresh = {**stored[1], "grade_id": "ag-snap", "value": "5/4", "work": "Диктант"}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, headers=headers,
+                                data=snapshot("s1", CLOCK_START, stored).encode()) as response:
+            assert response.status == 200, await response.text()
+            first = await response.json()
+        assert (first["snapshots"][0]["first"], first["pushes"]) == (1, 0)
+        later = CLOCK_START.replace("T10:", "T11:")
+        async with session.post(url, headers=headers,
+                                data=snapshot("s2", later, [*stored, fresh]).encode()) as response:
+            assert response.status == 200, await response.text()
+            second = await response.json()
+        assert (second["totals"]["new"], second["totals"]["unchanged"], second["pushes"]) == (
+            1, 2, 1)
+    push = await api.wait_for(
+        lambda s: s.chat_id == ANNA and "Новая оценка 5/4" in (s.text or ""), timeout=30)
+    assert "Диктант" in push.text
 
 
 async def _until_up(bot: BotProcess, api: FakeBotAPI, port: int) -> None:
