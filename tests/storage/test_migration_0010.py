@@ -28,7 +28,7 @@ async def test_0010_upgrades_in_place_and_downgrades(database_url):
     async with Database(database_url) as db:
         await _run(db, "upgrade", "0009")
         assert not TABLES & set(await db.tables())
-        assert (await upgrade(db))[-1] == "0010"
+        assert "0010" in await upgrade(db)
         assert TABLES <= set(await db.tables())
         services = build_services(db, SECRET, TZ)
         await import_roster(services)
