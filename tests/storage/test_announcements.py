@@ -14,7 +14,6 @@ from tests.support.school import (
     ANNA_PHONE,
     IVAN_PHONE,
     SERGEY_PHONE,
-    import_roster,
     journal_history,
 )
 
