@@ -429,6 +429,9 @@ def digest(p: dict[str, Any]) -> tuple[str, InlineKeyboardMarkup | None]:
                     text=_("✍️ Seen — {child}").format(child=c["name"].split()[0]),
                     callback_data=SignCb(c=c["student_id"], w=date.fromisoformat(
                         c["signoff_week"]).toordinal()).pack())])
+    if p.get("announcements"):
+        lines += ["", _("📢 School announcements today:")]
+        lines += [f"• {a['text']}" for a in p["announcements"]]
     if buttons:
         lines += ["", _("The week is over: please confirm that you have seen the diary.")]
     markup = InlineKeyboardMarkup(inline_keyboard=buttons) if buttons else None

@@ -58,6 +58,7 @@ from core.importers.text import quote
 from core.models import Role, Scope
 from core.services.absence import AbsenceService
 from core.services.access import AccessService, school_audience
+from core.services.announcements import ANNOUNCEMENT_ROLES, ANNOUNCEMENT_SCOPE
 from core.services.dots import close_dot
 from core.services.grades import (
     SUMS_SQL,
@@ -1422,15 +1423,6 @@ class _Applier:
                 f"SELECT telegram_id FROM account_settings WHERE telegram_id IN ({marks})"
                 " AND push_announcements = 0", padded))
         return [tg for tg in accounts if tg not in off]
-
-
-# Who reads an announcement of each audience, and what a trusted person must have been given.
-ANNOUNCEMENT_SCOPE = Scope.HOMEWORK
-ANNOUNCEMENT_ROLES = {
-    "parents": frozenset({Role.GUARDIAN, Role.TRUSTED}),
-    "students": frozenset({Role.STUDENT}),
-    "all": frozenset(Role),
-}
 
 
 async def _announcement_targets(tx: Tx, events: list[AnnouncementEvent], school: str | None

@@ -105,7 +105,8 @@ async def test_settings_sentences_end_once_and_say_what_none_means(tg):
     await tg.feed(up.message(ANNA, "/settings"))
     home = tg.session.last_text()
     assert ("🔔 Мгновенные сообщения: оценки — вкл., точки — вкл., посещаемость — вкл.,"
-            " задания на завтра — выкл., отмена уроков — вкл., замена учителей — вкл.\n") in home
+            " задания на завтра — выкл., отмена уроков — вкл., замена учителей — вкл.,"
+            " объявления — вкл.\n") in home
     assert "..\n" not in home and "вкл..\n" not in home
     assert ("🌙 Тихие часы: 22:00–08:00 — сообщения ждут их окончания и приходят вместе."
             in home)
@@ -197,12 +198,12 @@ async def test_a_trusted_person_sees_only_the_switches_of_what_she_may_see(tg):
     await tg.feed(up.callback(GRANNY, InviteCb(a="yes", i=inv).pack()))
     assert tg.session.last_text() == (
         "✅ Приглашение принято. Теперь вы следите за: Иван Петров, и вам видно: оценки и"
-        " точки, задания и расписание. Вам доступны /grades, /dots, /homework, /schedule и"
+        " точки, задания и расписание. Вам доступны /grades, /dots, /homework, /schedule, /news и"
         " /trusted.")
     await tg.feed(up.message(GRANNY, "/settings"))
     home = tg.session.last()
     assert ("🔔 Мгновенные сообщения: оценки — вкл., точки — вкл., задания на завтра — выкл.,"
-            " отмена уроков — вкл., замена учителей — вкл.\n") in home.text
+            " отмена уроков — вкл., замена учителей — вкл., объявления — вкл.\n") in home.text
     assert "посещаемость" not in home.text and "Ежедневная сводка" not in home.text
     assert "Вы следите за:\n• Иван Петров, 7Б класс" in home.text
     labels = [b.text for row in home.reply_markup.inline_keyboard for b in row]
