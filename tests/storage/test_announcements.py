@@ -14,6 +14,7 @@ from tests.support.school import (
     ANNA_PHONE,
     IVAN_PHONE,
     SERGEY_PHONE,
+    TZ,
     journal_history,
 )
 
@@ -222,3 +223,34 @@ async def test_2000_families_get_one_push_each_and_a_reimport_adds_none(services
     resent, _ = await run(services, ann(2, audience="parents"))
     assert resent.applied == {"announcement": 1} and resent.pushes == 0
     assert await services.db.scalar("SELECT COUNT(*) FROM outbox") == families
+
+
+async def test_todays_new_announcements_are_a_line_each_in_the_digest(linked, clock):
+    from datetime import UTC, datetime
+
+    from tests.storage.test_digest import text_of
+
+    clock.moment = datetime(2026, 11, 22, 12, 0, tzinfo=TZ).astimezone(UTC)
+    await run(linked, ann(1, "Вчерашнее объявление"), notify=False)
+    clock.moment = datetime(2026, 11, 23, 8, 0, tzinfo=TZ).astimezone(UTC)
+    long = "Осенний бал состоится в субботу в актовом зале. " * 5
+    await run(linked, ann(2, long, aid="n-2"), ann(3, "Экскурсия 5А\nСбор в 8:00", aid="n-3",
+                                                    classes=["5А"]),
+              ann(4, "Ученикам: сменка", aid="n-4", audience="students"), notify=False)
+    clock.moment = datetime(2026, 11, 23, 19, 0, tzinfo=TZ).astimezone(UTC)
+    await linked.digest.run()
+    rows = {r[0]: json.loads(r[1]) for r in await linked.db.fetchall(
+        "SELECT telegram_id, payload FROM outbox WHERE kind = 'digest'")}
+    assert rows[ANNA]["announcements"] == [
+        {"text": "Осенний бал состоится в субботу в актовом зале. Осенний бал состоится в"
+                 " субботу в актовом зале…"},
+        {"text": "Экскурсия 5А…"}]
+    assert rows[IVAN]["announcements"] == [
+        {"text": "Осенний бал состоится в субботу в актовом зале. Осенний бал состоится в"
+                 " субботу в актовом зале…"},
+        {"text": "Ученикам: сменка"}]
+    assert [x["text"][:11] for x in rows[ANDREY]["announcements"]] == ["Осенний бал"]  # 7Б
+    text, _markup = text_of(rows[ANNA])
+    assert text.endswith("\n\n📢 Объявления школы за сегодня:\n"
+                         "• Осенний бал состоится в субботу в актовом зале. Осенний бал"
+                         " состоится в субботу в актовом зале…\n• Экскурсия 5А…")
