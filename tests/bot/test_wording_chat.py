@@ -120,7 +120,8 @@ async def test_settings_sentences_end_once_and_say_what_none_means(tg):
     await tg.feed(up.message(ANNA, "/settings", language_code="en"))
     home = tg.session.last_text()
     assert ("🔔 Instant messages: grades — on, dots — on, attendance — on, homework set for"
-            " tomorrow — off, cancelled lessons — on, teacher replacements — on\n") in home
+            " tomorrow — off, cancelled lessons — on, teacher replacements — on, school"
+            " announcements — on\n") in home
 
 
 async def test_optional_homework_says_so_once(tg):
@@ -211,7 +212,7 @@ async def test_a_trusted_person_sees_only_the_switches_of_what_she_may_see(tg):
     await tg.feed(up.callback(GRANNY, SettingsCb(action="screen", value="notif").pack()))
     labels = [b.text for row in tg.session.last().reply_markup.inline_keyboard for b in row]
     assert labels == ["✅ Оценки", "✅ Точки", "▫️ Задания на завтра", "✅ Отмена уроков",
-                      "✅ Замена учителей", "« Назад"]
+                      "✅ Замена учителей", "✅ Объявления", "« Назад"]
     # A switch she does not have cannot be pressed either.
     await tg.feed(up.callback(GRANNY, SettingsCb(action="flag", value="push_attendance")
                               .pack()))
