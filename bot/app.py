@@ -19,6 +19,7 @@ from bot.routers import (
     dots,
     errors,
     grades,
+    news,
     settings,
     signoff,
     start,
@@ -66,6 +67,7 @@ def create_dispatcher(
         trusted.create_router(),
         signoff.create_router(),
         teacher.create_router(),
+        news.create_router(),
         start.create_router(),
         common.create_fallback(),
     )

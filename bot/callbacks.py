@@ -140,8 +140,16 @@ class TeacherCb(CallbackData, prefix="tc"):
     i: Id = 0
 
 
+class NewsCb(CallbackData, prefix="nw"):
+    """/news: page ``p`` of the viewer's announcements (0: the newest), worked out anew for the
+    presser on every use."""
+
+    p: Annotated[int, Field(ge=0, le=9999)] = 0
+
+
 KINDS: tuple[type[CallbackData], ...] = (SettingsCb, GradesCb, DayCb, AbsenceCb, InviteCb,
-                                         TrustCb, SignCb, DemoCb, TeacherCb)
+                                         TrustCb, SignCb, DemoCb, TeacherCb,
+                                         NewsCb)
 _BY_PREFIX = {kind.__prefix__: kind for kind in KINDS}
 
 

@@ -20,6 +20,7 @@ def menu() -> list[BotCommand]:
         BotCommand(command="absence", description=_("Tell the school the child will be away")),
         BotCommand(command="trusted", description=_("Trusted persons")),
         BotCommand(command="teacher", description=_("Write to the class teacher")),
+        BotCommand(command="news", description=_("School announcements")),
         BotCommand(command="settings", description=_("Settings")),
         BotCommand(command="help", description=_("What I can do")),
         BotCommand(command="cancel", description=_("Cancel the current action")),

@@ -192,6 +192,16 @@ def homework(p: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def announcement(p: dict[str, Any]) -> str:
+    head = (_("📢 School announcement (updated)") if p.get("updated")
+            else _("📢 School announcement"))
+    lines = [head, p["text"]]
+    for link in p.get("links") or ():
+        lines.append(f"🔗 {link['title']}: {link['url']}" if link.get("title")
+                     else f"🔗 {link['url']}")
+    return "\n".join(lines)
+
+
 def _lesson_when(p: dict[str, Any]) -> str:
     when = _("{child} · {day}, lesson {number} at {start}").format(
         child=p["child"], day=render.long_day(date.fromisoformat(p["date"])),
@@ -273,6 +283,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "final_grade": final_grade,
     "final_grade_changed": final_grade_changed,
     "final_grade_deleted": final_grade_deleted,
+    "announcement": announcement,
 }
 
 
@@ -418,6 +429,9 @@ def digest(p: dict[str, Any]) -> tuple[str, InlineKeyboardMarkup | None]:
                     text=_("✍️ Seen — {child}").format(child=c["name"].split()[0]),
                     callback_data=SignCb(c=c["student_id"], w=date.fromisoformat(
                         c["signoff_week"]).toordinal()).pack())])
+    if p.get("announcements"):
+        lines += ["", _("📢 School announcements today:")]
+        lines += [f"• {a['text']}" for a in p["announcements"]]
     if buttons:
         lines += ["", _("The week is over: please confirm that you have seen the diary.")]
     markup = InlineKeyboardMarkup(inline_keyboard=buttons) if buttons else None

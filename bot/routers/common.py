@@ -87,6 +87,7 @@ def menu_lines(viewer: Viewer | None) -> list[str]:
         lines.append(_("/homework — homework: /homework tomorrow, /homework fri,"
                        " /homework math"))
         lines.append(_("/schedule — the timetable: /schedule tomorrow, /schedule week"))
+        lines.append(_("/news — the school's announcements"))
     if Role.GUARDIAN in roles:
         lines.append(_("/absence — tell the school in advance that a child will be away"))
         lines.append(_("/trusted — let a grandmother, a nanny or a tutor follow the child"))

@@ -23,6 +23,7 @@ from bot.callbacks import SettingsCb
 from bot.ui import edit_in_place
 from core.clock import Clock
 from core.models import Role, Scope, Viewer
+from core.services.announcements import ANNOUNCEMENT_SCOPE
 from core.services.linking import LinkingService
 from core.services.preferences import (
     DIGEST_TIMES,
@@ -33,7 +34,7 @@ from core.services.preferences import (
 )
 
 PUSH_FLAGS = ("push_grades", "push_dots", "push_attendance", "push_homework", "push_timetable",
-              "push_replacements")
+              "push_replacements", "push_announcements")
 # What a viewer must be allowed to see of some child for a switch to mean anything.
 FLAG_SCOPES = {
     "push_grades": Scope.GRADES,
@@ -42,6 +43,7 @@ FLAG_SCOPES = {
     "push_homework": Scope.HOMEWORK,
     "push_timetable": Scope.HOMEWORK,
     "push_replacements": Scope.HOMEWORK,
+    "push_announcements": ANNOUNCEMENT_SCOPE,
     "digest_enabled": Scope.DIGEST,
     "digest_empty": Scope.DIGEST,
 }
@@ -74,6 +76,7 @@ def flag_names() -> dict[str, str]:
         "push_homework": _("homework set for tomorrow"),
         "push_timetable": _("cancelled lessons"),
         "push_replacements": _("teacher replacements"),
+        "push_announcements": _("school announcements"),
     }
 
 

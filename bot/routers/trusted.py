@@ -387,5 +387,5 @@ def scope_commands(scopes) -> list[str]:
     if Scope.GRADES in scopes:
         commands += ["/grades", "/dots"]
     if Scope.HOMEWORK in scopes:
-        commands += ["/homework", "/schedule"]
+        commands += ["/homework", "/schedule", "/news"]
     return [*commands, "/trusted"]

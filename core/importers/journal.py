@@ -181,10 +181,26 @@ class FinalGradeDeletedEvent:
     final_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class AnnouncementEvent:
+    """The school's announcement to parents, students or both, of some classes or the whole
+    school; sent again under the same ``announcement_id``, it replaces what was published."""
+
+    id: str
+    line: int
+    announcement_id: str
+    text: str
+    classes: tuple[str, ...]  # () : the whole school
+    audience: str  # parents, students, all
+    links: tuple[Link, ...] = ()
+    pinned_until: date | None = None
+    school: str | None = None  # the school's name as the roster gives it
+
+
 Event = (
     GradeEvent | GradeChangedEvent | GradeDeletedEvent | DotEvent | DotClosedEvent
     | AttendanceEvent | HomeworkEvent | LessonEvent | PeriodEvent
-    | FinalGradeEvent | FinalGradeDeletedEvent
+    | FinalGradeEvent | FinalGradeDeletedEvent | AnnouncementEvent
 )
 
 
@@ -701,6 +717,64 @@ def _final_grade_deleted(r: _Reader, eid: str) -> Event | None:
     return FinalGradeDeletedEvent(eid, r.line, final_id)
 
 
+ANNOUNCEMENT_LIMIT = 4_000
+AUDIENCES = ("parents", "students", "all")
+MAX_CLASSES = 200
+
+
+def _class_names(r: _Reader) -> tuple[str, ...]:
+    """``classes``: a list of class names, each spelt as the roster spells it (``"7 б"`` ->
+    ``"7Б"``); absent, null or empty: the whole school."""
+    value = r.obj.get("classes")
+    if value is None:
+        return ()
+    if type(value) is not list:
+        r.bad("classes", 'must be a list of class names, e.g. ["7Б", "8А"]')
+        return ()
+    if len(value) > MAX_CLASSES:
+        r.bad("classes", f"more than {MAX_CLASSES} classes")
+        return ()
+    names: list[str] = []
+    for n, item in enumerate(value):
+        name = f"classes[{n}]"
+        if type(item) is not str or not item.strip():
+            r.bad(name, "must be a class name (a non-empty string)")
+            continue
+        text = "".join(item.split()).upper()
+        if len(text) > DEFAULT_LIMIT:
+            r.bad(name, f"longer than {DEFAULT_LIMIT} characters")
+        elif r.surrogates and _unencodable(text):
+            r.bad(name, BAD_CHARS)
+        elif text not in names:
+            names.append(text)
+    return tuple(names)
+
+
+def _announcement(r: _Reader, eid: str) -> Event | None:
+    announcement_id = r.ident("announcement_id")
+    raw = r.obj.get("text")
+    text = None
+    if type(raw) is str and len(raw.strip()) > ANNOUNCEMENT_LIMIT:
+        r.bad("text", f"longer than {ANNOUNCEMENT_LIMIT} characters")
+    else:
+        text = r.text("text")
+    classes = _class_names(r)
+    audience = r.obj.get("audience")
+    if audience is None:
+        audience = "all"
+    elif type(audience) is not str or audience.strip().lower() not in AUDIENCES:
+        r.bad("audience", "must be parents, students or all")
+    else:
+        audience = audience.strip().lower()
+    links = _links(r)
+    pinned_until = r.day("pinned_until", False)
+    school = r.text("school", False)
+    if r.problems:
+        return None
+    return AnnouncementEvent(eid, r.line, announcement_id, text, classes, audience, links,
+                             pinned_until, school)
+
+
 BUILDERS: dict[str, Callable[[_Reader, str], Event | None]] = {
     "grade": _grade,
     "grade_changed": _grade_changed,
@@ -713,6 +787,7 @@ BUILDERS: dict[str, Callable[[_Reader, str], Event | None]] = {
     "period": _period,
     "final_grade": _final_grade,
     "final_grade_deleted": _final_grade_deleted,
+    "announcement": _announcement,
 }
 
 

@@ -212,3 +212,32 @@ class AccessService:
                     chosen[r[0]] = bool(r[1])
         return sorted({(r["account"], r["id"], r["first_name"]) for r in rows
                        if chosen.get(r["account"], default)})
+
+
+# Who follows the active students of a school (``:sc``), or of some of its classes.
+_SCHOOL_AUDIENCE_SQL = _access_sql("s.school_id = :sc", reachable=True, names=False)
+
+
+@functools.lru_cache(maxsize=8)
+def _classes_audience_sql(size: int) -> str:
+    return _access_sql(f"s.class_id IN ({', '.join(f':c{n}' for n in range(size))})",
+                       reachable=True, names=False)
+
+
+async def school_audience(tx: Tx, school_id: int, class_ids: Iterable[int], scope: Scope
+                          ) -> list[tuple[int, int, Role]]:
+    """Reachable accounts following active students of the school (of ``class_ids`` where some
+    are given): (telegram_id, student_id, role), each a way the account sees a child; a trusted
+    person only if given ``scope`` for that child."""
+    wanted = sorted(set(class_ids))
+    if not wanted:
+        rows = await tx.fetchall(_SCHOOL_AUDIENCE_SQL, {"sc": school_id})
+    else:
+        rows = []
+        for i in range(0, len(wanted), _MANY):
+            part = wanted[i : i + _MANY]
+            size = next(n for n in (1, 8, 64, _MANY) if n >= len(part))
+            names = {f"c{n}": cid for n, cid in enumerate(part + part[-1:] * (size - len(part)))}
+            rows += await tx.fetchall(_classes_audience_sql(size), names)
+    return sorted({(r["account"], r["id"], Role(r["role"])) for r in rows
+                   if scope in parse_scopes(r["scopes"])})

@@ -27,6 +27,7 @@ from core.clock import Clock, from_db, to_db
 from core.errors import AccessDenied
 from core.models import Child, Role, Scope, Viewer
 from core.services.access import AccessService, load_children_many
+from core.services.announcements import school_announcements, visible
 from core.services.digest_due import (
     GRACE,
     META_DEFAULT_TIME,
@@ -176,10 +177,14 @@ class DigestService:
             for n, (telegram_id, prefs) in enumerate(due.items(), 1):
                 children = snapshot.digest(telegram_id, prefs)
                 if children is not None:
-                    send = any(not c.empty for c in children) or prefs.digest_empty
+                    news = snapshot.news(telegram_id, prefs)
+                    send = any(not c.empty for c in children) or prefs.digest_empty or news
+                    payload = {"day": today.isoformat(),
+                               "children": [c.payload() for c in children]}
+                    if news:
+                        payload["announcements"] = news
                     decisions[telegram_id] = json.dumps(
-                        {"day": today.isoformat(), "children": [c.payload() for c in children]},
-                        ensure_ascii=False) if send else None
+                        payload, ensure_ascii=False) if send else None
                 if n % YIELD_EVERY == 0:
                     await asyncio.sleep(0)
         async with self.db.transaction() as tx:
@@ -303,6 +308,10 @@ class _Snapshot:
         start = datetime.combine(today, time.min, tzinfo=svc.tz).astimezone(UTC)
         end = start + timedelta(days=1)
         self.children = await _all_children(db, accounts)
+        # The announcements first published today, of the children's schools.
+        self.announcements = [a for a in await school_announcements(
+            db, {c.school for kids in self.children.values() for c in kids}, svc.tz,
+            to_db(start)) if a.created_at == today]
         students = sorted({c.id for kids in self.children.values() for c in kids})
         self.grades: dict[int, list] = {}
         for r in await _each_part(
@@ -408,6 +417,14 @@ class _Snapshot:
             return None
         return [self._child(telegram_id, c) for c in children]
 
+    def news(self, telegram_id: int, prefs: Preferences) -> list[dict]:
+        """Today's new announcements for the account's children in the digest: the start of
+        each one's text, oldest first."""
+        children = [c for c in self.children.get(telegram_id, [])
+                    if Scope.DIGEST in c.scopes and c.id not in prefs.muted_children]
+        return [{"text": _start(a.text)} for a in reversed(self.announcements)
+                if visible(children, a)]
+
     def _child(self, telegram_id: int, child: Child) -> ChildDigest:
         grades: list[dict] = []
         dots: list[dict] = []
@@ -452,6 +469,20 @@ class _Snapshot:
             signed = self.signed_at.get((child.id, telegram_id))
         return ChildDigest(child.id, child.name.short, child.class_name, grades, marks, dots,
                            next_day, lessons, homework, signoff, signed)
+
+
+NEWS_START = 100  # characters of an announcement's text in the digest
+
+
+def _start(text: str) -> str:
+    """The first line of ``text``, cut at a word to at most ``NEWS_START`` characters."""
+    line = text.strip().splitlines()[0].strip()
+    if len(line) <= NEWS_START and line == text.strip():
+        return line
+    if len(line) > NEWS_START - 1:
+        line = line[:NEWS_START - 1].rsplit(" ", 1)[0] if " " in line[:NEWS_START - 1] \
+            else line[:NEWS_START - 1]
+    return line.rstrip(" ,;:.—-") + "…"
 
 
 async def _all_children(db: Database, accounts: set[int]) -> dict[int, list[Child]]:

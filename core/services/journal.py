@@ -39,6 +39,7 @@ from sqlalchemy.exc import DBAPIError
 from core.clock import Clock, to_db
 from core.errors import InputInvalid, Problem
 from core.importers.journal import (
+    AnnouncementEvent,
     AttendanceEvent,
     DotClosedEvent,
     DotEvent,
@@ -56,7 +57,8 @@ from core.importers.journal import (
 from core.importers.text import quote
 from core.models import Role, Scope
 from core.services.absence import AbsenceService
-from core.services.access import AccessService
+from core.services.access import AccessService, school_audience
+from core.services.announcements import ANNOUNCEMENT_ROLES, ANNOUNCEMENT_SCOPE
 from core.services.dots import close_dot
 from core.services.grades import (
     SUMS_SQL,
@@ -109,6 +111,8 @@ class Checked:
     touched_students: set[str] = field(default_factory=set)
     touched_classes: set[int] = field(default_factory=set)
     existing_finals: set[str] = field(default_factory=set)  # final ids already in the database
+    # Announcements' event ids -> (the school's id, the classes' ids; none: the whole school).
+    announcements: dict[str, tuple[int, tuple[int, ...]]] = field(default_factory=dict)
 
 
 def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
@@ -236,6 +240,10 @@ class JournalService:
             dots -= {ref for (kind, ref), sid in owner.items()
                      if kind == "dot_id" and sid in foreign}
 
+        announced = await _announcement_targets(
+            tx, [e for e in parsed.events if isinstance(e, AnnouncementEvent)
+                 and e.id not in done], school)
+
         valid: list[Event] = []
         already = 0
 
@@ -265,6 +273,11 @@ class JournalService:
                     reject(event, "class",
                            f"class {quote(event.class_name)} exists in several schools")
                     continue
+            if isinstance(event, AnnouncementEvent) and isinstance(announced[event.id], list):
+                for fld, message in announced[event.id]:
+                    problems.append(Problem(filename, event.line, fld, message))
+                rejected[event.line] = raw.get(event.line, "")
+                continue
             if isinstance(event, GradeChangedEvent | GradeDeletedEvent):
                 if event.grade_id not in grades:
                     reject(event, "grade_id", f"unknown grade {quote(event.grade_id)}")
@@ -308,10 +321,12 @@ class JournalService:
                 touched_students.add(owner[("dot_id", event.dot_id)])
             elif isinstance(event, FinalGradeDeletedEvent):
                 touched_students.add(owner[("final_id", event.final_id)])
-            elif not isinstance(event, PeriodEvent):
+            elif not isinstance(event, PeriodEvent | AnnouncementEvent):
                 touched_students.add(event.student_id)
         return Checked(valid, problems, rejected, already, students, single_classes, in_db,
-                       touched_students, touched_classes, finals_in_db)
+                       touched_students, touched_classes, finals_in_db,
+                       {e.id: announced[e.id] for e in valid
+                        if isinstance(e, AnnouncementEvent)})
 
     # -- who runs at the same time as whom ---------------------------------------------------
 
@@ -374,7 +389,8 @@ class JournalService:
         """``school``: events from that school's journal, refused unless about its students
         and classes (see ``_check``)."""
         args = (parsed, filename, raw or {}, notify, skip_invalid, progress, school)
-        alone = self.db.is_sqlite or any(isinstance(e, PeriodEvent) for e in parsed.events)
+        alone = self.db.is_sqlite or any(isinstance(e, PeriodEvent | AnnouncementEvent)
+                                         for e in parsed.events)
         if not alone:
             try:
                 return await self._import(*args, alone=False)
@@ -1351,6 +1367,127 @@ class _Applier:
                         {"child": before["first_name"], "subject": before["subject"],
                          "period": before["period_name"], "value": before["shown"]})
 
+    async def _AnnouncementEvent(self, e: AnnouncementEvent) -> None:
+        """Stored (or replaced, under the same ``announcement_id``); pushed to its audience
+        when new and again when its text changes, once per account."""
+        school_id, class_ids = self.checked.announcements[e.id]
+        links = _links_json(e)
+        pinned = e.pinned_until.isoformat() if e.pinned_until else None
+        before = await self.tx.fetchone(
+            "SELECT id, text, revision FROM announcements WHERE external_id = ?",
+            (e.announcement_id,))
+        if before is None:
+            row_id = await self.tx.scalar(
+                "INSERT INTO announcements (external_id, school_id, text, audience, links,"
+                " pinned_until, revision, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING id",
+                (e.announcement_id, school_id, e.text, e.audience, links, pinned, self.stamp,
+                 self.stamp))
+            revision = 0
+        else:
+            row_id = before["id"]
+            revision = before["revision"] + (before["text"] != e.text)
+            await self.tx.execute(
+                "UPDATE announcements SET school_id = ?, text = ?, audience = ?, links = ?,"
+                " pinned_until = ?, revision = ?, updated_at = ? WHERE id = ?",
+                (school_id, e.text, e.audience, links, pinned, revision, self.stamp, row_id))
+            await self.tx.execute("DELETE FROM announcement_classes WHERE announcement_id = ?",
+                                  (row_id,))
+        if class_ids:
+            await self.tx.executemany(
+                "INSERT INTO announcement_classes (announcement_id, class_id) VALUES (?, ?)",
+                [(row_id, cid) for cid in class_ids])
+        if not self.notify or (before is not None and before["text"] == e.text):
+            return
+        payload: dict[str, Any] = {"text": e.text, "updated": before is not None}
+        if e.links:
+            payload["links"] = [{"url": x.url, "title": x.title} for x in e.links]
+        text = _payload_json(payload)
+        key = f"ann:{row_id}" if revision == 0 else f"ann:{row_id}.{revision}"
+        for telegram_id in await self.announcement_audience(school_id, class_ids, e.audience):
+            self.pending_pushes.append(outbox_row(
+                telegram_id, "announcement", text, f"{key}:{telegram_id}", self.now))
+
+    async def announcement_audience(self, school_id: int, class_ids: tuple[int, ...],
+                                    audience: str) -> list[int]:
+        """The accounts an announcement reaches, each once: guardians and trusted persons
+        (given ``ANNOUNCEMENT_SCOPE``) for ``parents``, students' own accounts for
+        ``students``, all of them for ``all``; not those who switched announcements off."""
+        roles = ANNOUNCEMENT_ROLES[audience]
+        accounts = sorted({tg for tg, _sid, role in await school_audience(
+            self.tx, school_id, class_ids, ANNOUNCEMENT_SCOPE) if role in roles})
+        off: set[int] = set()
+        for part in _chunks(accounts):
+            marks, padded = _in_list(part)
+            off.update(r[0] for r in await self.tx.fetchall(
+                f"SELECT telegram_id FROM account_settings WHERE telegram_id IN ({marks})"
+                " AND push_announcements = 0", padded))
+        return [tg for tg in accounts if tg not in off]
+
+
+async def _announcement_targets(tx: Tx, events: list[AnnouncementEvent], school: str | None
+                                ) -> dict[str, tuple[int, tuple[int, ...]] | list[tuple[str, str]]]:
+    """Each announcement's school and classes (event id -> (school id, class ids)), or what is
+    wrong with them (a list of (field, message)). ``school``: the journal's school (the
+    ingestion API): the announcement's ``school``, if given, must be it, and its classes are
+    looked up there. Without either, the classes name the school; an announcement to the whole
+    school needs one when the roster has several."""
+    found: dict[str, tuple[int, tuple[int, ...]] | list[tuple[str, str]]] = {}
+    if not events:
+        return found
+    schools = {r[1]: r[0] for r in await tx.fetchall("SELECT id, name FROM schools")}
+    for e in events:
+        bad: list[tuple[str, str]] = []
+        name = e.school if e.school is not None else school
+        school_id: int | None = None
+        if school is not None and e.school is not None and e.school != school:
+            bad.append(("school", f"{quote(e.school)} is not the school of this journal"))
+        elif name is not None:
+            school_id = schools.get(name)
+            if school_id is None and e.school is not None:
+                bad.append(("school", f"unknown school {quote(name)}"))
+            elif school_id is None:  # the journal's school has no classes on the roster yet
+                bad += [(f"classes[{n}]", f"unknown class {quote(c)} (not in this school)")
+                        for n, c in enumerate(e.classes)] or [
+                    ("", f"school {quote(name)} is not on the roster")]
+        if bad:
+            found[e.id] = bad
+            continue
+        class_ids: list[int] = []
+        owners: set[int] = set()
+        for n, class_name in enumerate(e.classes):
+            if school_id is not None:
+                rows = await tx.fetchall(
+                    "SELECT id, school_id FROM classes WHERE school_id = ? AND name = ?",
+                    (school_id, class_name))
+            else:
+                rows = await tx.fetchall("SELECT id, school_id FROM classes WHERE name = ?",
+                                         (class_name,))
+            if not rows:
+                bad.append((f"classes[{n}]", f"unknown class {quote(class_name)}"
+                            + ("" if name is None else " (not in this school)")))
+            elif len(rows) > 1:
+                bad.append((f"classes[{n}]", f"class {quote(class_name)} exists in several"
+                            " schools (give school)"))
+            else:
+                class_ids.append(rows[0][0])
+                owners.add(rows[0][1])
+        if not bad and school_id is None:
+            if len(owners) > 1:
+                bad.append(("classes", "the classes belong to several schools"
+                            " (one announcement is of one school)"))
+            elif owners:
+                school_id = owners.pop()
+            elif len(schools) == 1:
+                school_id = next(iter(schools.values()))
+            elif not schools:
+                bad.append(("classes", "no school on the roster yet"))
+            else:
+                bad.append(("school", "required for an announcement to the whole school:"
+                            " the roster has several schools"))
+        found[e.id] = bad if bad else (school_id, tuple(sorted(set(class_ids))))
+    return found
+
 
 # What a final mark's row holds (in the order of the statements that write it), and what is
 # kept of it besides.
@@ -1374,4 +1511,5 @@ _TYPE_NAMES: dict[type, str] = {
     PeriodEvent: "period",
     FinalGradeEvent: "final_grade",
     FinalGradeDeletedEvent: "final_grade_deleted",
+    AnnouncementEvent: "announcement",
 }

@@ -48,6 +48,8 @@ KIND_SCOPES = {
     "lesson_cancelled": Scope.HOMEWORK, "lesson_replaced": Scope.HOMEWORK,
     "final_grade": Scope.GRADES, "final_grade_changed": Scope.GRADES,
     "final_grade_deleted": Scope.GRADES,
+    # Of a school, not of one child (no student id): what a trusted person needs to be told.
+    "announcement": Scope.HOMEWORK,
 }
 
 

@@ -22,6 +22,7 @@ FLAGS = {
     "push_replacements": True,
     "digest_enabled": True,
     "digest_empty": False,
+    "push_announcements": True,
 }
 # Settings that decide when the account's next digest is due.
 DIGEST_FLAGS = ("digest_enabled",)
@@ -40,6 +41,7 @@ KIND_FLAGS = {
     "homework": "push_homework",
     "lesson_cancelled": "push_timetable",
     "lesson_replaced": "push_replacements",
+    "announcement": "push_announcements",
 }
 QUIET_CHOICES = ("22:00-08:00", "21:00-07:00", "23:00-07:00", "")
 DIGEST_TIMES = ("17:00", "18:00", "19:00", "20:00", "21:00")
@@ -58,6 +60,7 @@ class Preferences:
     digest_time: str | None = None  # None: the instance default
     quiet_hours: str | None = None  # None: the instance default; '': none
     muted_children: frozenset[int] = field(default_factory=frozenset)
+    push_announcements: bool = True
 
     def allows(self, kind: str, student_id: int | None) -> bool:
         if student_id is not None and student_id in self.muted_children and kind in KIND_FLAGS:

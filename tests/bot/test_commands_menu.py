@@ -19,7 +19,9 @@ async def test_menu_is_set_in_russian_and_english():
     assert by_language[None] == by_language["ru"]  # DEFAULT_LOCALE=ru for everyone else
     assert list(by_language["ru"]) == [
         "start", "grades", "dots", "homework", "schedule", "absence", "trusted", "teacher",
-        "settings", "help", "cancel"]
+        "news", "settings", "help", "cancel"]
+    assert by_language["ru"]["news"] == "Объявления школы"
+    assert by_language["en"]["news"] == "School announcements"
     assert all(c.scope.type == "all_private_chats" for c in calls)
 
 

@@ -105,7 +105,8 @@ async def test_settings_sentences_end_once_and_say_what_none_means(tg):
     await tg.feed(up.message(ANNA, "/settings"))
     home = tg.session.last_text()
     assert ("🔔 Мгновенные сообщения: оценки — вкл., точки — вкл., посещаемость — вкл.,"
-            " задания на завтра — выкл., отмена уроков — вкл., замена учителей — вкл.\n") in home
+            " задания на завтра — выкл., отмена уроков — вкл., замена учителей — вкл.,"
+            " объявления — вкл.\n") in home
     assert "..\n" not in home and "вкл..\n" not in home
     assert ("🌙 Тихие часы: 22:00–08:00 — сообщения ждут их окончания и приходят вместе."
             in home)
@@ -119,7 +120,8 @@ async def test_settings_sentences_end_once_and_say_what_none_means(tg):
     await tg.feed(up.message(ANNA, "/settings", language_code="en"))
     home = tg.session.last_text()
     assert ("🔔 Instant messages: grades — on, dots — on, attendance — on, homework set for"
-            " tomorrow — off, cancelled lessons — on, teacher replacements — on\n") in home
+            " tomorrow — off, cancelled lessons — on, teacher replacements — on, school"
+            " announcements — on\n") in home
 
 
 async def test_optional_homework_says_so_once(tg):
@@ -197,12 +199,12 @@ async def test_a_trusted_person_sees_only_the_switches_of_what_she_may_see(tg):
     await tg.feed(up.callback(GRANNY, InviteCb(a="yes", i=inv).pack()))
     assert tg.session.last_text() == (
         "✅ Приглашение принято. Теперь вы следите за: Иван Петров, и вам видно: оценки и"
-        " точки, задания и расписание. Вам доступны /grades, /dots, /homework, /schedule и"
+        " точки, задания и расписание. Вам доступны /grades, /dots, /homework, /schedule, /news и"
         " /trusted.")
     await tg.feed(up.message(GRANNY, "/settings"))
     home = tg.session.last()
     assert ("🔔 Мгновенные сообщения: оценки — вкл., точки — вкл., задания на завтра — выкл.,"
-            " отмена уроков — вкл., замена учителей — вкл.\n") in home.text
+            " отмена уроков — вкл., замена учителей — вкл., объявления — вкл.\n") in home.text
     assert "посещаемость" not in home.text and "Ежедневная сводка" not in home.text
     assert "Вы следите за:\n• Иван Петров, 7Б класс" in home.text
     labels = [b.text for row in home.reply_markup.inline_keyboard for b in row]
@@ -210,7 +212,7 @@ async def test_a_trusted_person_sees_only_the_switches_of_what_she_may_see(tg):
     await tg.feed(up.callback(GRANNY, SettingsCb(action="screen", value="notif").pack()))
     labels = [b.text for row in tg.session.last().reply_markup.inline_keyboard for b in row]
     assert labels == ["✅ Оценки", "✅ Точки", "▫️ Задания на завтра", "✅ Отмена уроков",
-                      "✅ Замена учителей", "« Назад"]
+                      "✅ Замена учителей", "✅ Объявления", "« Назад"]
     # A switch she does not have cannot be pressed either.
     await tg.feed(up.callback(GRANNY, SettingsCb(action="flag", value="push_attendance")
                               .pack()))
