@@ -78,6 +78,7 @@ class Tuning:
 
     quiet_hours: str = "22:00-08:00"
     relevance_days: int = 3
+    history_window: int = 60  # minutes
     rounding_threshold: float = 0.5
     dot_reminders: DotReminders = field(default_factory=DotReminders)
     attendance_hold: int = 60
@@ -111,7 +112,8 @@ def build_services(
         status=StatusService(db, clock, tz),
         grades=GradesService(db, tuning.rounding_threshold),
         journal=JournalService(db, clock, tz, access, tuning.relevance_days, absence=absence,
-                               attendance_hold=timedelta(seconds=tuning.attendance_hold)),
+                               attendance_hold=timedelta(seconds=tuning.attendance_hold),
+                               history_window=timedelta(minutes=tuning.history_window)),
         outbox=Outbox(db, clock, tz, QuietHours.parse(tuning.quiet_hours),
                       lease=timedelta(seconds=tuning.claim_lease)),
         dots=DotsService(db, clock, tz, access, tuning.dot_reminders, tuning.relevance_days),
@@ -135,6 +137,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         tuning = Tuning(
             quiet_hours=settings.quiet_hours,
             relevance_days=settings.relevance_days,
+            history_window=settings.history_window_minutes,
             rounding_threshold=settings.rounding_threshold,
             attendance_hold=settings.attendance_hold_seconds,
             digest_time=settings.digest_time,

@@ -146,6 +146,7 @@ class JournalService:
         on_queued: Callable[[], None] | None = None,
         absence: AbsenceService | None = None,
         attendance_hold: timedelta = timedelta(seconds=60),
+        history_window: timedelta = timedelta(minutes=60),
     ) -> None:
         self.db = db
         self.clock = clock
@@ -155,6 +156,9 @@ class JournalService:
         self.on_queued = on_queued
         self.absence = absence or AbsenceService(db, clock, tz)
         self.attendance_hold = attendance_hold
+        # A student's history keeps coming for a while (a journal posting it in batches): the
+        # imports of this long after the first one are history too.
+        self.history_window = history_window
 
     # -- validation against the database -------------------------------------------------
 
@@ -749,24 +753,29 @@ class _Applier:
         return self.notify and student_id not in self.silent
 
     async def find_first_data(self) -> None:
-        """The students whose first journal data this import brings (no grade, dot or
-        attendance mark imported before): their events are stored without pushes."""
+        """The students whose history this import brings: their first journal data (no grade,
+        dot or attendance mark imported before), or more of it within the history window after
+        the first (a journal posting a new school's history in batches). Their events are
+        stored without pushes."""
         students = self.checked.students
         ids = sorted({students[e.student_id][0] for e in self.checked.events
                       if getattr(e, "student_id", None) in students})
+        recent = to_db(self.now - self.svc.history_window)
         for part in _chunks(ids):
             marks, padded = _in_list(part)
             self.silent.update(r[0] for r in await self.tx.fetchall(
-                f"SELECT id FROM students WHERE id IN ({marks}) AND journal_since IS NULL",
-                padded))
+                f"SELECT id FROM students WHERE id IN ({marks})"
+                " AND (journal_since IS NULL OR journal_since > ?)", (*padded, recent)))
 
     async def record_first_data(self) -> None:
-        """The students whose first journal data was imported now have some."""
+        """The students whose first journal data was imported now have some. History loaded
+        on purpose (``--no-notify``) ends the window at once: what comes next is news."""
+        since = self.stamp if self.notify else to_db(self.now - self.svc.history_window)
         for part in _chunks(sorted(self.silent)):
             marks, padded = _in_list(part)
             await self.tx.execute(
                 f"UPDATE students SET journal_since = ? WHERE id IN ({marks})"
-                " AND journal_since IS NULL", (self.stamp, *padded))
+                " AND journal_since IS NULL", (since, *padded))
 
     async def period(self, day: date) -> Period:
         if day not in self.periods:

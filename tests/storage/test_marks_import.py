@@ -4,7 +4,7 @@ they count as; marks that carry a dot; what is news and what is a new school's h
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -77,7 +77,15 @@ async def test_the_first_journal_data_of_a_student_is_stored_without_pushes(fami
     assert since["S-1001"] == "2026-11-23T09:00:00.000000Z"
     assert since["S-1002"] is None  # nothing of hers came yet
 
-    # The next import about Ivan is news; Maria's first data is still history.
+    # Within the hour the journal may still be posting his history in batches: silent too.
+    clock.moment += timedelta(minutes=59)
+    summary, _ = await run(family, jl(grade(5, 4, day="2026-09-15")))
+    assert summary.pushes == 0
+    assert await family.db.scalar(
+        "SELECT journal_since FROM students WHERE external_id = 'S-1001'") == (
+        "2026-11-23T09:00:00.000000Z")  # the window runs from the first data
+    # After it, the next import about Ivan is news; Maria's first data is still history.
+    clock.moment += timedelta(minutes=2)
     summary, _ = await run(family, jl(grade(3, 3), grade(4, 5, student="S-1002")))
     assert summary.pushes == 2
     assert [(r["to"], r["child"], r["value"]) for r in await outbox(family)] == [
