@@ -157,7 +157,8 @@ def _point(mark: Mark, today: date | None) -> Point:
         parts = mark.parts or 0
         y = (mark.points or 0) / parts if parts else (mark.value or TEXT_ROW)
         kind = OUT
-    return Point(mark.date, round(float(y), 4), max(mark.weight, 0), kind, "" if plain else mark.text)
+    return Point(mark.date, round(float(y), 4), max(mark.weight, 0), kind,
+                 "" if plain else mark.text)
 
 
 def subject_chart(d: SubjectDetail, finals: list[FinalMark] | None = None,
@@ -251,7 +252,7 @@ def _empty(figure, title: str, subtitle: str, message: str) -> None:
 
 
 def _colour(y: float) -> str:
-    return COLOURS.get(int(math.floor(y + 0.5)), "#546e7a")
+    return COLOURS.get(math.floor(y + 0.5), "#546e7a")
 
 
 def _size(weight: int) -> float:
