@@ -165,3 +165,27 @@ def test_matplotlib_is_imported_only_to_draw():
     code = ("import sys, bot.app, bot.charts, bot.routers.grades\n"
             "assert 'matplotlib' not in sys.modules, 'imported at start'\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+async def test_the_fake_bot_api_takes_a_picture_and_its_redraw(i18n):
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+    from aiogram.types import BufferedInputFile, InputMediaPhoto
+
+    from tests.support.botapi import FakeBotAPI
+
+    png = charts.render(chart_in(i18n, "ru"))
+    async with FakeBotAPI("42:PHOTO") as api:
+        bot = Bot("42:PHOTO", session=AiohttpSession(api=TelegramAPIServer.from_base(api.url)))
+        try:
+            sent = await bot.send_photo(7, BufferedInputFile(png, "chart.png"), caption="📈")
+            assert sent.caption == "📈" and sent.photo[-1].width == 1000
+            edited = await bot.edit_message_media(
+                InputMediaPhoto(media=BufferedInputFile(png, "chart.png"), caption="2"),
+                chat_id=7, message_id=sent.message_id)
+            assert edited.message_id == sent.message_id and edited.caption == "2"
+        finally:
+            await bot.session.close()
+    assert [s.method for s in api.sent] == ["sendphoto", "editmessagemedia"]
+    assert not api.unknown_methods

@@ -378,7 +378,10 @@ class FakeBotAPI:
             result["reply_markup"] = markup
         if method in PHOTO_METHODS:  # a picture: its caption instead of a text
             del result["text"]
-            result["caption"] = params.get("caption") or ""
+            media = params.get("media")
+            if isinstance(media, str):  # editMessageMedia: the caption goes with the picture
+                media = json.loads(media)
+            result["caption"] = (media or params).get("caption") or ""
             result["photo"] = [{"file_id": f"AgAC{message_id}", "file_unique_id": f"u{message_id}",
                                 "width": 1000, "height": 600}]
         return self._ok(result)
