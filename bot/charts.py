@@ -52,6 +52,7 @@ COLOURS = {5: "#2e7d32", 4: "#1565c0", 3: "#ef6c00", 2: "#c62828", 1: "#6a1b9a"}
 AVERAGE_COLOUR = "#263238"
 CLASS_COLOUR = "#b0bec5"
 FINAL_COLOUR = "#8e24aa"
+LEGEND_COLOUR = "#607d8b"  # a mark of any value: the colour itself says which
 
 
 @dataclass(frozen=True)
@@ -314,9 +315,9 @@ def draw_subject(chart: SubjectChart) -> bytes:
     handles = []
     for kind, text in chart.legend:
         if kind == COUNTED:
-            handles.append(Line2D([], [], ls="", marker="o", color=COLOURS[4], label=text))
+            handles.append(Line2D([], [], ls="", marker="o", color=LEGEND_COLOUR, label=text))
         elif kind == DOT:
-            handles.append(Line2D([], [], ls="", marker="D", color=COLOURS[4],
+            handles.append(Line2D([], [], ls="", marker="D", color=LEGEND_COLOUR,
                                   markeredgecolor="black", label=text))
         elif kind == OUT:
             handles.append(Line2D([], [], ls="", marker="o", markerfacecolor="none",
