@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bench import (
     api,
+    chart,
     delivery_bench,
     digest_bench,
     grades_bench,
@@ -35,6 +36,7 @@ BENCHES = {
     "rss": rss_bench.run,
     "api": api.run,
     "api-pg": api.run_postgresql,
+    "chart": chart.run,
     "digest-city": digest_bench.run_city,  # 2.5 million accounts: only when asked for
 }
 DEFAULT = [name for name in BENCHES if name != "digest-city"]

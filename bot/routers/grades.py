@@ -5,18 +5,21 @@ from __future__ import annotations
 from datetime import date
 
 from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import (
+    BufferedInputFile,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputMediaPhoto,
     Message,
 )
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 from babel.numbers import format_decimal
 
-from bot import render, ui
+from bot import charts, render, ui
 from bot.callbacks import GradesCb
 from bot.notify import average, mark_shown
 from bot.ui import edit_in_place
@@ -44,6 +47,8 @@ def create_router() -> Router:
     router.callback_query.register(on_overview, GradesCb.filter(F.a == "ov"))
     router.callback_query.register(on_subject, GradesCb.filter(F.a == "sub"))
     router.callback_query.register(on_finals, GradesCb.filter(F.a == "fin"))
+    router.callback_query.register(on_subject_chart, GradesCb.filter(F.a == "gc"))
+    router.callback_query.register(on_overview_chart, GradesCb.filter(F.a == "oc"))
     return router
 
 
@@ -94,6 +99,9 @@ def overview_text(ov: Overview) -> list[str]:
         if s.average is not None:
             head += " — " + _("{average} ({count})").format(
                 average=average(s.average), count=marks_count(s.averaged))
+        standing = ov.standings.get(s.subject)
+        if standing is not None:
+            head += " · " + charts.position_text(standing)
         if s.open_dots:
             head += " · " + ngettext("{n} open dot", "{n} open dots", s.open_dots).format(
                 n=s.open_dots)
@@ -146,6 +154,10 @@ def overview_keyboard(ov: Overview, period_index: int, several: bool) -> InlineK
                 callback_data=GradesCb(a="ov", c=ov.child.id, p=current + 1).pack()))
         if nav:
             rows.append(nav)
+    if any(s.average is not None for s in ov.subjects):
+        rows.append([InlineKeyboardButton(
+            text=_("📈 Chart"),
+            callback_data=GradesCb(a="oc", c=ov.child.id, p=period_index).pack())])
     rows.append([InlineKeyboardButton(text=_("📋 Final marks"),
                                       callback_data=GradesCb(a="fin", c=ov.child.id).pack())])
     if several:
@@ -166,6 +178,8 @@ def detail_text(d: SubjectDetail, page: int, finals: list[FinalMark] | None = No
     if s.average is not None:
         lines.append(_("Average: {average} ({count})").format(
             average=average(s.average), count=marks_count(s.averaged)))
+    if d.standing is not None:
+        lines.append(standing_text(d))
     if s.open_dots:
         lines.append(ngettext("{n} open dot — see /dots", "{n} open dots — see /dots",
                               s.open_dots).format(n=s.open_dots))
@@ -213,6 +227,14 @@ def detail_text(d: SubjectDetail, page: int, finals: list[FinalMark] | None = No
     return lines
 
 
+def standing_text(d: SubjectDetail) -> str:
+    """«Средний балл класса: 3,60. Иван Петров: выше среднего по классу.»"""
+    assert d.standing is not None
+    return _("Class average: {average}. {child}: {position}.").format(
+        average=average(d.standing.average), child=_html(d.child.name.short),
+        position=charts.position_text(d.standing))
+
+
 def _five(mark: Mark) -> str:
     """The five-point mark a one-part mark counts as: «4», «4,5»."""
     return format_decimal(mark.total / mark.weight, locale=render.locale())
@@ -249,6 +271,9 @@ def detail_keyboard(d: SubjectDetail, period_index: int, page: int) -> InlineKey
             a="sub", c=d.child.id, p=period_index, s=d.summary.key, pg=page + 1).pack()))
     if nav:
         rows.append(nav)
+    if d.summary.marks:
+        rows.append([InlineKeyboardButton(text=_("📈 Chart"), callback_data=GradesCb(
+            a="gc", c=d.child.id, p=period_index, s=d.summary.key).pack())])
     rows.append([InlineKeyboardButton(
         text=_("« All subjects"),
         callback_data=GradesCb(a="ov", c=d.child.id, p=period_index).pack())])
@@ -405,3 +430,100 @@ async def on_finals(callback: CallbackQuery, callback_data: GradesCb, viewer: Vi
                     grades: GradesService, clock: Clock, tz) -> None:
     table = await finals_table(grades, viewer, callback_data.c, _today(clock, tz))
     await _edit(callback, finals_text(table), finals_keyboard(table, len(_visible(viewer)) > 1))
+
+
+# -- charts ----------------------------------------------------------------------------------
+
+async def _period_key(grades: GradesService, viewer: Viewer, child_id: int, index: int,
+                      today: date) -> str | None:
+    if index < 0:
+        return None
+    periods = (await grades.overview(viewer, child_id, today)).periods
+    return periods[index].key if index < len(periods) else None
+
+
+def chart_keyboard(ov: Overview, action: str, key: str = "") -> InlineKeyboardMarkup | None:
+    """The periods before and after the chart's, to redraw it in place."""
+    if ov.period not in ov.periods:
+        return None
+    current = ov.periods.index(ov.period)
+    nav = []
+    if current > 0:
+        nav.append(InlineKeyboardButton(
+            text="« " + ov.periods[current - 1].name,
+            callback_data=GradesCb(a=action, c=ov.child.id, p=current - 1, s=key).pack()))
+    if current < len(ov.periods) - 1:
+        nav.append(InlineKeyboardButton(
+            text=ov.periods[current + 1].name + " »",
+            callback_data=GradesCb(a=action, c=ov.child.id, p=current + 1, s=key).pack()))
+    return InlineKeyboardMarkup(inline_keyboard=[nav]) if nav else None
+
+
+def subject_caption(d: SubjectDetail) -> str:
+    s = d.summary
+    lines = [
+        _("📈 {subject} — {child}").format(subject=f"<b>{_html(s.subject)}</b>",
+                                          child=_html(d.child.name.short)),
+        _html(period_title(d.period)),
+    ]
+    if s.average is not None:
+        lines.append(_("Average: {average} ({count})").format(
+            average=average(s.average), count=marks_count(s.averaged)))
+    if d.standing is not None:
+        lines.append(standing_text(d))
+    return "\n".join(lines)
+
+
+def overview_caption(ov: Overview) -> str:
+    return "\n".join([
+        _("📈 Averages — {child}").format(child=_html(render.child_line(ov.child))),
+        _html(period_title(ov.period)),
+    ])
+
+
+async def _show_chart(callback: CallbackQuery, png: bytes, caption: str,
+                      markup: InlineKeyboardMarkup | None) -> None:
+    """A new picture under the pressed screen, or, pressed on a chart, that chart redrawn."""
+    message = callback.message
+    photo = BufferedInputFile(png, filename="chart.png")
+    if isinstance(message, Message) and message.photo:
+        try:
+            await message.edit_media(InputMediaPhoto(media=photo, caption=caption,
+                                                     parse_mode="HTML"), reply_markup=markup)
+        except TelegramBadRequest as exc:
+            if "message is not modified" not in exc.message:
+                raise
+    elif message is not None:
+        await callback.bot.send_photo(message.chat.id, photo, caption=caption,  # type: ignore[union-attr]
+                                      reply_markup=markup, parse_mode="HTML")
+    await callback.answer()
+
+
+async def on_subject_chart(callback: CallbackQuery, callback_data: GradesCb, viewer: Viewer,
+                           grades: GradesService, clock: Clock, tz) -> None:
+    today = _today(clock, tz)
+    period_key = await _period_key(grades, viewer, callback_data.c, callback_data.p, today)
+    ov = await grades.overview(viewer, callback_data.c, today, period_key)  # checks the child
+    summary = next((s for s in ov.subjects if s.key == callback_data.s), None)
+    if summary is None or not summary.marks:
+        await callback.answer(charts.no_marks_text(), show_alert=True)
+        return
+    detail = await grades.subject(viewer, ov.child.id, summary.key, today, period_key)
+    finals = await subject_finals(grades, viewer, detail.child.id, summary.subject,
+                                  school_year(detail.period.start))
+    png = await charts.draw(charts.subject_chart(detail, finals, grades.threshold))
+    await _show_chart(callback, png, subject_caption(detail),
+                      chart_keyboard(ov, "gc", summary.key))
+
+
+async def on_overview_chart(callback: CallbackQuery, callback_data: GradesCb, viewer: Viewer,
+                            grades: GradesService, clock: Clock, tz) -> None:
+    today = _today(clock, tz)
+    period_key = await _period_key(grades, viewer, callback_data.c, callback_data.p, today)
+    ov = await grades.overview(viewer, callback_data.c, today, period_key)
+    chart = charts.overview_chart(ov)
+    if not chart.bars:
+        await callback.answer(charts.no_marks_text(), show_alert=True)
+        return
+    png = await charts.draw(chart)
+    await _show_chart(callback, png, overview_caption(ov), chart_keyboard(ov, "oc"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from core import marks as school_marks
@@ -143,6 +143,7 @@ class Overview:
     periods: tuple[Period, ...]
     subjects: tuple[SubjectSummary, ...]
     today: date | None = None  # the school day it was read on (whose marks carry a dot)
+    standings: dict[str, Standing] = field(default_factory=dict)  # subject → the class beside
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,21 @@ class SubjectDetail:
     target: float | None  # the next average that rounds up, None at the top
     needs: tuple[Need, ...]
     today: date | None = None
+    standing: Standing | None = None  # the class beside the child, when big enough
+
+
+def running_average(marks: tuple[Mark, ...]) -> list[tuple[date, float]]:
+    """The weighted average as it stood after each day with a counting mark, in date order."""
+    total: float = 0
+    weights = 0
+    out: dict[date, float] = {}
+    for mark in sorted(marks, key=lambda m: m.date):
+        if not mark.counted:
+            continue
+        total += mark.total
+        weights += mark.share
+        out[mark.date] = total / weights
+    return list(out.items())
 
 
 def subject_key(subject: str) -> str:
@@ -299,7 +315,10 @@ class GradesService:
             subjects = await self._subjects(tx, child.id, period,
                                             with_missed=Scope.ATTENDANCE in child.scopes,
                                             today=today)
-        return Overview(child, period, periods, subjects, today)
+            standings = await class_standings(
+                tx, child.id, period,
+                {s.subject: s.average for s in subjects if s.average is not None})
+        return Overview(child, period, periods, subjects, today, standings)
 
     async def _subjects(
         self, tx: Tx, student_id: int, period: Period, with_missed: bool = True,
@@ -367,4 +386,69 @@ class GradesService:
             if target is not None:
                 needs = needs_for(summary.marks, target)
         return SubjectDetail(overview.child, overview.period, summary, target, needs or (),
-                             overview.today)
+                             overview.today, overview.standings.get(summary.subject))
+
+
+# -- the class beside a child --------------------------------------------------------------
+
+MIN_CLASS = 5  # fewer students with marks than this: no class figures at all
+TOP_QUARTER = "top_quarter"
+ABOVE = "above"
+LEVEL = "level"
+BELOW = "below"
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a child's average stands in the class, for one subject and period: the class
+    average (the mean of its students' averages) and a position, never anyone else's marks."""
+
+    average: float  # the class average
+    position: str  # TOP_QUARTER, ABOVE, LEVEL or BELOW
+
+
+def standing_of(mine: float, averages: list[float]) -> Standing | None:
+    """The standing of ``mine`` among ``averages`` (the class's students' averages, the child's
+    among them); None when fewer than :data:`MIN_CLASS` students have marks."""
+    if len(averages) < MIN_CLASS:
+        return None
+    overall = sum(averages) / len(averages)
+    higher = sum(1 for a in averages if round(a - mine, 9) > 0)
+    if abs(mine - overall) < 0.005:
+        position = LEVEL
+    elif mine < overall:
+        position = BELOW
+    elif higher < len(averages) / 4:
+        position = TOP_QUARTER
+    else:
+        position = ABOVE
+    return Standing(overall, position)
+
+
+async def class_standings(tx: Tx | Database, student_id: int, period: Period,
+                          mine: dict[str, float]) -> dict[str, Standing]:
+    """The standing of a child in each subject of ``mine`` (subject → the child's average) in
+    a period: one grouped query over the active students of the child's class that have a
+    counting mark in it."""
+    if not mine:
+        return {}
+    rows = await tx.fetchall(
+        "SELECT g.subject, g.student_id, SUM(g.points * g.weight) AS total,"
+        " SUM(g.parts * g.weight) AS share"
+        " FROM students me JOIN students s ON s.class_id = me.class_id AND s.active = 1"
+        " JOIN grades g ON g.student_id = s.id"
+        " WHERE me.id = ? AND g.date BETWEEN ? AND ? AND g.deleted_at IS NULL"
+        " AND g.weight > 0 AND g.parts > 0"
+        " GROUP BY g.subject, g.student_id",
+        (student_id, period.start.isoformat(), period.end.isoformat()),
+    )
+    by_subject: dict[str, list[float]] = {}
+    for r in rows:
+        if r["subject"] in mine and r["share"]:
+            by_subject.setdefault(r["subject"], []).append(float(r["total"]) / int(r["share"]))
+    found = {}
+    for subject, averages in by_subject.items():
+        standing = standing_of(mine[subject], averages)
+        if standing is not None:
+            found[subject] = standing
+    return found

@@ -27,7 +27,9 @@ BOT = {"id": 42, "is_bot": True, "first_name": "Diary", "username": "diary_test_
        "supports_inline_queries": False}
 OK_METHODS = {"deletewebhook", "setmycommands", "setmydescription", "setmyshortdescription",
               "deletemycommands", "setchatmenubutton", "answercallbackquery", "sendchataction"}
-SEND_METHODS = {"sendmessage", "editmessagetext", "editmessagereplymarkup", "deletemessage"}
+SEND_METHODS = {"sendmessage", "editmessagetext", "editmessagereplymarkup", "deletemessage",
+                "sendphoto", "editmessagemedia"}
+PHOTO_METHODS = {"sendphoto", "editmessagemedia"}
 
 
 @dataclass
@@ -360,7 +362,7 @@ class FakeBotAPI:
         if isinstance(markup, str):
             markup = json.loads(markup)
         message_id = int(params["message_id"]) if params.get("message_id") else None
-        if method == "sendmessage":
+        if method in ("sendmessage", "sendphoto"):
             message_id = next(self._message_ids)
             self.stats["delivered"] += 1
         self.sent.append(Sent(method, chat_id, text, markup, message_id, time.monotonic(),
@@ -374,4 +376,12 @@ class FakeBotAPI:
         }
         if markup and "inline_keyboard" in markup:
             result["reply_markup"] = markup
+        if method in PHOTO_METHODS:  # a picture: its caption instead of a text
+            del result["text"]
+            media = params.get("media")
+            if isinstance(media, str):  # editMessageMedia: the caption goes with the picture
+                media = json.loads(media)
+            result["caption"] = (media or params).get("caption") or ""
+            result["photo"] = [{"file_id": f"AgAC{message_id}", "file_unique_id": f"u{message_id}",
+                                "width": 1000, "height": 600}]
         return self._ok(result)
