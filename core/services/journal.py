@@ -770,7 +770,10 @@ class _Applier:
     async def record_first_data(self) -> None:
         """The students whose first journal data was imported now have some. History loaded
         on purpose (``--no-notify``) ends the window at once: what comes next is news."""
-        since = self.stamp if self.notify else to_db(self.now - self.svc.history_window)
+        # A day before the window, so that processes whose clocks differ by seconds (each
+        # process's clock of its own) agree the window is over.
+        since = (self.stamp if self.notify else
+                 to_db(self.now - self.svc.history_window - timedelta(days=1)))
         for part in _chunks(sorted(self.silent)):
             marks, padded = _in_list(part)
             await self.tx.execute(
