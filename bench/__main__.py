@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import (
+    announce,
     api,
     chart,
     delivery_bench,
@@ -28,6 +29,7 @@ BENCHES = {
     "import": import_bench.run,
     "pg_import": pg_import_bench.run,
     "delivery": delivery_bench.run,
+    "announce": announce.run,
     "latency": latency_bench.run,
     "digest": digest_bench.run,
     "paid": paid_bench.run,
