@@ -7,7 +7,7 @@ import asyncio
 import json
 import sqlite3
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -143,6 +143,8 @@ async def test_a_database_from_the_numbered_migrations_upgrades_in_place(tmp_pat
         ivan = next(c for c in viewer.children if c.name.first == "Иван")
         subjects = await services.grades.overview(viewer, ivan.id, date(2026, 11, 23))
         assert [(s.subject, s.average) for s in subjects.subjects] == [("Алгебра", 4.0)]
+        # The grade was made a moment ago: past its history window the next one is news.
+        clock.moment += timedelta(hours=2)
         summary, _ = await services.journal.import_journal(parse_journal([json.dumps(
             {"id": "e2", "type": "grade", "grade_id": "g2", "student_id": "S-1001",
              "subject": "Алгебра", "date": "2026-11-23", "value": 5, "weight": 1},
