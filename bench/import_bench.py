@@ -77,7 +77,7 @@ async def prepare(path: Path, students: int, events: int) -> dict[str, float]:
         # Every student has had journal history since yesterday (the imports that bring a
         # student's first data push nothing, for an hour): the live imports after are pushed.
         async with db.transaction() as tx:
-            await tx.execute("UPDATE students SET journal_since = ? WHERE journal_since IS NULL",
+            await tx.execute("UPDATE students SET journal_since = ?",
                              (to_db(NOW - timedelta(days=1)),))
     return figures
 
