@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy.exc
 from pydantic import ValidationError
@@ -36,8 +36,8 @@ from core.errors import (
 )
 from core.identity import format_code
 from core.importers.journal import JournalText, parse_journal, read_journal
-from core.importers.roster import Roster, read_roster
-from core.importers.teachers import TeacherRoster, read_teachers
+from core.importers.roster import read_roster
+from core.importers.teachers import read_teachers
 from core.importers.text import UTF8, UTF8_BOM, decode, split_lines
 from core.storage.db import Database, upgrade
 
@@ -409,14 +409,18 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     raise AssertionError(args.command)
 
 
-def _read_roster(path: str) -> Roster:
+T = TypeVar("T")
+
+
+def _read_csv(path: str, read: Callable[[str], T]) -> T:
+    """A roster-like CSV (``read_roster``, ``read_teachers``), or no such file."""
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such file")
-    return read_roster(path)
+    return read(path)
 
 
 async def _roster_import(args: argparse.Namespace, settings: Settings) -> int:
-    roster = await asyncio.to_thread(_read_roster, args.file)
+    roster = await asyncio.to_thread(_read_csv, args.file, read_roster)
     _read_note(args.file, roster.encoding)
     async with open_services(settings) as services:
         summary = await services.roster.apply(roster, args.file, dry_run=args.dry_run)
@@ -441,14 +445,8 @@ async def _roster_import(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _read_teachers(path: str) -> TeacherRoster:
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such file")
-    return read_teachers(path)
-
-
 async def _teachers_import(args: argparse.Namespace, settings: Settings) -> int:
-    roster = await asyncio.to_thread(_read_teachers, args.file)
+    roster = await asyncio.to_thread(_read_csv, args.file, read_teachers)
     _read_note(args.file, roster.encoding)
     async with open_services(settings) as services:
         summary = await services.teachers.apply(roster, args.file, dry_run=args.dry_run)

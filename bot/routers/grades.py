@@ -166,13 +166,12 @@ def overview_keyboard(ov: Overview, period_index: int, several: bool) -> InlineK
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def detail_text(d: SubjectDetail, page: int, finals: list[FinalMark] | None = None
-                ) -> list[str]:
-    """Lines, each mark with its comment and teacher in one."""
+def _subject_head(d: SubjectDetail, title: str) -> list[str]:
+    """A subject's title (``title`` with ``{subject}`` and ``{child}``), period, average and
+    class standing: the top of its screen and of its chart's caption."""
     s = d.summary
     lines = [
-        _("📘 {subject} — {child}").format(subject=f"<b>{_html(s.subject)}</b>",
-                                          child=_html(d.child.name.short)),
+        title.format(subject=f"<b>{_html(s.subject)}</b>", child=_html(d.child.name.short)),
         _html(period_title(d.period)),
     ]
     if s.average is not None:
@@ -180,6 +179,14 @@ def detail_text(d: SubjectDetail, page: int, finals: list[FinalMark] | None = No
             average=average(s.average), count=marks_count(s.averaged)))
     if d.standing is not None:
         lines.append(standing_text(d))
+    return lines
+
+
+def detail_text(d: SubjectDetail, page: int, finals: list[FinalMark] | None = None
+                ) -> list[str]:
+    """Lines, each mark with its comment and teacher in one."""
+    s = d.summary
+    lines = _subject_head(d, _("📘 {subject} — {child}"))
     if s.open_dots:
         lines.append(ngettext("{n} open dot — see /dots", "{n} open dots — see /dots",
                               s.open_dots).format(n=s.open_dots))
@@ -460,18 +467,7 @@ def chart_keyboard(ov: Overview, action: str, key: str = "") -> InlineKeyboardMa
 
 
 def subject_caption(d: SubjectDetail) -> str:
-    s = d.summary
-    lines = [
-        _("📈 {subject} — {child}").format(subject=f"<b>{_html(s.subject)}</b>",
-                                          child=_html(d.child.name.short)),
-        _html(period_title(d.period)),
-    ]
-    if s.average is not None:
-        lines.append(_("Average: {average} ({count})").format(
-            average=average(s.average), count=marks_count(s.averaged)))
-    if d.standing is not None:
-        lines.append(standing_text(d))
-    return "\n".join(lines)
+    return "\n".join(_subject_head(d, _("📈 {subject} — {child}")))
 
 
 def overview_caption(ov: Overview) -> str:
