@@ -1,5 +1,5 @@
 """Charts of grades as PNG pictures: a subject's marks over a period with the running average,
-and every subject's average beside the class's.
+every subject's average beside the class's, and a child's week (Friday's digest).
 
 A chart is built in two steps. The first, here in the bot's language, turns what the core read
 into a :class:`SubjectChart` or :class:`OverviewChart`: every text on it already translated,
@@ -23,11 +23,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 from babel.numbers import format_decimal
 
 from bot import render as fmt
 from core import marks as school_marks
+from core.services.digest import WeekChart
 from core.services.finals import FinalMark
 from core.services.grades import (
     ABOVE,
@@ -100,7 +103,25 @@ class OverviewChart:
     empty: str
 
 
-Chart = SubjectChart | OverviewChart
+@dataclass(frozen=True)
+class WeekRow:
+    subject: str
+    average: float | None  # the period's average now
+    average_label: str
+    before: float | None  # the average before this week's marks, where they moved it
+    marks: str  # this week's marks («5, 4-»), or ""
+
+
+@dataclass(frozen=True)
+class WeekPicture:
+    title: str
+    subtitle: str
+    rows: tuple[WeekRow, ...]
+    legend: tuple[str, str, str]  # the average, where it was before the week, the week's marks
+    empty: str
+
+
+Chart = SubjectChart | OverviewChart | WeekPicture
 
 
 # -- what a chart shows, in the reader's language -------------------------------------------
@@ -229,6 +250,46 @@ def overview_chart(ov: Overview) -> OverviewChart:
         legend=(ov.child.name.short, _("class average")),
         empty=no_marks_text(),
     )
+
+
+def marks_count(n: int) -> str:
+    return ngettext("{n} mark", "{n} marks", n).format(n=n)
+
+
+def week_picture(week: WeekChart) -> WeekPicture:
+    """A child's week: every subject's average in the period, where this week's marks moved it
+    from, and the marks themselves."""
+    rows = []
+    for s in week.subjects:
+        moved = (s.marks and s.before is not None and s.average is not None
+                 and round(s.before, 2) != round(s.average, 2))
+        rows.append(WeekRow(
+            _cut(s.subject, SUBJECT_LABEL),
+            None if s.average is None else round(s.average, 4),
+            "" if s.average is None else number(s.average),
+            round(s.before, 4) if moved and s.before is not None else None,
+            ", ".join(s.marks)))
+    period = week.period.name or _("School year {start}/{end}").format(
+        start=week.period.start.year, end=str(week.period.end.year)[-2:])
+    return WeekPicture(
+        title=_("Week {span} — {child}").format(span=fmt.days(week.start, week.end),
+                                                child=week.child),
+        subtitle=_("{marks} this week · averages for {period}").format(
+            marks=marks_count(week.marks), period=period),
+        rows=tuple(rows),
+        legend=(_("average now"), _("before this week"), _("this week's marks")),
+        empty=_("No marks this week"),
+    )
+
+
+async def draw_week(week: WeekChart, locale: str | None, language: str | None,
+                    i18n: I18n) -> bytes:
+    """The weekly chart's PNG in the reader's language (``DigestService.run``'s drawer)."""
+    from bot.i18n import pick_locale
+
+    with i18n.context(), i18n.use_locale(pick_locale(locale, language, i18n.default_locale)):
+        picture = week_picture(week)
+    return await draw(picture)
 
 
 # -- drawing ----------------------------------------------------------------------------------
@@ -364,9 +425,61 @@ def draw_overview(chart: OverviewChart) -> bytes:
     return _png(figure)
 
 
+MARKS_AT = 5.75  # where the week's marks are written, right of the bars
+
+
+def draw_week_picture(chart: WeekPicture) -> bytes:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    n = len(chart.rows)
+    figure = _figure(max(HEIGHT, 170 + 55 * n))
+    if not any(r.marks for r in chart.rows):
+        _empty(figure, chart.title, chart.subtitle, chart.empty)
+        return _png(figure)
+    ax = figure.add_subplot()
+    ax.set_title(f"{chart.title}\n{chart.subtitle}", fontsize=11, loc="left")
+    ys = list(range(n))[::-1]  # the first subject on top
+    height = 0.6
+    for y, row in zip(ys, chart.rows, strict=True):
+        if row.average is not None:
+            ax.barh(y, row.average, height, color=_colour(row.average),
+                    alpha=1.0 if row.marks else 0.45, zorder=2)
+            # Right of the bar, and of the mark of the average before the week.
+            ax.text(max(row.average, row.before or 0) + 0.07, y, row.average_label,
+                    va="center", fontsize=10,
+                    fontweight="bold" if row.marks else "normal")
+        if row.before is not None:
+            ax.plot([row.before, row.before], [y - height / 2 - 0.08, y + height / 2 + 0.08],
+                    color="black", lw=2.2, zorder=3)
+        if row.marks:
+            ax.text(MARKS_AT, y, row.marks, va="center", fontsize=11, fontweight="bold",
+                    color="#37474f")
+    ax.set_yticks(ys, [r.subject for r in chart.rows])
+    ax.set_xlim(0, 7.4)
+    ax.set_xticks([1, 2, 3, 4, 5])
+    ax.tick_params(labelsize=10)
+    ax.axvline(MARKS_AT - 0.2, color="#cfd8dc", lw=0.8, zorder=1)
+    ax.grid(axis="x", color="#eceff1", zorder=0)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    handles = [Patch(color=COLOURS[4], label=chart.legend[0]),
+               Line2D([], [], color="black", lw=2.2, label=chart.legend[1]),
+               Line2D([], [], ls="", marker="$5$", color="#37474f", markersize=9,
+                      label=chart.legend[2])]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=3,
+              fontsize=9, frameon=False)
+    return _png(figure)
+
+
 def render(chart: Chart) -> bytes:
     """The PNG of a chart (blocking: call it through :func:`draw`)."""
-    png = draw_subject(chart) if isinstance(chart, SubjectChart) else draw_overview(chart)
+    if isinstance(chart, SubjectChart):
+        png = draw_subject(chart)
+    elif isinstance(chart, OverviewChart):
+        png = draw_overview(chart)
+    else:
+        png = draw_week_picture(chart)
     # A figure is a web of cycles that would wait for the collector's rare full pass, some 50 MB
     # piling up by then; the young generations hold it still and take about a millisecond.
     gc.collect(1)

@@ -41,7 +41,7 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.types import Message, ReplyParameters
+from aiogram.types import BufferedInputFile, Message, ReplyParameters
 from aiogram.utils.i18n import I18n
 
 from bot.budget import Budget, LocalBudget, Rates, Sleep
@@ -456,8 +456,10 @@ class DeliveryWorker:
         reply to the message it answers (or alone, if that one was deleted)."""
         reply = (ReplyParameters(message_id=message.reply_to, allow_sending_without_reply=True)
                  if message.reply_to else None)
-        if message.photo:
-            return await self.bot.send_photo(chat_id, message.photo, caption=message.text,
+        if message.photo or message.upload:
+            photo = (BufferedInputFile(message.upload, "chart.png") if message.upload
+                     else message.photo)
+            return await self.bot.send_photo(chat_id, photo, caption=message.text,
                                              reply_markup=message.markup,
                                              reply_parameters=reply,
                                              allow_paid_broadcast=True if paid else None)

@@ -12,6 +12,7 @@ from bot.config import Settings
 from bot.services import Services
 from core.clock import to_db
 from core.demo import DemoSchool
+from core.services.digest import DrawWeek, WeekChart
 from core.services.outbox import record_worker
 from core.storage.db import error_text
 
@@ -102,10 +103,25 @@ async def expire_dots(services: Services) -> dict[str, int]:
             "failed": result.failed}
 
 
-async def digest(services: Services) -> dict[str, int]:
-    result = await services.digest.run()
+async def digest(services: Services, draw_week: DrawWeek | None = None) -> dict[str, int]:
+    result = await services.digest.run(draw_week)
     return {"sent": result.sent, "nothing_to_say": result.empty,
-            "too_late": result.skipped_late, "accounts_due": result.considered}
+            "too_late": result.skipped_late, "accounts_due": result.considered,
+            "weekly_charts": result.charts}
+
+
+def week_drawer(settings: Settings) -> DrawWeek:
+    """Friday's weekly charts, drawn in each reader's language (matplotlib is loaded when the
+    first one is drawn)."""
+    from bot import charts
+    from bot.i18n import create_i18n
+
+    i18n = create_i18n(settings.default_locale)
+
+    async def draw(week: WeekChart, locale: str | None, language: str | None) -> bytes:
+        return await charts.draw_week(week, locale, language, i18n)
+
+    return draw
 
 
 async def expire_invitations(services: Services) -> dict[str, int]:
@@ -160,8 +176,10 @@ def create_scheduler(
         id="expire-invitations",
         coalesce=True, misfire_grace_time=3600, next_run_time=catch_up,
     )
+    draw_week = week_drawer(settings)
+
     async def digests() -> dict[str, int]:
-        result = await digest(services)
+        result = await digest(services, draw_week)
         if on_queued is not None and result["sent"]:
             on_queued()
         return result

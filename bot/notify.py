@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -512,6 +513,7 @@ class Outgoing:
     photo: str | None = None  # a photo's file id: sent with ``text`` as its caption
     reply_to: int | None = None  # the message it answers in the recipient's chat
     note: int | None = None  # the conversation message whose delivered id is to be kept
+    upload: bytes | None = None  # a new picture (PNG): sent with ``text`` as its caption
 
 
 def _parts(text: str, markup: InlineKeyboardMarkup | None, ids: list[int]) -> list[Outgoing]:
@@ -560,9 +562,20 @@ def teacher_answer(p: dict[str, Any]) -> Outgoing:
                     p.get("reply_to"), p["message"])
 
 
+def week_chart(p: dict[str, Any]) -> Outgoing:
+    """A child's week as a picture, after Friday's digest."""
+    caption = _("📈 Week {span} · {child}: {marks}").format(
+        span=render.days(date.fromisoformat(p["start"]), date.fromisoformat(p["end"])),
+        child=p["child"], marks=ngettext("{n} mark", "{n} marks", p["marks"]).format(
+            n=p["marks"]))
+    return Outgoing(caption, None, [], upload=base64.b64decode(p["png"], validate=True))
+
+
+# Pushes that go each as a message of its own, after the others: conversations and pictures.
 CONVERSATION: dict[str, Callable[[dict[str, Any]], Outgoing]] = {
     "teacher_message": teacher_message,
     "teacher_answer": teacher_answer,
+    "week_chart": week_chart,
 }
 
 
@@ -602,7 +615,7 @@ def render_batch(items: tuple[OutboxItem, ...]) -> tuple[list[Outgoing], list[in
                 unknown.append(item.id)
                 continue
             messages.append(Outgoing(out.text, out.markup, [item.id], out.photo, out.reply_to,
-                                     out.note))
+                                     out.note, out.upload))
     return messages, unknown
 
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from babel.dates import format_date, format_skeleton
+from babel.dates import format_date, format_interval, format_skeleton
 from babel.dates import format_datetime as babel_datetime
 
 from core.models import Child, Role
@@ -23,6 +23,11 @@ def locale() -> str:
 def day(d: date, skeleton: str = "MMMMd") -> str:
     """A date in the reader's language and order: «27 ноября», «November 27»."""
     return format_skeleton(skeleton, d, locale=locale())
+
+
+def days(start: date, end: date) -> str:
+    """A span of days, short: «16–20 нояб.», «Nov 16 – 20»."""
+    return format_interval(start, end, "MMMd", locale=locale())
 
 
 def long_day(d: date) -> str:

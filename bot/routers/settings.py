@@ -63,6 +63,19 @@ def has_digest(viewer: Viewer) -> bool:
     return Scope.DIGEST in _scopes(viewer)
 
 
+def has_week_chart(viewer: Viewer) -> bool:
+    """The weekly chart shows marks: for a viewer who gets the digest of a child whose marks
+    they may see."""
+    return any(Scope.DIGEST in c.scopes and Scope.GRADES in c.scopes for c in viewer.children)
+
+
+def digest_flags(viewer: Viewer) -> list[str]:
+    if not has_digest(viewer):
+        return []
+    return ["digest_enabled", "digest_empty"] + (["digest_chart"] if has_week_chart(viewer)
+                                                 else [])
+
+
 def chooses_children(viewer: Viewer) -> bool:
     """A student has only their own diary: there are no children to choose."""
     return any(c.role is not Role.STUDENT for c in viewer.children)
@@ -134,6 +147,8 @@ def home_text(viewer: Viewer, locale: str, prefs: Preferences,
                      else _("not sent when there is nothing new"))
             lines.append(_("📰 Daily digest: at {time}, {empty}.").format(
                 time=preferences.digest_time_of(prefs), empty=empty))
+            if prefs.digest_chart and has_week_chart(viewer):
+                lines.append(_("📈 On Fridays with a chart of the week."))
         else:
             lines.append(_("📰 Daily digest: off."))
         lines.append(quiet_line(preferences.quiet_of(prefs)))
@@ -188,6 +203,11 @@ def screen(name: str, viewer: Viewer, prefs: Preferences,
         text = _("📰 The daily digest: today's grades, absences, open dots and the next school"
                  " day's timetable and homework, at {time}. On Fridays it also asks you to sign"
                  " the week.").format(time=current)
+        if has_week_chart(viewer):
+            rows.append([_btn(mark(prefs.digest_chart) + _("Chart of the week on Fridays"),
+                              "flag", "digest_chart")])
+            text += "\n" + _("📈 On Fridays the digest can be followed by a chart of the"
+                             " week: each subject's average and how the week's marks moved it.")
     elif name == "quiet":
         current = preferences.quiet_of(prefs)
         rows = [[_btn(("● " if q == current else "") + quiet_text(q), "quiet", str(n))]
@@ -247,8 +267,7 @@ async def on_screen(callback: CallbackQuery, callback_data: SettingsCb, viewer: 
 async def on_flag(callback: CallbackQuery, callback_data: SettingsCb, viewer: Viewer,
                   preferences: PreferencesService) -> None:
     name = callback_data.value
-    visible = visible_flags(viewer) + (["digest_enabled", "digest_empty"]
-                                       if has_digest(viewer) else [])
+    visible = visible_flags(viewer) + digest_flags(viewer)
     if name not in FLAGS or name not in visible:
         await callback.answer()
         return

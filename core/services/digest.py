@@ -16,9 +16,10 @@ number of accounts.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -35,7 +36,7 @@ from core.services.digest_due import (
     decided_sql,
     follows_sql,
 )
-from core.services.grades import SUMS_SQL, mean, period_of
+from core.services.grades import SUMS_SQL, Period, mean, period_of
 from core.services.outbox import enqueue_many, outbox_row
 from core.services.preferences import Preferences, from_row
 from core.storage.db import Database, Tx
@@ -74,10 +75,44 @@ class ChildDigest:
         return dict(vars(self))
 
 
+@dataclass(frozen=True)
+class WeekSubject:
+    """A subject on the weekly chart: the period's average now and before this week's marks,
+    and the marks of the week as the school shows them, in lesson order."""
+
+    subject: str
+    average: float | None
+    before: float | None
+    marks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WeekChart:
+    """What the weekly chart of one child shows (Friday's digest, ``digest_chart``): every
+    subject with marks in the period, this week's marks and how they moved the average."""
+
+    student_id: int
+    child: str
+    start: date  # the week's Monday (or the period's first day, if later)
+    end: date  # the digest's day
+    period: Period
+    subjects: tuple[WeekSubject, ...]
+
+    @property
+    def marks(self) -> int:
+        return sum(len(s.marks) for s in self.subjects)
+
+
+# Draws a weekly chart in an account's language (its chosen locale, then Telegram's language):
+# the PNG's bytes. The bot passes one to ``DigestService.run``.
+DrawWeek = Callable[[WeekChart, str | None, str | None], Awaitable[bytes]]
+
+
 @dataclass
 class DigestRun:
     sent: int = 0
     empty: int = 0
+    charts: int = 0
     skipped_late: int = 0  # today's digests whose time and grace passed before a run came
     considered: int = 0  # accounts read by the run: only those whose due moment had come
 
@@ -89,7 +124,8 @@ def week_start(day: date) -> date:
 _DUE_SQL = (
     f"SELECT a.telegram_id AS account, a.digest_due_at AS due,"
     f" {follows_sql('a.telegram_id')} AS follows, {decided_sql('a.telegram_id', 'day')}"
-    f" AS decided, s.* FROM accounts a"
+    f" AS decided, a.locale AS account_locale, a.language_code AS account_language,"
+    f" s.* FROM accounts a"
     f" LEFT JOIN account_settings s ON s.telegram_id = a.telegram_id"
     f" WHERE a.digest_due_at <= :now AND a.unreachable_at IS NULL"
     f" ORDER BY a.digest_due_at LIMIT :limit")
@@ -117,12 +153,15 @@ class DigestService:
         self.chunk = chunk
         self.schedule = DigestSchedule(tz, default_time, grace)
 
-    async def run(self) -> DigestRun:
+    async def run(self, draw_week: DrawWeek | None = None) -> DigestRun:
         """Queue the digests that are due now. Safe to run at any time, any number of times.
 
         Reads only the accounts whose due moment has come (``accounts_digest_due``), ``chunk``
         at a time, each chunk decided in one write transaction: memory and the write lock stay
-        bounded however many accounts there are. Every account read gets its next moment."""
+        bounded however many accounts there are. Every account read gets its next moment.
+
+        With ``draw_week``, a Friday's digest of an account that asked for it
+        (``digest_chart``) is followed by a picture of each child's week."""
         result = DigestRun()
         await self.sync_default_time()
         while True:
@@ -133,12 +172,13 @@ class DigestService:
             if not rows:
                 break
             result.considered += len(rows)
-            moved = await self._decide(rows, now, result)
+            moved = await self._decide(rows, now, result, draw_week)
             if len(rows) < self.chunk or not moved:
                 break  # the rest (if any) were moved meanwhile by another run or a setting
         return result
 
-    async def _decide(self, rows, now: datetime, result: DigestRun) -> int:
+    async def _decide(self, rows, now: datetime, result: DigestRun,
+                      draw_week: DrawWeek | None = None) -> int:
         """One chunk of due accounts: build the digests whose time has come, then in one write
         transaction take each account's day, queue what is to be sent and move every account's
         moment on — only where it is still the moment read (another run, or a change of
@@ -149,6 +189,7 @@ class DigestService:
         plans: list[tuple[int, str, str | None]] = []
         late: set[int] = set()
         due: dict[int, Preferences] = {}
+        languages: dict[int, tuple[str | None, str | None]] = {}
         for n, row in enumerate(rows, 1):
             if n % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
@@ -168,17 +209,23 @@ class DigestService:
                         late.add(telegram_id)
                 else:
                     due[telegram_id] = prefs
+                    languages[telegram_id] = (row["account_locale"], row["account_language"])
             plans.append((telegram_id, row["due"], None if new is None else to_db(new)))
         # What each due account gets, worked out before the write transaction; the event loop
         # gets a turn every YIELD_EVERY accounts (polling and delivery share it).
         decisions: dict[int, str | None] = {}  # the digest's payload, None: nothing to send
+        charts: dict[int, list[tuple[WeekChart, bytes]]] = {}
         if due:
             snapshot = await _Snapshot.load(self, today, set(due))
+            wanted = {tg: prefs for tg, prefs in due.items() if prefs.digest_chart}
+            if draw_week is not None and wanted and today.weekday() == SIGNOFF_WEEKDAY:
+                charts = await _week_charts(self.db, snapshot, wanted, languages, draw_week)
             for n, (telegram_id, prefs) in enumerate(due.items(), 1):
                 children = snapshot.digest(telegram_id, prefs)
                 if children is not None:
                     news = snapshot.news(telegram_id, prefs)
-                    send = any(not c.empty for c in children) or prefs.digest_empty or news
+                    send = (any(not c.empty for c in children) or prefs.digest_empty or news
+                            or telegram_id in charts)
                     payload = {"day": today.isoformat(),
                                "children": [c.payload() for c in children]}
                     if news:
@@ -202,6 +249,13 @@ class DigestService:
                 pushes.append(outbox_row(telegram_id, "digest", payload,
                                          f"digest:{telegram_id}:{today.isoformat()}", now))
                 result.sent += 1
+                # After the digest's own row: sent after its text.
+                for week, png in charts.get(telegram_id, ()):
+                    pushes.append(outbox_row(
+                        telegram_id, "week_chart", _week_payload(week, png),
+                        f"week_chart:{telegram_id}:{week.student_id}:{week.start.isoformat()}",
+                        now, student_id=week.student_id))
+                    result.charts += 1
             await enqueue_many(tx, pushes)
         return len(moved)
 
@@ -469,6 +523,76 @@ class _Snapshot:
             signed = self.signed_at.get((child.id, telegram_id))
         return ChildDigest(child.id, child.name.short, child.class_name, grades, marks, dots,
                            next_day, lessons, homework, signoff, signed)
+
+
+async def _week_charts(db: Database, snapshot: _Snapshot, wanted: dict[int, Preferences],
+                       languages: dict[int, tuple[str | None, str | None]],
+                       draw_week: DrawWeek) -> dict[int, list[tuple[WeekChart, bytes]]]:
+    """The weekly charts of the accounts in ``wanted``: one per child of the digest whose marks
+    the account may see, if the child has marks this week. A chart that cannot be drawn is
+    logged and left out: the digest goes without it."""
+    children = {tg: [c for c in snapshot.children.get(tg, [])
+                     if Scope.DIGEST in c.scopes and Scope.GRADES in c.scopes
+                     and c.id not in prefs.muted_children]
+                for tg, prefs in wanted.items()}
+    weeks = await load_weeks(db, {c.id: c.name.short for kids in children.values()
+                                  for c in kids}, snapshot.today, snapshot.period)
+    charts: dict[int, list[tuple[WeekChart, bytes]]] = {}
+    for tg, kids in children.items():
+        for child in kids:
+            week = weeks.get(child.id)
+            if week is None or not week.marks:
+                continue
+            try:
+                png = await draw_week(week, *languages.get(tg, (None, None)))
+            except Exception:
+                log.exception("weekly chart of student %s not drawn; the digest goes without it",
+                              child.id)
+                continue
+            charts.setdefault(tg, []).append((week, png))
+    return charts
+
+
+async def load_weeks(db: Database, students: dict[int, str], today: date,
+                     period: Period) -> dict[int, WeekChart]:
+    """Each student's week up to ``today`` (``students``: id -> the name to show): every
+    subject with marks in ``period``, its average now and before the week's marks."""
+    start = max(week_start(today), period.start)
+    if not students:
+        return {}
+    week: dict[tuple[int, str], list] = {}
+    for r in await _each_part(
+            db, "SELECT student_id, subject, value, shown, points, parts, weight FROM grades"
+            " WHERE student_id IN ({ids}) AND deleted_at IS NULL AND date BETWEEN ? AND ?"
+            " ORDER BY student_id, subject, date, id", sorted(students),
+            (start.isoformat(), today.isoformat())):
+        week.setdefault((r["student_id"], r["subject"]), []).append(r)
+    sums: dict[tuple[int, str], tuple[float, int]] = {}
+    for r in await _each_part(
+            db, f"SELECT student_id, subject, {SUMS_SQL} FROM grades"
+            " WHERE student_id IN ({ids}) AND deleted_at IS NULL AND date BETWEEN ? AND ?"
+            " GROUP BY student_id, subject", sorted(students),
+            (period.start.isoformat(), period.end.isoformat())):
+        sums[(r[0], r[1])] = (r[2], r[3])
+    subjects: dict[int, list[WeekSubject]] = {}
+    for key in sorted(set(sums) | set(week), key=lambda k: (k[0], k[1].casefold())):
+        student_id, subject = key
+        total, weights = sums.get(key, (0, 0))
+        rows = week.get(key, [])
+        new_total = sum(r["points"] * r["weight"] for r in rows)
+        new_weights = sum(r["parts"] * r["weight"] for r in rows)
+        subjects.setdefault(student_id, []).append(WeekSubject(
+            subject, mean(total, weights), mean(total - new_total, weights - new_weights),
+            tuple(str(r["shown"] if r["shown"] is not None else r["value"]) for r in rows)))
+    return {student_id: WeekChart(student_id, students[student_id], start, today, period,
+                                  tuple(found))
+            for student_id, found in subjects.items()}
+
+
+def _week_payload(week: WeekChart, png: bytes) -> str:
+    return json.dumps({"child": week.child, "start": week.start.isoformat(),
+                       "end": week.end.isoformat(), "marks": week.marks,
+                       "png": base64.b64encode(png).decode("ascii")})
 
 
 NEWS_START = 100  # characters of an announcement's text in the digest

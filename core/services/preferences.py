@@ -23,6 +23,7 @@ FLAGS = {
     "digest_enabled": True,
     "digest_empty": False,
     "push_announcements": True,
+    "digest_chart": False,
 }
 # Settings that decide when the account's next digest is due.
 DIGEST_FLAGS = ("digest_enabled",)
@@ -61,6 +62,7 @@ class Preferences:
     quiet_hours: str | None = None  # None: the instance default; '': none
     muted_children: frozenset[int] = field(default_factory=frozenset)
     push_announcements: bool = True
+    digest_chart: bool = False  # Friday's digest is followed by a picture of each child's week
 
     def allows(self, kind: str, student_id: int | None) -> bool:
         if student_id is not None and student_id in self.muted_children and kind in KIND_FLAGS:

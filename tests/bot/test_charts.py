@@ -189,3 +189,44 @@ async def test_the_fake_bot_api_takes_a_picture_and_its_redraw(i18n):
             await bot.session.close()
     assert [s.method for s in api.sent] == ["sendphoto", "editmessagemedia"]
     assert not api.unknown_methods
+
+
+def week():
+    from core.services.digest import WeekChart, WeekSubject
+
+    return WeekChart(1, "Иван Петров", date(2026, 11, 23), date(2026, 11, 27), TERM, (
+        WeekSubject("Алгебра", 4.3, 4.6, ("4-", "3")),
+        WeekSubject("Биология", 4.0, 4.0, ()),
+        WeekSubject("История", None, None, ("зачёт",)),
+        WeekSubject("Физика", 4.5, 4.5, ("5/4",)),
+    ))
+
+
+def test_the_weekly_chart_in_both_languages(i18n):
+    with i18n.context(), i18n.use_locale("ru"):
+        c = charts.week_picture(week())
+    assert c.title == "Неделя 23–27 нояб. — Иван Петров"
+    assert c.subtitle == "4 оценки за неделю · средние за период «2 четверть»"
+    assert c.rows == (
+        charts.WeekRow("Алгебра", 4.3, "4,30", 4.6, "4-, 3"),  # fell from 4,60
+        charts.WeekRow("Биология", 4.0, "4,00", None, ""),  # no marks: no mark of before
+        charts.WeekRow("История", None, "", None, "зачёт"),
+        charts.WeekRow("Физика", 4.5, "4,50", None, "5/4"),  # a mark that left it as it was
+    )
+    assert c.legend == ("средний балл сейчас", "до этой недели", "оценки недели")
+    with i18n.context(), i18n.use_locale("en"):
+        e = charts.week_picture(week())
+    assert e.title == "Week Nov 23\u2009–\u200927 — Иван Петров"
+    assert e.subtitle == "4 marks this week · averages for 2 четверть"
+    assert e.rows[0].average_label == "4.30"
+    assert e.legend == ("average now", "before this week", "this week's marks")
+    assert charts.png_size(charts.render(c)) == (1000, 600)
+    assert charts.png_size(charts.render(e)) == (1000, 600)
+
+
+async def test_the_weekly_chart_is_drawn_in_the_readers_language(i18n):
+    ru = await charts.draw_week(week(), None, "ru-RU", i18n)
+    en = await charts.draw_week(week(), "en", "ru", i18n)  # the chosen language wins
+    assert ru != en and charts.png_size(ru) == (1000, 600)
+    with i18n.context(), i18n.use_locale("en"):
+        assert await charts.draw(charts.week_picture(week())) is en  # from the cache

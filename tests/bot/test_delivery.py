@@ -385,3 +385,26 @@ async def test_a_send_whose_lease_lapsed_meanwhile_is_not_made(linked, api, bot)
     assert api.sent == []  # not sent from the stalled sender
     owners = await linked.db.fetchall("SELECT DISTINCT claimed_by FROM outbox")
     assert [r[0] for r in owners] == ["host-b:1:b"]  # and the other sender keeps them
+
+
+async def test_the_weekly_chart_goes_as_a_picture_after_the_digest(linked, api, bot):
+    import base64
+
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40  # any bytes: the sender uploads them
+    now = linked.clock.now()
+    digest = {"day": "2026-11-27", "children": []}
+    week = {"child": "Иван Петров", "start": "2026-11-23", "end": "2026-11-27", "marks": 3,
+            "png": base64.b64encode(png).decode()}
+    ivan = await linked.db.scalar("SELECT id FROM students WHERE external_id = 'S-1001'")
+    async with linked.db.transaction() as tx:
+        await tx.execute("DELETE FROM outbox")
+        await enqueue_many(tx, [
+            outbox_row(ANNA, "digest", json.dumps(digest), "d", now),
+            outbox_row(ANNA, "week_chart", json.dumps(week), "w", now, student_id=ivan)])
+    stats = await worker(bot, linked).run_until_empty()
+    assert stats.messages == 2 and await pending(linked) == 0
+    sent = [s for s in api.sent if s.chat_id == ANNA]
+    assert [s.method for s in sent] == ["sendmessage", "sendphoto"]
+    assert sent[0].text.startswith("📰 Сводка")
+    assert sent[1].params["caption"] == "📈 Неделя 23–27 нояб. · Иван Петров: 3 оценки"
+    assert sent[1].params["photo"] == png  # uploaded whole, as a file

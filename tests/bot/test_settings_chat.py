@@ -113,3 +113,18 @@ async def test_turning_quiet_hours_off_releases_held_pushes_at_once(tg, clock):
     assert await s.db.scalar(held, (ANNA,)) == "2026-11-23T20:30:00.000000Z"
     [batch] = await s.outbox.claim()
     assert batch.telegram_id == ANNA and [i.kind for i in batch.items] == ["grade_new"]
+
+
+async def test_the_weekly_chart_is_a_digest_setting_off_by_default(tg):
+    s = tg.services
+    await s.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+    await tg.feed(up.callback(ANNA, press("screen", "digest")))
+    assert labels(tg)[-2:] == ["▫️ График недели по пятницам", "« Назад"]
+    assert tg.session.last_text().endswith(
+        "📈 По пятницам за сводкой может приходить график недели: средний балл по каждому"
+        " предмету и как его изменили оценки недели.")
+    await tg.feed(up.callback(ANNA, press("flag", "digest_chart")))
+    assert labels(tg)[-2] == "✅ График недели по пятницам"
+    assert (await s.preferences.get(ANNA)).digest_chart is True
+    await tg.feed(up.callback(ANNA, press("home")))
+    assert "📈 По пятницам — с графиком недели." in tg.session.of(EditMessageText)[-1].text

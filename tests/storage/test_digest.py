@@ -214,3 +214,111 @@ async def test_the_digest_lists_groups_and_tasks_set_to_the_child_alone(family, 
             " 2. Английский язык 09:25 (2 группа)\n• Алгебра: № 245\n"
             "• Физика: Переписать лабораторную") in text
     assert "Ольги" not in text
+
+
+# -- the weekly chart after Friday's digest (``digest_chart``) ----------------------------------
+
+class Drawer:
+    """Stands in for the bot's chart drawing: records what it was asked, answers fixed bytes."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple] = []
+        self.fail = fail
+
+    async def __call__(self, week, locale, language) -> bytes:
+        self.calls.append((week, locale, language))
+        if self.fail:
+            raise RuntimeError("no fonts")
+        return b"\x89PNG week of " + str(week.student_id).encode()
+
+
+async def outbox_of(services, telegram_id: int) -> list[tuple[str, int | None, dict]]:
+    rows = await services.db.fetchall(
+        "SELECT kind, student_id, payload FROM outbox WHERE telegram_id = ?"
+        " AND kind IN ('digest', 'week_chart') ORDER BY id", (telegram_id,))
+    return [(r[0], r[1], json.loads(r[2])) for r in rows]
+
+
+async def test_fridays_digest_is_followed_by_the_weeks_chart_when_asked(family, clock):
+    from core.services.digest import WeekSubject
+
+    await family.preferences.set_flag(ANNA, "digest_chart", True)
+    drawer = Drawer()
+    clock.moment = at(27, 19, 1)  # Friday
+    result = await family.digest.run(drawer)
+    assert result.charts == 1
+    # Only Ivan had marks this week; Maria had none, so she gets no picture.
+    [(week, locale, language)] = drawer.calls
+    assert (locale, language) == (None, None)  # the account's: the drawer picks the language
+    assert (week.child, week.start, week.end) == ("Иван Петров", date(2026, 11, 23),
+                                                     date(2026, 11, 27))
+    assert week.subjects == (WeekSubject("Алгебра", 4.75, 4.0, ("5",)),
+                             WeekSubject("История", 2.0, 2.0, ()))
+    assert week.marks == 1
+    rows = await outbox_of(family, ANNA)
+    assert [(kind, student is not None) for kind, student, _ in rows] == [
+        ("digest", False), ("week_chart", True)]
+    payload = rows[1][2]
+    assert (payload["child"], payload["start"], payload["end"], payload["marks"]) == (
+        "Иван Петров", "2026-11-23", "2026-11-27", 1)
+    # Ivan (the student) did not ask: his digest comes alone.
+    assert [kind for kind, _, _ in await outbox_of(family, IVAN)] == ["digest"]
+    # What Anna receives: the digest's text, then the picture with its caption.
+    from core.services.outbox import OutboxItem
+
+    i18n = create_i18n("ru")
+    items = tuple(OutboxItem(n, kind, student, p, datetime.now(UTC), 0)
+                  for n, (kind, student, p) in enumerate(rows, 1))
+    with i18n.context(), i18n.use_locale("ru"):
+        messages, unknown = render_batch(items)
+    assert unknown == []
+    assert [m.ids for m in messages] == [[1], [2]]
+    assert messages[0].text.startswith("📰 Сводка") and messages[0].upload is None
+    assert messages[1].text == "📈 Неделя 23–27 нояб. · Иван Петров: 1 оценка"
+    assert messages[1].upload == b"\x89PNG week of " + str(rows[1][1]).encode()
+    with i18n.context(), i18n.use_locale("en"):
+        messages, _ = render_batch(items)
+    assert messages[1].text == "📈 Week Nov 23\u2009–\u200927 · Иван Петров: 1 mark"
+    # A second run the same evening queues nothing more.
+    assert (await family.digest.run(drawer)).charts == 0
+    assert len(await outbox_of(family, ANNA)) == 2
+
+
+async def test_no_weekly_chart_unless_friday_asked_and_drawn(family, clock):
+    drawer = Drawer()
+    clock.moment = at(27, 19, 1)  # Friday, but nobody asked (off by default)
+    assert (await family.digest.run(drawer)).charts == 0
+    assert drawer.calls == []
+    await family.preferences.set_flag(ANNA, "digest_chart", True)
+    clock.moment = at(26, 19, 1)  # asked, but a Thursday
+    async with family.db.transaction() as tx:
+        await tx.execute("DELETE FROM digest_log")
+        await tx.execute("UPDATE accounts SET digest_due_at = ?", ("2026-11-26T00:00:00+00:00",))
+    assert (await family.digest.run(drawer)).charts == 0
+    assert drawer.calls == []
+
+
+async def test_a_chart_that_cannot_be_drawn_never_holds_the_digest(family, clock, caplog):
+    await family.preferences.set_flag(ANNA, "digest_chart", True)
+    clock.moment = at(27, 19, 1)
+    result = await family.digest.run(Drawer(fail=True))
+    assert result.charts == 0 and result.sent == 2
+    assert [kind for kind, _, _ in await outbox_of(family, ANNA)] == ["digest"]
+    assert "weekly chart of student" in caplog.text and "no fonts" in caplog.text
+
+
+async def test_no_weekly_chart_of_a_muted_child_or_without_the_grades_scope(family, clock):
+    viewer = await family.access.viewer(ANNA)
+    ivan = next(c for c in viewer.children if c.name.first == "Иван")
+    await family.preferences.set_flag(ANNA, "digest_chart", True)
+    await family.preferences.toggle_child(ANNA, ivan.id)
+    with pytest.raises(PhoneNotFound):
+        await family.linking.link_contact(8001, 8001, 8001, "+7 903 111-22-33")
+    inv, _, _ = await family.trusted.invite(viewer, [ivan.id], "+7 903 111-22-33", "Иванова",
+                                            {Scope.ATTENDANCE, Scope.DIGEST})
+    await family.trusted.accept(8001, inv.id)
+    await family.preferences.set_flag(8001, "digest_chart", True)
+    drawer = Drawer()
+    clock.moment = at(27, 19, 1)
+    assert (await family.digest.run(drawer)).charts == 0
+    assert drawer.calls == []

@@ -276,6 +276,12 @@ class FakeBotAPI:
         elif request.can_read_body:
             form = await request.post()
             params.update({k: v for k, v in form.items() if isinstance(v, str)})
+            # An uploaded file stands where the parameters name it («attach://…»): its bytes.
+            files = {k: v.file.read() for k, v in form.items() if isinstance(v, web.FileField)}
+            for key, value in list(params.items()):
+                if isinstance(value, str) and value.startswith("attach://"):
+                    params[key] = files.get(value.removeprefix("attach://"), value)
+            params.update({k: v for k, v in files.items() if k not in params})
         return params
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
