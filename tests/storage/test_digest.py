@@ -322,3 +322,18 @@ async def test_no_weekly_chart_of_a_muted_child_or_without_the_grades_scope(fami
     clock.moment = at(27, 19, 1)
     assert (await family.digest.run(drawer)).charts == 0
     assert drawer.calls == []
+
+
+async def test_the_scheduler_draws_a_real_weekly_chart(family, clock):
+    import base64
+    from types import SimpleNamespace
+
+    from bot import charts
+    from bot.jobs import digest, week_drawer
+
+    await family.preferences.set_flag(ANNA, "digest_chart", True)
+    clock.moment = at(27, 19, 1)
+    result = await digest(family, week_drawer(SimpleNamespace(default_locale="ru")))
+    assert result["weekly_charts"] == 1
+    [(_, _, payload)] = [r for r in await outbox_of(family, ANNA) if r[0] == "week_chart"]
+    assert charts.png_size(base64.b64decode(payload["png"])) == (1000, 600)
