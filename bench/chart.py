@@ -4,8 +4,9 @@ In a fresh interpreter that has imported the bot as it runs (``bot.app``, matplo
 loaded), the resident memory is read from ``/proc/self/status``; then the first chart is drawn
 (its time includes importing matplotlib and loading its font), the memory read again, and 50
 more subject charts (20–45 marks of a term each, every one different, the cache off) and 20
-overview charts (12 subjects) are drawn through :func:`bot.charts.draw`, off the event loop, as
-the bot does. Figures: p50/p95 per chart, RSS before and after the first chart and at the end.
+overview charts (12 subjects) and 20 weekly charts (Friday's digest: 12 subjects, 0–3 marks each
+that week) are drawn through :func:`bot.charts.draw`, off the event loop, as the bot does.
+Figures: p50/p95 per chart, RSS before and after the first chart and at the end.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bench.bulk import percentile
 ROOT = Path(__file__).resolve().parents[1]
 CHARTS = 50
 OVERVIEWS = 20
+WEEKS = 20
 
 
 def _rss_mb() -> float:
@@ -42,6 +44,7 @@ async def _measure() -> dict[str, float]:
     from bot import charts
     from bot.i18n import create_i18n
     from core.models import Child, PersonName, Role
+    from core.services.digest import WeekChart, WeekSubject
     from core.services.grades import (
         Mark,
         Overview,
@@ -83,6 +86,15 @@ async def _measure() -> dict[str, float]:
             overviews.append(charts.overview_chart(Overview(
                 child, term, (term,), subjects, today,
                 {s.subject: Standing(rng.uniform(3, 5), "above") for s in subjects[::2]})))
+        weeks = []
+        for _n in range(WEEKS):
+            rows = []
+            for k in range(12):
+                week_marks = tuple(str(rng.choice((3, 4, 5))) for _m in range(rng.randint(0, 3)))
+                rows.append(WeekSubject(f"Предмет {k}", rng.uniform(3, 5), rng.uniform(3, 5),
+                                        week_marks))
+            weeks.append(charts.week_picture(WeekChart(
+                1, "Иван Петров", date(2026, 12, 14), date(2026, 12, 18), term, tuple(rows))))
     before = _rss_mb()
     started = time.perf_counter()
     await charts.draw(specs[0], cache=None)
@@ -98,8 +110,14 @@ async def _measure() -> dict[str, float]:
         started = time.perf_counter()
         await charts.draw(spec, cache=None)
         overview_times.append(time.perf_counter() - started)
+    week_times = []
+    for spec in weeks:
+        started = time.perf_counter()
+        await charts.draw(spec, cache=None)
+        week_times.append(time.perf_counter() - started)
     times.sort()
     overview_times.sort()
+    week_times.sort()
     return {
         "charts": CHARTS,
         "first_chart_ms": _ms(first),
@@ -107,6 +125,8 @@ async def _measure() -> dict[str, float]:
         "subject_p95_ms": _ms(percentile(times, 0.95)),
         "overview_p50_ms": _ms(statistics.median(overview_times)),
         "overview_p95_ms": _ms(percentile(overview_times, 0.95)),
+        "week_p50_ms": _ms(statistics.median(week_times)),
+        "week_p95_ms": _ms(percentile(week_times, 0.95)),
         "rss_before_mb": before,
         "rss_after_first_mb": after_first,
         "rss_end_mb": _rss_mb(),
