@@ -9,14 +9,11 @@ from collections import Counter
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-
 from bench.data import roster_csv
 from bot.delivery import DeliveryWorker
 from bot.i18n import create_i18n
 from bot.services import build_services
+from bot.telegram import BotApi
 from core.clock import SystemClock
 from core.importers.journal import parse_journal
 from core.importers.roster import parse_roster
@@ -66,14 +63,14 @@ async def run(workdir: Path, families: int = FAMILIES) -> dict[str, float]:
             "import_pushes": summary.pushes,
         }
         async with FakeBotAPI(TOKEN, global_rate=30, per_chat_rate=1, per_chat_burst=1) as api:
-            bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api.url)))
+            bot = BotApi(TOKEN, api.url)
             try:
                 worker = DeliveryWorker(bot, services.outbox, create_i18n("ru"), rate=RATE)
                 started = time.perf_counter()
                 await worker.run_until_empty()
                 elapsed = time.perf_counter() - started
             finally:
-                await bot.session.close()
+                await bot.close()
             messages = [s for s in api.sent if s.method == "sendmessage"]
             per_chat = Counter(s.chat_id for s in messages)
             with_text = sum(1 for s in messages if TEXT in (s.text or ""))

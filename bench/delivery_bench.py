@@ -9,14 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-
 from bench.data import roster_csv
 from bot.delivery import DeliveryWorker
 from bot.i18n import create_i18n
 from bot.services import build_services
+from bot.telegram import BotApi
 from core.clock import SystemClock, to_db
 from core.importers.roster import parse_roster
 from core.storage.db import Database, upgrade
@@ -55,7 +52,7 @@ async def _queue(services, chats: range, tag: str) -> None:
 async def run(workdir: Path) -> dict[str, float]:
     results: dict[str, float] = {}
     async with FakeBotAPI(TOKEN, global_rate=30, per_chat_rate=1, per_chat_burst=1) as api:
-        bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api.url)))
+        bot = BotApi(TOKEN, api.url)
         try:
             # A: 2,000 pushes to 2,000 chats: the global limit is what matters.
             db, services = await _setup(workdir, "delivery_a", 2000)
@@ -125,5 +122,5 @@ async def run(workdir: Path) -> dict[str, float]:
             })
             await db.close()
         finally:
-            await bot.session.close()
+            await bot.close()
     return results

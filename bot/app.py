@@ -8,10 +8,9 @@ from aiogram import Bot, Dispatcher
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import Update
-from aiogram.utils.i18n import I18n
 
-from bot.i18n import LocaleMiddleware
-from bot.middlewares import ViewerMiddleware
+from bot.i18n import I18n
+from bot.middlewares import LocaleMiddleware, ViewerMiddleware
 from bot.retry import replying
 from bot.routers import (
     absence,

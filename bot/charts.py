@@ -23,11 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from aiogram.utils.i18n import I18n, ngettext
-from aiogram.utils.i18n import gettext as _
 from babel.numbers import format_decimal
 
 from bot import render as fmt
+from bot.i18n import I18n, ngettext
+from bot.i18n import gettext as _
 from core import marks as school_marks
 from core.services.digest import WeekChart
 from core.services.finals import FinalMark

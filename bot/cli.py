@@ -297,9 +297,14 @@ def _run_role(role: str, settings: Settings) -> int:
               " updates to) and WEBHOOK_SECRET (1-256 letters, digits, _ or -, checked on every"
               " update)", file=sys.stderr)
         return EXIT_INPUT
-    from bot import web
+    if role == "deliver":
+        from bot.sender import run_deliver  # a sender loads nothing of aiogram
 
-    run = {"web": web.run_web, "deliver": web.run_deliver, "scheduler": web.run_scheduler}[role]
+        run = run_deliver
+    else:
+        from bot import web
+
+        run = {"web": web.run_web, "scheduler": web.run_scheduler}[role]
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(settings))
     return EXIT_OK
@@ -646,23 +651,20 @@ async def _journal_sync(args: argparse.Namespace, settings: Settings) -> int:
 async def _run_job(args: argparse.Namespace, settings: Settings) -> int:
     from bot.i18n import create_i18n
     from bot.jobs import digest, expire_dots, expire_invitations, housekeeping
-    from bot.runtime import create_bot, create_budget, create_worker
+    from bot.sender import create_api, create_budget, create_worker
 
     async with open_services(settings) as services:
         if args.name == "deliver":
             if not settings.has_token:
                 raise InputError("delivering needs BOT_TOKEN")
-            bot = create_bot(settings)
-            try:
+            async with create_api(settings) as api:
                 budget = await create_budget(settings, services)
-                worker = create_worker(bot, services, create_i18n(settings.default_locale),
+                worker = create_worker(api, services, create_i18n(settings.default_locale),
                                        settings, budget)
                 try:
                     stats = await worker.run_until_empty()
                 finally:
                     await budget.close()
-            finally:
-                await bot.session.close()
             held = await services.outbox.pending()
             print(f"delivered {plural(stats.rows, 'push', 'pushes')} in"
                   f" {plural(stats.messages, 'message', 'messages')};"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiogram import Bot
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
-from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
 
 from bot.config import LOCALES
+from bot.i18n import I18n
+from bot.i18n import gettext as _
 
 
 def menu() -> list[BotCommand]:

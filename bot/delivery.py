@@ -31,22 +31,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from aiogram import Bot
-from aiogram.exceptions import (
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramNotFound,
-    TelegramRetryAfter,
-    TelegramServerError,
-    TelegramUnauthorizedError,
-)
-from aiogram.types import BufferedInputFile, Message, ReplyParameters
-from aiogram.utils.i18n import I18n
-
 from bot.budget import Budget, LocalBudget, Rates, Sleep
-from bot.i18n import pick_locale
+from bot.i18n import I18n, pick_locale
 from bot.notify import Outgoing, render_batch
+from bot.telegram import (
+    BadRequest,
+    BotApi,
+    Forbidden,
+    NetworkError,
+    NotFound,
+    RetryAfter,
+    ServerError,
+    Unauthorized,
+)
 from core.clock import Clock
 from core.services.conversations import note_delivered
 from core.services.outbox import CHANNEL, Batch, Outbox
@@ -98,7 +95,7 @@ class DeliveryStats:
 class DeliveryWorker:
     def __init__(
         self,
-        bot: Bot,
+        bot: BotApi,
         outbox: Outbox,
         i18n: I18n,
         rate: float = 25,
@@ -454,18 +451,14 @@ class DeliveryWorker:
     async def _send(self, chat_id: int, message: Outgoing, paid: bool) -> object:
         """One message: a text, or a photo with the text as its caption; an answer goes as a
         reply to the message it answers (or alone, if that one was deleted)."""
-        reply = (ReplyParameters(message_id=message.reply_to, allow_sending_without_reply=True)
-                 if message.reply_to else None)
-        if message.photo or message.upload:
-            photo = (BufferedInputFile(message.upload, "chart.png") if message.upload
-                     else message.photo)
+        markup = message.markup.to_dict() if message.markup is not None else None
+        photo = message.upload or message.photo
+        if photo:
             return await self.bot.send_photo(chat_id, photo, caption=message.text,
-                                             reply_markup=message.markup,
-                                             reply_parameters=reply,
-                                             allow_paid_broadcast=True if paid else None)
-        return await self.bot.send_message(chat_id, message.text, reply_markup=message.markup,
-                                           reply_parameters=reply,
-                                           allow_paid_broadcast=True if paid else None)
+                                             reply_markup=markup, reply_to=message.reply_to,
+                                             paid=paid)
+        return await self.bot.send_message(chat_id, message.text, reply_markup=markup,
+                                           reply_to=message.reply_to, paid=paid)
 
     async def _send_message(self, batch: Batch, message: Outgoing, rest: list[int],
                             attempts: int) -> bool:
@@ -482,7 +475,7 @@ class DeliveryWorker:
                     rest, self.clock.now()), give_up_after=self._lease)
                 return False
             sent = await self._send(batch.chat_id, message, paid)
-            if message.note is not None and isinstance(sent, Message):
+            if message.note is not None and getattr(sent, "message_id", None) is not None:
                 # A conversation's message: its id in this chat, for the answers to come.
                 note, delivered = message.note, sent.message_id
                 await self._book("a delivered message's id", lambda: note_delivered(
@@ -492,7 +485,7 @@ class DeliveryWorker:
                 self.stats.paid += 1
                 self._counted["paid"] += 1
             return True
-        except TelegramRetryAfter as exc:
+        except RetryAfter as exc:
             self.stats.rate_limited += 1
             self._counted["rate_limited"] += 1
             wait = float(exc.retry_after)
@@ -500,12 +493,12 @@ class DeliveryWorker:
             until = self.clock.now() + timedelta(seconds=wait)
             await self._book("a rate limit", lambda: self.outbox.defer(rest, until),
                              give_up_after=self._lease)
-        except TelegramForbiddenError as exc:
+        except Forbidden as exc:
             self.stats.unreachable += 1
             reason = exc.message
             await self._book("a blocked chat",
                              lambda: self.outbox.unreachable(batch.telegram_id, reason))
-        except TelegramBadRequest as exc:
+        except BadRequest as exc:
             reason = exc.message
             if "chat not found" in reason.lower() or "deactivated" in reason.lower():
                 self.stats.unreachable += 1
@@ -522,19 +515,19 @@ class DeliveryWorker:
                     now = self.clock.now()
                     await self._book("a deferral", lambda: self.outbox.defer(later, now),
                                      give_up_after=self._lease)
-        except TelegramUnauthorizedError:
+        except Unauthorized:
             # The token is wrong or revoked: nothing can be sent; keep every row for later.
             log.critical("Telegram rejects the bot token; pushes are kept for later")
             await self._book("a retry", lambda: self.outbox.retry(
                 rest, timedelta(seconds=MAX_BACKOFF), "unauthorized"))
-        except TelegramNotFound as exc:
+        except NotFound as exc:
             # 404 is the Bot API server's (a wrong TELEGRAM_API_URL), not the chat's.
             log.critical("the Bot API answers 404: check TELEGRAM_API_URL; pushes are kept")
             self.stats.retries += 1
             reason = exc.message
             await self._book("a retry", lambda: self.outbox.retry(
                 rest, timedelta(seconds=backoff(attempts)), reason))
-        except (TelegramServerError, TelegramNetworkError, TimeoutError, OSError) as exc:
+        except (ServerError, NetworkError, TimeoutError, OSError) as exc:
             self.stats.retries += 1
             error = f"{type(exc).__name__}: {exc}"
             await self._book("a retry", lambda: self.outbox.retry(

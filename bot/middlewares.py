@@ -8,7 +8,10 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.fsm.context import FSMContext
 from aiogram.types import TelegramObject, User
+from aiogram.utils.i18n import I18nMiddleware
 
+from bot.i18n import pick_locale
+from core.models import Viewer
 from core.services.access import AccessService
 
 
@@ -46,3 +49,16 @@ class RememberScreen(BaseMiddleware):
         if state is not None and message is not None and await state.get_state() is not None:
             await state.update_data(screen=message.message_id)
         return result
+
+
+class LocaleMiddleware(I18nMiddleware):
+    """Each update in its reader's language: the account's choice, then Telegram's."""
+
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        viewer: Viewer | None = data.get("viewer")
+        user: User | None = data.get("event_from_user")
+        return pick_locale(
+            viewer.locale if viewer else None,
+            user.language_code if user else None,
+            self.i18n.default_locale,
+        )

@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-from aiogram.utils.i18n import gettext as _
-from aiogram.utils.i18n import ngettext
 from babel.numbers import format_decimal
 
-from bot import render
-from bot.callbacks import InviteCb, SignCb, TeacherCb
-from bot.ui import split_text, width
+from bot import buttons, render
+from bot.buttons import Button, Keyboard
+from bot.i18n import gettext as _
+from bot.i18n import ngettext
+from bot.text import split_text, width
 from core.services.outbox import OutboxItem
 
 TELEGRAM_LIMIT = 4096
@@ -328,7 +327,7 @@ def scope_names(scopes: list[str]) -> str:
     return ", ".join(names[s] for s in scopes if s in names)
 
 
-def invitation(p: dict[str, Any]) -> tuple[str, InlineKeyboardMarkup]:
+def invitation(p: dict[str, Any]) -> tuple[str, Keyboard]:
     expires = datetime.fromisoformat(p["expires"].replace("Z", "+00:00"))
     text = "\n".join([
         _("🤝 {inviter} invites you ({surname}) to follow: {children}.").format(
@@ -337,11 +336,9 @@ def invitation(p: dict[str, Any]) -> tuple[str, InlineKeyboardMarkup]:
         _("The invitation is valid until {day}.").format(day=render.day(
             date.fromisoformat(p["expires_day"]) if p.get("expires_day") else expires.date())),
     ])
-    markup = InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(text=_("✅ Accept"), callback_data=InviteCb(
-            a="yes", i=p["invitation_id"]).pack()),
-        InlineKeyboardButton(text=_("✖️ Decline"), callback_data=InviteCb(
-            a="no", i=p["invitation_id"]).pack()),
+    markup = Keyboard.of([[
+        Button(_("✅ Accept"), buttons.invite("yes", p["invitation_id"])),
+        Button(_("✖️ Decline"), buttons.invite("no", p["invitation_id"])),
     ]])
     return text, markup
 
@@ -367,10 +364,10 @@ def trust_news(p: dict[str, Any]) -> str:
              " listed as the child's guardian.").format(children=children)
 
 
-def digest(p: dict[str, Any]) -> tuple[str, InlineKeyboardMarkup | None]:
+def digest(p: dict[str, Any]) -> tuple[str, Keyboard | None]:
     day = date.fromisoformat(p["day"])
     lines = [_("📰 Digest for {day}").format(day=render.for_day(day))]
-    buttons = []
+    signs: list[list[Button]] = []
     for c in p["children"]:
         lines.append("")
         head = c["name"] + (f", {c['class_name']}" if c["class_name"] else "")
@@ -426,16 +423,16 @@ def digest(p: dict[str, Any]) -> tuple[str, InlineKeyboardMarkup | None]:
             if c.get("signed_at"):
                 lines.append(_("✍️ You have signed this week's diary."))
             else:
-                buttons.append([InlineKeyboardButton(
-                    text=_("✍️ Seen — {child}").format(child=c["name"].split()[0]),
-                    callback_data=SignCb(c=c["student_id"], w=date.fromisoformat(
-                        c["signoff_week"]).toordinal()).pack())])
+                signs.append([Button(
+                    _("✍️ Seen — {child}").format(child=c["name"].split()[0]),
+                    buttons.sign(c["student_id"],
+                                 date.fromisoformat(c["signoff_week"]).toordinal()))])
     if p.get("announcements"):
         lines += ["", _("📢 School announcements today:")]
         lines += [f"• {a['text']}" for a in p["announcements"]]
-    if buttons:
+    if signs:
         lines += ["", _("The week is over: please confirm that you have seen the diary.")]
-    markup = InlineKeyboardMarkup(inline_keyboard=buttons) if buttons else None
+    markup = Keyboard.of(signs) if signs else None
     return "\n".join(lines), markup
 
 
@@ -449,7 +446,7 @@ def relink(_p: dict[str, Any]) -> str:
 RENDERERS["trust_news"] = trust_news
 RENDERERS["relink"] = relink
 INTERACTIVE: dict[
-    str, Callable[[dict[str, Any]], tuple[str, InlineKeyboardMarkup | None]]
+    str, Callable[[dict[str, Any]], tuple[str, Keyboard | None]]
 ] = {
     "invitation": invitation,
     "digest": digest,
@@ -508,7 +505,7 @@ def render_items(items: tuple[OutboxItem, ...]) -> tuple[str, list[int]]:
 @dataclass(frozen=True)
 class Outgoing:
     text: str
-    markup: InlineKeyboardMarkup | None
+    markup: Keyboard | None
     ids: list[int]  # the rows this message settles (none for the first parts of a long one)
     photo: str | None = None  # a photo's file id: sent with ``text`` as its caption
     reply_to: int | None = None  # the message it answers in the recipient's chat
@@ -516,7 +513,7 @@ class Outgoing:
     upload: bytes | None = None  # a new picture (PNG): sent with ``text`` as its caption
 
 
-def _parts(text: str, markup: InlineKeyboardMarkup | None, ids: list[int]) -> list[Outgoing]:
+def _parts(text: str, markup: Keyboard | None, ids: list[int]) -> list[Outgoing]:
     """A text too long for one message becomes several; the rows go with the last part."""
     parts = split_message(text)
     return [Outgoing(part, markup if n == len(parts) - 1 else None,
@@ -529,16 +526,13 @@ def relation_name(relation: str) -> str:
             "guardian": _("guardian")}.get(relation, relation)
 
 
-def _conversation_buttons(p: dict[str, Any], teacher: bool) -> InlineKeyboardMarkup:
-    rows = [[InlineKeyboardButton(text=_("↩️ Reply"),
-                                  callback_data=TeacherCb(a="re", i=p["message"]).pack())]]
-    extra = [InlineKeyboardButton(text=_("📜 History"),
-                                  callback_data=TeacherCb(a="hist", i=p["thread"]).pack())]
+def _conversation_buttons(p: dict[str, Any], teacher: bool) -> Keyboard:
+    rows = [[Button(_("↩️ Reply"), buttons.teacher("re", p["message"]))]]
+    extra = [Button(_("📜 History"), buttons.teacher("hist", p["thread"]))]
     if teacher:
-        extra.append(InlineKeyboardButton(
-            text=_("🔕 Mute"), callback_data=TeacherCb(a="mute", i=p["thread"]).pack()))
+        extra.append(Button(_("🔕 Mute"), buttons.teacher("mute", p["thread"])))
     rows.append(extra)
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return Keyboard.of(rows)
 
 
 def teacher_message(p: dict[str, Any]) -> Outgoing:

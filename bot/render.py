@@ -5,19 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
 from babel.dates import format_date, format_interval, format_skeleton
 from babel.dates import format_datetime as babel_datetime
 
+from bot.i18n import current_locale
+from bot.i18n import gettext as _
 from core.models import Child, Role
 
 
 def locale() -> str:
-    try:
-        return I18n.get_current().current_locale
-    except LookupError:
-        return "ru"
+    return current_locale()
 
 
 def day(d: date, skeleton: str = "MMMMd") -> str:

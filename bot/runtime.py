@@ -5,21 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import date
 
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.utils.i18n import I18n
 from aiohttp import web
 
-from bot.budget import Budget, LocalBudget, RedisBudget
 from bot.commands import set_commands
 from bot.config import Settings
-from bot.delivery import DeliveryWorker
-from bot.i18n import create_i18n
+from bot.i18n import I18n, create_i18n
+from bot.sender import create_api, create_budget, create_worker, keep_running
 from bot.services import Services, open_services
 from core.demo import DemoSchool
 
@@ -76,8 +72,9 @@ async def _run_bot(settings: Settings, demo: bool) -> None:
         storage, isolation = conversation_storage(settings, services)
         dp = create_dispatcher(services, i18n, storage, demo=school, isolation=isolation)
         bot = create_bot(settings)
+        sender_api = create_api(settings)  # the sender's own client: plain requests, no models
         budget = await create_budget(settings, services)
-        worker = create_worker(bot, services, i18n, settings, budget)
+        worker = create_worker(sender_api, services, i18n, settings, budget)
         services.journal.on_queued = worker.wake
         scheduler = create_scheduler(services, settings, on_queued=worker.wake)
         if school is not None:
@@ -107,6 +104,7 @@ async def _run_bot(settings: Settings, demo: bool) -> None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await delivery
             await bot.session.close()
+            await sender_api.close()
             if api is not None:
                 await api.cleanup()
             await storage.close()
@@ -149,43 +147,3 @@ async def _set_commands(bot: Bot, i18n: I18n) -> None:
         await set_commands(bot, i18n)
     except Exception:  # the menu is a convenience: the bot works without it, next start retries
         log.warning("could not set the command menu", exc_info=True)
-
-
-async def keep_running(name: str, run: Callable[[], Awaitable[None]],
-                       pause: float = 5.0) -> None:
-    """Run a background loop for as long as the process lives: a loop that ends or raises
-    (it should not: the delivery worker catches its own errors) is logged and started again."""
-    while True:
-        try:
-            await run()
-            log.critical("%s stopped unexpectedly; starting it again in %.0f s", name, pause)
-        except Exception:
-            log.critical("%s crashed; starting it again in %.0f s", name, pause, exc_info=True)
-        await asyncio.sleep(pause)
-
-
-def create_worker(bot: Bot, services: Services, i18n: I18n, settings: Settings,
-                  budget: Budget | None = None) -> DeliveryWorker:
-    return DeliveryWorker(
-        bot,
-        services.outbox,
-        i18n,
-        rate=settings.send_rate,
-        per_chat_rate=settings.send_rate_per_chat,
-        budget=budget,
-    )
-
-
-async def create_budget(settings: Settings, services: Services) -> Budget:
-    """Telegram's limits for this sender: shared in Redis with every other sender when
-    ``REDIS_URL`` is set, else kept in this process (today's paid count read back)."""
-    clock, tz = services.clock, services.tz
-
-    def today() -> date:
-        return clock.now().astimezone(tz).date()
-
-    if settings.redis_url:
-        return RedisBudget(settings.redis_url, settings.rates(), today)
-    paid = await services.db.scalar("SELECT messages FROM paid_messages WHERE day = ?",
-                                    (today().isoformat(),))
-    return LocalBudget(settings.rates(), clock, today, paid_so_far=int(paid or 0))

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -30,6 +29,7 @@ from bot.commands import set_commands
 from bot.config import Settings
 from bot.fsm import SQLiteStorage
 from bot.i18n import create_i18n
+from bot.sender import until_stopped
 from bot.services import Services, open_services
 from core.models import Status
 
@@ -161,14 +161,6 @@ def create_web_app(dp: Dispatcher, bot: Bot, services: Services, secret: str,
     return app
 
 
-async def _until_stopped() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-
-
 @contextlib.asynccontextmanager
 async def _bot(settings: Settings) -> AsyncIterator[Bot]:
     from bot.runtime import create_bot
@@ -207,7 +199,7 @@ async def run_web(settings: Settings) -> None:
             await set_commands(bot, i18n)
             log.info("webhook server on %s:%d, updates at %s", settings.web_host,
                      settings.web_port, webhook_path(settings.webhook_url))
-            await _until_stopped()
+            await until_stopped()
         finally:
             await runner.cleanup()
             await storage.close()
@@ -215,31 +207,12 @@ async def run_web(settings: Settings) -> None:
                 await isolation.close()
 
 
-async def run_deliver(settings: Settings) -> None:
-    """`diary deliver`: one sender until SIGTERM/SIGINT."""
-    from bot.runtime import create_budget, create_worker, keep_running
-
-    async with open_services(settings) as services, _bot(settings) as bot:
-        budget = await create_budget(settings, services)
-        worker = create_worker(bot, services, create_i18n(settings.default_locale), settings,
-                               budget)
-        task = asyncio.create_task(keep_running("delivery", worker.run), name="delivery")
-        log.info("sender %s started", services.outbox.owner)
-        try:
-            await _until_stopped()
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await budget.close()
-
-
 async def run_scheduler(settings: Settings) -> None:
     """`diary scheduler`: waits for the scheduler's lock, then runs the jobs until stopped."""
     from bot.jobs import create_scheduler
     from bot.singleton import AlreadyRunning, process_lock
 
-    stopping = asyncio.create_task(_until_stopped())
+    stopping = asyncio.create_task(until_stopped())
     while not stopping.done():
         try:
             async with process_lock("scheduler", settings.database, settings.sqlite_path):

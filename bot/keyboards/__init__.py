@@ -8,10 +8,10 @@ from aiogram.types import (
     KeyboardButton,
     ReplyKeyboardMarkup,
 )
-from aiogram.utils.i18n import gettext as _
-from aiogram.utils.i18n import lazy_gettext as __
 
 from bot.callbacks import SettingsCb
+from bot.i18n import gettext as _
+from bot.i18n import lazy_gettext as __
 
 # Matched against incoming text in the reader's language.
 HAVE_CODE = __("🔑 I have a code")

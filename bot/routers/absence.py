@@ -19,12 +19,12 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     Message,
 )
-from aiogram.utils.i18n import gettext as _
-from aiogram.utils.i18n import ngettext
 
 from bot import render
 from bot.callbacks import AbsenceCb
 from bot.filters import NOT_COMMAND
+from bot.i18n import gettext as _
+from bot.i18n import ngettext
 from bot.middlewares import RememberScreen
 from bot.states import AbsenceStates as S
 from bot.ui import edit_in_place

@@ -10,10 +10,10 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
-from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards as kb
 from bot.callbacks import is_forged
+from bot.i18n import gettext as _
 from core.models import Role, Scope, Viewer
 from core.services.conversations import ConversationService
 from core.services.teachers import seats

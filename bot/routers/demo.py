@@ -13,10 +13,10 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     Message,
 )
-from aiogram.utils.i18n import gettext as _
 
 from bot import render
 from bot.callbacks import DemoCb
+from bot.i18n import gettext as _
 from core.demo import DemoSchool
 from core.models import Role, Viewer
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import Message
-from aiogram.utils.i18n import gettext as _
 
 from bot import render, ui
+from bot.i18n import gettext as _
 from bot.notify import days_left
 from core.errors import AccessDenied, NotLinked
 from core.models import Scope, Viewer

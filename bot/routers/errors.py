@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 from aiogram import Router
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
-from aiogram.utils.i18n import gettext as _
 
 from bot import render
+from bot.i18n import gettext as _
 from core.errors import (
     AccessDenied,
     CodeEntryLocked,

@@ -15,12 +15,12 @@ from aiogram.types import (
     InputMediaPhoto,
     Message,
 )
-from aiogram.utils.i18n import gettext as _
-from aiogram.utils.i18n import ngettext
 from babel.numbers import format_decimal
 
 from bot import charts, render, ui
 from bot.callbacks import GradesCb
+from bot.i18n import gettext as _
+from bot.i18n import ngettext
 from bot.notify import average, mark_shown
 from bot.ui import edit_in_place
 from core.clock import Clock

@@ -8,10 +8,10 @@ from datetime import date
 from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import gettext as _
 
 from bot import render, ui
 from bot.callbacks import NewsCb
+from bot.i18n import gettext as _
 from core.clock import Clock
 from core.errors import NotLinked
 from core.models import Viewer

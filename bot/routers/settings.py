@@ -14,12 +14,12 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     Message,
 )
-from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards as kb
 from bot import render
 from bot.callbacks import SettingsCb
+from bot.i18n import I18n
+from bot.i18n import gettext as _
 from bot.ui import edit_in_place
 from core.clock import Clock
 from core.models import Role, Scope, Viewer

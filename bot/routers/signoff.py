@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 from aiogram import Router
 from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMarkup
-from aiogram.utils.i18n import gettext as _
 
 from bot import render
 from bot.callbacks import SignCb
+from bot.i18n import gettext as _
 from bot.ui import LIMIT, width
 from core.models import Viewer
 from core.services.digest import DigestService

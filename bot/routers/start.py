@@ -8,11 +8,11 @@ from aiogram import F, Router
 from aiogram.filters import CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message, ReplyKeyboardRemove
-from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards as kb
 from bot import render
 from bot.filters import NOT_COMMAND
+from bot.i18n import gettext as _
 from bot.routers.errors import describe
 from bot.routers.trusted import show_invitations
 from bot.states import LinkStates

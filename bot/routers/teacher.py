@@ -14,12 +14,12 @@ from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import gettext as _
-from aiogram.utils.i18n import ngettext
 
 from bot import render
 from bot.callbacks import TeacherCb
 from bot.filters import NOT_COMMAND
+from bot.i18n import gettext as _
+from bot.i18n import ngettext
 from bot.middlewares import RememberScreen
 from bot.notify import relation_name
 from bot.states import TeacherStates as S

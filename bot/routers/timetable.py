@@ -14,10 +14,10 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     Message,
 )
-from aiogram.utils.i18n import gettext as _
 
 from bot import render, ui
 from bot.callbacks import FIRST_DAY, LAST_DAY, DayCb
+from bot.i18n import gettext as _
 from bot.ui import edit_in_place
 from core.errors import AccessDenied, NotLinked
 from core.models import Child, Viewer

@@ -14,11 +14,11 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     Message,
 )
-from aiogram.utils.i18n import gettext as _
 
 from bot import render, ui
 from bot.callbacks import InviteCb, TrustCb
 from bot.filters import NOT_COMMAND
+from bot.i18n import gettext as _
 from bot.middlewares import RememberScreen
 from bot.notify import invitation as invitation_card
 from bot.notify import scope_names
@@ -355,7 +355,7 @@ async def show_invitations(message: Message, invitations: list[Invitation],
                    "expires": inv.expires_at.isoformat(),
                    "expires_day": inv.expires_at.astimezone(tz).date().isoformat()}
         text, markup = invitation_card(payload)
-        await message.answer(text, reply_markup=markup)
+        await message.answer(text, reply_markup=markup.to_aiogram())
 
 
 async def on_answer(callback: CallbackQuery, callback_data: InviteCb,

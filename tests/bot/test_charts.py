@@ -7,9 +7,9 @@ import sys
 from datetime import date
 
 import pytest
-from aiogram.utils.i18n import I18n
 
 from bot import charts
+from bot.i18n import I18n
 from core.models import Child, PersonName, Role
 from core.services.finals import FinalMark
 from core.services.grades import (

@@ -8,13 +8,11 @@ import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 
 from bot.delivery import DeliveryWorker
 from bot.i18n import create_i18n
 from bot.services import build_services
+from bot.telegram import BotApi
 from bot.web import render_metrics
 from core.importers.journal import parse_journal
 from core.services.outbox import Outbox, enqueue_many, outbox_row, this_sender
@@ -49,9 +47,9 @@ async def linked(school):
 
 @pytest.fixture
 async def bot(api):
-    b = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api.url)))
+    b = BotApi(TOKEN, api.url)
     yield b
-    await b.session.close()
+    await b.close()
 
 
 def virtual_sleep(clock):

@@ -16,6 +16,7 @@ from bot.i18n import create_i18n
 from core.clock import to_db
 from core.importers.teachers import parse_teachers
 from tests.support import updates as up
+from tests.support.recording import RecordingApi
 from tests.support.school import ANNA_PHONE, EXAMPLE_ROOT, SERGEY_PHONE
 
 ANNA, SERGEY, SOKOLOVA, ORLOV = 5001, 5003, 7001, 7002
@@ -56,7 +57,7 @@ def virtual_sleep(clock):
 
 async def deliver(tg) -> None:
     s = tg.services
-    await DeliveryWorker(tg.bot, s.outbox, create_i18n("ru"),
+    await DeliveryWorker(RecordingApi(tg.bot), s.outbox, create_i18n("ru"),
                          sleep=virtual_sleep(s.clock)).run_until_empty()
 
 

@@ -160,3 +160,53 @@ def make_bot() -> tuple[Bot, RecordingSession]:
     session = RecordingSession()
     bot = Bot(token="42:TEST", session=session)
     return bot, session
+
+
+class RecordingApi:
+    """The outbox sender's Bot API client (``bot.telegram.BotApi``) over a recording bot: the
+    sender's messages land in the same session as the handlers' answers."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    @staticmethod
+    def _options(reply_markup: dict | None, reply_to: int | None) -> dict[str, Any]:
+        from aiogram.types import ReplyParameters
+
+        return {
+            "reply_markup": (InlineKeyboardMarkup.model_validate(reply_markup)
+                             if reply_markup else None),
+            "reply_parameters": (ReplyParameters(message_id=reply_to,
+                                                 allow_sending_without_reply=True)
+                                 if reply_to else None)}
+
+    async def _call(self, make: Any) -> Any:
+        from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
+
+        from bot import telegram
+
+        try:
+            return await make
+        except TelegramRetryAfter as exc:
+            raise telegram.RetryAfter("send", exc.message, exc.retry_after) from exc
+        except TelegramBadRequest as exc:
+            raise telegram.BadRequest("send", exc.message, 400) from exc
+
+    async def send_message(self, chat_id: int, text: str, reply_markup: dict | None = None,
+                           reply_to: int | None = None, paid: bool = False) -> Message:
+        return await self._call(self.bot.send_message(
+            chat_id, text, allow_paid_broadcast=True if paid else None,
+            **self._options(reply_markup, reply_to)))
+
+    async def send_photo(self, chat_id: int, photo: str | bytes, caption: str | None = None,
+                         reply_markup: dict | None = None, reply_to: int | None = None,
+                         paid: bool = False) -> Message:
+        from aiogram.types import BufferedInputFile
+
+        file = BufferedInputFile(photo, "picture.png") if isinstance(photo, bytes) else photo
+        return await self._call(self.bot.send_photo(
+            chat_id, file, caption=caption, allow_paid_broadcast=True if paid else None,
+            **self._options(reply_markup, reply_to)))
+
+    async def close(self) -> None:
+        pass
