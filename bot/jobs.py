@@ -42,7 +42,8 @@ async def _delete_chunked(services: Services, table: str, key: str, where: str,
 
 
 async def housekeeping(services: Services) -> dict[str, int]:
-    """Forget what is no longer needed: delivered pushes and digest decisions after 30 days,
+    """Forget what is no longer needed: delivered pushes and digest decisions after 30 days
+    (the pictures of weekly charts after a day),
     conversations abandoned for a week, old code failures, expired or used link codes. Each
     reads only the rows to delete, by an index, a chunk per transaction."""
     now = services.clock.now()
@@ -55,6 +56,9 @@ async def housekeeping(services: Services) -> dict[str, int]:
                     for where, params in conditions])
 
     sent = await delete("outbox", "id", ("sent_at < ?", (old,)), ("dropped_at < ?", (old,)))
+    # A weekly chart's row carries its picture (some 60 KB): gone a day after it went out.
+    sent += await delete("outbox", "id", ("kind = 'week_chart' AND sent_at < ?", (day_ago,)),
+                         ("kind = 'week_chart' AND dropped_at < ?", (day_ago,)))
     failures = await delete("code_failures", "telegram_id, at", ("at < ?", (day_ago,)))
     codes = await delete("link_codes", "code_hash", ("expires_at < ?", (day_ago,)),
                          ("used_at < ?", (old,)))

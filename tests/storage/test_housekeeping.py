@@ -54,3 +54,19 @@ async def test_housekeeping_deletes_in_chunks_and_keeps_what_is_recent(services,
     assert [r[0] for r in await services.db.fetchall("SELECT key FROM fsm_state")] == [
         "7:7:7:default"]
     assert (await housekeeping(services))["outbox"] == 0
+
+
+async def test_a_weekly_charts_picture_is_forgotten_a_day_after_it_went(services, clock):
+    async with services.db.transaction() as tx:
+        await enqueue(tx, 1, "week_chart", {"png": "iVBORw0KGgo="}, "chart", clock.now())
+        await enqueue(tx, 1, "digest", {}, "digest", clock.now())
+        await enqueue(tx, 1, "week_chart", {"png": "iVBORw0KGgo="}, "waiting", clock.now())
+    ids = [r[0] for r in await services.db.fetchall(
+        "SELECT id FROM outbox WHERE dedup_key IN ('chart', 'digest')")]
+    await services.outbox.sent(ids)
+    clock.advance(hours=23)
+    assert (await housekeeping(services))["outbox"] == 0
+    clock.advance(hours=2)
+    assert (await housekeeping(services))["outbox"] == 1
+    assert sorted(r[0] for r in await services.db.fetchall(
+        "SELECT dedup_key FROM outbox")) == ["digest", "waiting"]
