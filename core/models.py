@@ -145,3 +145,9 @@ class WorkerState:
     rate_limited: int = 0  # 429s it met
     paid: int = 0  # paid broadcasts it sent
     sent_per_second: float = 0.0  # over its last heartbeat interval
+
+
+def class_key(name: str) -> str:
+    """A class name as classes are stored: ``"7 б"`` -> ``"7Б"`` (every spelling a journal or
+    an operator may use of the roster's name)."""
+    return "".join(name.split()).upper()

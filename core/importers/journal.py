@@ -29,6 +29,7 @@ from typing import Any
 from core.errors import Problem
 from core.importers.text import quote, read_text, split_lines
 from core.marks import Mark, parse_mark
+from core.models import class_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,7 +551,7 @@ def _attendance(r: _Reader, eid: str) -> Event | None:
 def _class(r: _Reader) -> str | None:
     """``"7 б"`` -> ``"7Б"``: the spelling the roster uses."""
     value = r.text("class")
-    return None if value is None else "".join(value.split()).upper()
+    return None if value is None else class_key(value)
 
 
 # Texts a journal puts where no homework was set; compared trimmed, case-blind, «ё» as «е»,
@@ -740,7 +741,7 @@ def _class_names(r: _Reader) -> tuple[str, ...]:
         if type(item) is not str or not item.strip():
             r.bad(name, "must be a class name (a non-empty string)")
             continue
-        text = "".join(item.split()).upper()
+        text = class_key(item)
         if len(text) > DEFAULT_LIMIT:
             r.bad(name, f"longer than {DEFAULT_LIMIT} characters")
         elif r.surrogates and _unencodable(text):

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from core.clock import Clock, from_db, to_db
 from core.errors import AccessDenied, MessageTooLong, NoClassTeacher, TeacherNotConnected
-from core.models import PersonName, Role, Viewer
+from core.models import PersonName, Role, Viewer, class_key
 from core.services.access import AccessService, load_children
 from core.services.outbox import enqueue
 from core.storage.db import Database, Tx
@@ -329,7 +329,7 @@ class ConversationService:
         where, params = [], []
         if class_name:
             where.append("c.name = ?")
-            params.append(class_name.replace(" ", "").upper())
+            params.append(class_key(class_name))
         if student_external_id:
             where.append("s.external_id = ?")
             params.append(student_external_id)

@@ -20,7 +20,7 @@ from core.errors import (
     UnknownStudent,
 )
 from core.identity import Hasher, new_link_code, normalize_code, normalize_phone
-from core.models import IssuedCode, LinkResult, PersonName, Role
+from core.models import IssuedCode, LinkResult, PersonName, Role, class_key
 from core.services.access import load_children
 from core.services.digest_due import DigestSchedule
 from core.services.teachers import link_teachers, redeem_teacher_code, teachers_by_phone
@@ -276,7 +276,7 @@ class LinkingService:
         params: list[object] = []
         if class_name:
             where.append("c.name = ?")
-            params.append(class_name.replace(" ", "").upper())
+            params.append(class_key(class_name))
         if student_external_id:
             where.append("s.external_id = ?")
             params.append(student_external_id)
