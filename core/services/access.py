@@ -21,7 +21,7 @@ from core.models import (
     TelegramId,
     Viewer,
 )
-from core.storage.db import Database, Tx
+from core.storage.db import Database, Tx, in_list
 
 
 def _access_sql(condition: str, reachable: bool = False, names: bool = True) -> str:
@@ -116,7 +116,10 @@ async def load_children_many(
     tx: Tx | Database, telegram_ids: list[int]
 ) -> dict[int, tuple[Child, ...]]:
     """``load_children`` for many accounts in one query."""
-    names = {f"a{n}": tg for n, tg in enumerate(telegram_ids)}
+    if not telegram_ids:
+        return {}
+    _marks, padded = in_list(telegram_ids)  # a few statement texts for any number of accounts
+    names = {f"a{n}": tg for n, tg in enumerate(padded)}
     sql = _access_sql(f"{{account}} IN ({', '.join(':' + name for name in names)})")
     grouped: dict[int, list] = {}
     for row in await tx.fetchall(sql, names):

@@ -31,7 +31,7 @@ from core.models import Scope
 from core.quiet import QuietHours
 from core.services.access import load_children_many
 from core.services.preferences import Preferences, from_row
-from core.storage.db import Database, Tx
+from core.storage.db import Database, Tx, in_list
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +100,6 @@ def _chunks(ids: list[int], size: int = _ROWS_PER_CLAIM) -> list[list[int]]:
     return [ids[i:i + size] for i in range(0, len(ids), size)]
 
 
-def _marks(values: Iterable[object]) -> str:
-    """``?, ?, ?`` for an IN list."""
-    return ", ".join("?" for _ in values)
 # A sender settles only rows it still holds: after its lease ran out another may have taken (or
 # even sent) them. (Marking a row sent is never fenced: a message that went out must not go out
 # again.)
@@ -253,8 +250,11 @@ class Outbox:
         unclaimed = "(claimed_until IS NULL OR claimed_until < ?)"
         # Cooling chats are left out in SQL, so that their rows never fill the window; the few
         # beyond the bind limit are left out below.
-        named = sorted(skip)[:_SKIP_IN_SQL]
-        not_in = f" AND telegram_id NOT IN ({_marks(named)})" if named else ""
+        named: list[Any] = sorted(skip)[:_SKIP_IN_SQL]
+        not_in = ""
+        if named:
+            marks, named = in_list(named)
+            not_in = f" AND telegram_id NOT IN ({marks})"
         async with self.db.transaction() as tx:
             oldest = await tx.fetchall(
                 f"SELECT id, telegram_id FROM outbox WHERE {_PENDING} AND not_before <= ?"
@@ -268,27 +268,32 @@ class Outbox:
             if pg and chosen:
                 # One claim at a time per recipient: another sender claiming the same chat at
                 # this moment (it reached a later row of it) keeps it.
-                chosen = [r[0] for r in await tx.fetchall(
-                    "SELECT tg FROM (VALUES " + ", ".join("(CAST(? AS BIGINT))" for _ in chosen)
+                padded = in_list(chosen)[1]
+                locked = {r[0] for r in await tx.fetchall(
+                    "SELECT DISTINCT tg FROM (VALUES "
+                    + ", ".join("(CAST(? AS BIGINT))" for _ in padded)
                     + f") AS v(tg) WHERE pg_try_advisory_xact_lock({_CLAIM_LOCK_SPACE},"
-                    " hashtext(tg::text))", chosen)]
+                    " hashtext(tg::text))", padded)}
+                chosen = [tg for tg in chosen if tg in locked]
             if chosen:
                 # A chat another sender is sending to now waits for its lease to end: two
                 # messages never go to one chat side by side.
+                marks, padded = in_list(chosen)
                 busy = {r[0] for r in await tx.fetchall(
                     f"SELECT DISTINCT telegram_id FROM outbox WHERE telegram_id IN"
-                    f" ({_marks(chosen)}) AND {_PENDING} AND claimed_until >= ?",
-                    (*chosen, stamp))}
+                    f" ({marks}) AND {_PENDING} AND claimed_until >= ?",
+                    (*padded, stamp))}
                 chosen = [tg for tg in chosen if tg not in busy][:recipients]
             if not chosen:
                 return []
             due: dict[int, list[Any]] = {tg: [] for tg in chosen}
             expired: dict[str, int] = {}
+            marks, padded = in_list(chosen)
             for r in await tx.fetchall(
                     "SELECT id, telegram_id, kind, student_id, payload, created_at, attempts,"
-                    f" claimed_by FROM outbox WHERE telegram_id IN ({_marks(chosen)})"
+                    f" claimed_by FROM outbox WHERE telegram_id IN ({marks})"
                     f" AND {_PENDING} AND not_before <= ? AND {unclaimed} ORDER BY id"
-                    f" LIMIT {_ROWS_PER_CLAIM}{locking}", (*chosen, stamp, stamp)):
+                    f" LIMIT {_ROWS_PER_CLAIM}{locking}", (*padded, stamp, stamp)):
                 due[r["telegram_id"]].append(r)
                 if r["claimed_by"] is not None and r["claimed_by"] != self.owner:
                     expired[r["claimed_by"]] = expired.get(r["claimed_by"], 0) + 1
@@ -298,9 +303,10 @@ class Outbox:
             chosen = [tg for tg in chosen if due[tg]]
             if not chosen:
                 return []
+            marks, padded = in_list(chosen)
             accounts = {r["telegram_id"]: r for r in await tx.fetchall(
                 "SELECT telegram_id, chat_id, locale, language_code, unreachable_at"
-                f" FROM accounts WHERE telegram_id IN ({_marks(chosen)})", chosen)}
+                f" FROM accounts WHERE telegram_id IN ({marks})", padded)}
             drops: list[tuple[str, str, int]] = []
             for tg in chosen:
                 if tg not in accounts or accounts[tg]["unreachable_at"] is not None:
@@ -308,9 +314,11 @@ class Outbox:
                     drops.extend((stamp, "unreachable", r["id"]) for r in due[tg])
             chosen = [tg for tg in chosen
                       if tg in accounts and accounts[tg]["unreachable_at"] is None]
-            settings = {r["telegram_id"]: r for r in await tx.fetchall(
-                f"SELECT * FROM account_settings WHERE telegram_id IN ({_marks(chosen)})",
-                chosen)} if chosen else {}
+            settings: dict[int, Any] = {}
+            if chosen:
+                marks, padded = in_list(chosen)
+                settings = {r["telegram_id"]: r for r in await tx.fetchall(
+                    f"SELECT * FROM account_settings WHERE telegram_id IN ({marks})", padded)}
             children = await load_children_many(tx, chosen) if chosen else {}
             holds: dict[str, list[int]] = {}
             claims: list[int] = []
@@ -328,13 +336,15 @@ class Outbox:
                 await tx.executemany(
                     "UPDATE outbox SET dropped_at = ?, last_error = ? WHERE id = ?", drops)
             for until, ids in holds.items():
-                await tx.execute(f"UPDATE outbox SET not_before = ? WHERE id IN ({_marks(ids)})",
-                                 (until, *ids))
-            if claims:
+                for part in _chunks(ids):
+                    marks, padded = in_list(part)
+                    await tx.execute(f"UPDATE outbox SET not_before = ? WHERE id IN ({marks})",
+                                     (until, *padded))
+            for part in _chunks(claims):
+                marks, padded = in_list(part)
                 await tx.execute(
                     "UPDATE outbox SET claimed_by = ?, claimed_until = ?"
-                    f" WHERE id IN ({_marks(claims)})",
-                    (self.owner, to_db(now + self.lease), *claims))
+                    f" WHERE id IN ({marks})", (self.owner, to_db(now + self.lease), *padded))
         return batches
 
     def _sendable(self, tg: int, settings_row: Any, due: list[Any], children: Iterable[Any],
@@ -390,9 +400,10 @@ class Outbox:
         stamp = to_db(self.clock.now())
         async with self.db.transaction() as tx:
             for part in _chunks(ids):
+                marks, padded = in_list(part)
                 await tx.execute(
                     "UPDATE outbox SET sent_at = ?, claimed_by = NULL, claimed_until = NULL,"
-                    f" attempts = attempts + 1 WHERE id IN ({_marks(part)})", (stamp, *part))
+                    f" attempts = attempts + 1 WHERE id IN ({marks})", (stamp, *padded))
 
     async def heartbeat(self, role: str, error: str | None = None, *, progress: bool = False,
                         messages: int = 0, rate_limited: int = 0, paid: int = 0,
@@ -418,10 +429,11 @@ class Outbox:
             return held
         async with self.db.transaction() as tx:
             for part in _chunks(ids):
+                marks, padded = in_list(part)
                 held.update(r[0] for r in await tx.fetchall(
-                    f"UPDATE outbox SET claimed_until = ? WHERE id IN ({_marks(part)})"
+                    f"UPDATE outbox SET claimed_until = ? WHERE id IN ({marks})"
                     f" AND {_MINE} RETURNING id",
-                    (to_db(self.clock.now() + self.lease), *part, self.owner)))
+                    (to_db(self.clock.now() + self.lease), *padded, self.owner)))
         return held
 
     async def retry(self, ids: list[int], delay: timedelta, error: str) -> None:

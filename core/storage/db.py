@@ -107,6 +107,21 @@ def _compile(sql: str) -> tuple[TextClause, int]:
     return text(_TOKENS.sub(swap, sql)), count
 
 
+def in_list(values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """``?, ?, …`` for ``IN (…)`` or ``NOT IN (…)`` and its values: the last value repeated up
+    to the next power of two. Every statement text is compiled (and kept in two caches, and
+    prepared on PostgreSQL) once: lists of any length would make a new text for each length, up
+    to thousands of them with a thousand binds each; padded, a statement has a dozen texts.
+    (A repeated value changes neither ``IN`` nor ``NOT IN``, where a NULL would.)"""
+    items = list(values)
+    if not items:
+        raise ValueError("an empty IN list")
+    size = 1
+    while size < len(items):
+        size *= 2
+    return ", ".join("?" * size), items + items[-1:] * (size - len(items))
+
+
 def _bind(sql: str, params: Params) -> tuple[TextClause, dict[str, Any]]:
     clause, count = _compile(sql)
     if isinstance(params, Mapping):

@@ -205,3 +205,25 @@ def test_database_urls():
         "postgresql+asyncpg://u:***@db/diary")
     with pytest.raises(ValueError, match="unsupported"):
         database_url("mysql://u@db/diary")
+
+
+def test_in_lists_take_a_few_statement_texts_whatever_their_length():
+    from core.storage.db import in_list
+
+    assert in_list([7]) == ("?", [7])
+    assert in_list([1, 2, 3]) == ("?, ?, ?, ?", [1, 2, 3, 3])
+    texts = {in_list(list(range(n)))[0] for n in range(1, 1001)}
+    assert len(texts) == 11  # 1, 2, 4 … 1024
+    with pytest.raises(ValueError):
+        in_list([])
+
+
+async def test_a_padded_not_in_list_still_excludes_only_its_values(db):
+    from core.storage.db import in_list
+
+    async with db.transaction() as tx:
+        await tx.execute("CREATE TABLE t (v INTEGER)")
+        await tx.executemany("INSERT INTO t VALUES (?)", [(n,) for n in range(6)])
+    marks, values = in_list([1, 2, 3])
+    rows = await db.fetchall(f"SELECT v FROM t WHERE v NOT IN ({marks}) ORDER BY v", values)
+    assert [r[0] for r in rows] == [0, 4, 5]
