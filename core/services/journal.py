@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -659,9 +659,6 @@ class _Applier:
         self.unwritten: dict[_SumKey, list[float]] = {}  # not read: counted, not written
         # Students whose first journal data this import brings: stored without pushes.
         self.silent: set[int] = set()
-        # One method per event type, and the type's name in the ledger.
-        self.handlers = {cls: (getattr(self, f"_{cls.__name__}"), name)
-                         for cls, name in _TYPE_NAMES.items()}
         # Final marks: what each one named by the file is now (read in sets, then kept up to
         # date here), new ones and changes written with the next flush, and the periods they
         # close: external id -> (periods.id, name, the school year it belongs to).
@@ -721,8 +718,8 @@ class _Applier:
             self.changed_finals.clear()
 
     async def apply(self, event: Event) -> None:
-        handler, name = self.handlers[type(event)]
-        await handler(event)
+        handler, name = _HANDLERS[type(event)]
+        await handler(self, event)
         self.ledger.append((event.id, name, self.stamp))
         self._count(name)
         if max(len(self.pending_grades), len(self.ledger),
@@ -881,7 +878,9 @@ class _Applier:
             students.sort()
             for part in _chunks(students):
                 marks, padded = _in_list(part)
-                found = {sid: (total, weights) for sid, total, weights in await self.tx.fetchall(
+                # The driver's rows as they are (thousands of them: no Row made of each); a
+                # NUMERIC sum of PostgreSQL becomes a number below.
+                found = {sid: (total, weights) for sid, total, weights in await self.tx.execute(
                     f"SELECT student_id, {SUMS_SQL} FROM grades"
                     f" WHERE subject = ? AND student_id IN ({marks})"
                     " AND date BETWEEN ? AND ? AND deleted_at IS NULL GROUP BY student_id",
@@ -943,16 +942,19 @@ class _Applier:
             await self.load_sums({key})
             kept = self.sums[key]
         total, weights = kept
-        self.count_grade(key, mark, e.weight)
-        after_total = total + mark.points * e.weight
-        after_weights = weights + mark.parts * e.weight
+        # The grade joins the kept sums (as ``count_grade`` would add it).
+        kept[0] = after_total = total + mark.points * e.weight
+        kept[1] = after_weights = weights + mark.parts * e.weight
         audience = self.audiences.get((sid, Scope.GRADES)) or await self.audience(sid)
-        self.queue(audience, sid, "grade_new", f"grade:{e.grade_id}:new", {
+        payload = {
             "child": first_name, "subject": e.subject, "value": mark.value, "weight": e.weight,
             "work": e.work, "comment": e.comment, "teacher": e.teacher, "date": day,
             "avg_before": mean(total, weights), "avg_after": mean(after_total, after_weights),
-            **_shown(mark, e.weight), **self._point(point_until),
-        })
+            **_shown(mark, e.weight),
+        }
+        if point_until is not None:
+            payload.update(self._point(point_until))
+        self.queue(audience, sid, "grade_new", f"grade:{e.grade_id}:new", payload)
 
     def _point(self, point_until: str | None) -> dict[str, Any]:
         """A push's words on a mark's dot: until when, while it is open."""
@@ -1525,3 +1527,9 @@ _TYPE_NAMES: dict[type, str] = {
     FinalGradeDeletedEvent: "final_grade_deleted",
     AnnouncementEvent: "announcement",
 }
+
+# One method of ``_Applier`` per event type, and the type's name in the ledger. (Kept here, not
+# as bound methods on each applier: an applier that held its own methods would be a cycle, its
+# thousands of rows left for the cyclic garbage collector to find in some later import.)
+_HANDLERS: dict[type, tuple[Callable[[_Applier, Any], Awaitable[None]], str]] = {
+    cls: (getattr(_Applier, f"_{cls.__name__}"), name) for cls, name in _TYPE_NAMES.items()}
