@@ -655,8 +655,10 @@ class _Applier:
         self.pending_pushes: list[tuple[Any, ...]] = []
         # Sums by (student, subject, period); a period is (start, end): two periods may start on
         # the same day (a quarter and the school year that stands for a holiday gap).
-        self.sums: dict[_SumKey, list[float]] = {}  # read and kept up to date since
-        self.unwritten: dict[_SumKey, list[float]] = {}  # not read: counted, not written
+        # (Tuples, replaced as they change: thousands of them live through an import, and the
+        # garbage collector stops tracking a tuple of numbers, never a list.)
+        self.sums: dict[_SumKey, tuple[float, int]] = {}  # read and kept up to date since
+        self.unwritten: dict[_SumKey, tuple[float, int]] = {}  # not read: counted, not written
         # Students whose first journal data this import brings: stored without pushes.
         self.silent: set[int] = set()
         # Final marks: what each one named by the file is now (read in sets, then kept up to
@@ -889,15 +891,13 @@ class _Applier:
                     key = (student_id, subject, span)
                     total, weights = found.get(student_id, (0, 0))
                     pending = self.unwritten.pop(key, (0, 0))
-                    self.sums[key] = [float(total) + pending[0], int(weights) + pending[1]]
+                    self.sums[key] = (float(total) + pending[0], int(weights) + pending[1])
 
     def count_grade(self, key: _SumKey, mark: Stored, weight: int) -> None:
         """A new grade (written with the next flush) joins its subject's sums."""
-        kept = self.sums.get(key)
-        if kept is None:
-            kept = self.unwritten.setdefault(key, [0, 0])
-        kept[0] += mark.points * weight
-        kept[1] += mark.parts * weight
+        kept = self.sums if key in self.sums else self.unwritten
+        total, weights = kept.get(key, (0, 0))
+        kept[key] = (total + mark.points * weight, weights + mark.parts * weight)
 
     async def push_class(self, class_id: int, setting: str, default: bool, kind: str, key: str,
                          payload: dict[str, Any]) -> None:
@@ -942,9 +942,9 @@ class _Applier:
             await self.load_sums({key})
             kept = self.sums[key]
         total, weights = kept
-        # The grade joins the kept sums (as ``count_grade`` would add it).
-        kept[0] = after_total = total + mark.points * e.weight
-        kept[1] = after_weights = weights + mark.parts * e.weight
+        after_total = total + mark.points * e.weight
+        after_weights = weights + mark.parts * e.weight
+        self.sums[key] = (after_total, after_weights)  # the grade joins them (``count_grade``)
         audience = self.audiences.get((sid, Scope.GRADES)) or await self.audience(sid)
         payload = {
             "child": first_name, "subject": e.subject, "value": mark.value, "weight": e.weight,
