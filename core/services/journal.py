@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -655,13 +655,12 @@ class _Applier:
         self.pending_pushes: list[tuple[Any, ...]] = []
         # Sums by (student, subject, period); a period is (start, end): two periods may start on
         # the same day (a quarter and the school year that stands for a holiday gap).
-        self.sums: dict[_SumKey, list[float]] = {}  # read and kept up to date since
-        self.unwritten: dict[_SumKey, list[float]] = {}  # not read: counted, not written
+        # (Tuples, replaced as they change: thousands of them live through an import, and the
+        # garbage collector stops tracking a tuple of numbers, never a list.)
+        self.sums: dict[_SumKey, tuple[float, int]] = {}  # read and kept up to date since
+        self.unwritten: dict[_SumKey, tuple[float, int]] = {}  # not read: counted, not written
         # Students whose first journal data this import brings: stored without pushes.
         self.silent: set[int] = set()
-        # One method per event type, and the type's name in the ledger.
-        self.handlers = {cls: (getattr(self, f"_{cls.__name__}"), name)
-                         for cls, name in _TYPE_NAMES.items()}
         # Final marks: what each one named by the file is now (read in sets, then kept up to
         # date here), new ones and changes written with the next flush, and the periods they
         # close: external id -> (periods.id, name, the school year it belongs to).
@@ -721,8 +720,8 @@ class _Applier:
             self.changed_finals.clear()
 
     async def apply(self, event: Event) -> None:
-        handler, name = self.handlers[type(event)]
-        await handler(event)
+        handler, name = _HANDLERS[type(event)]
+        await handler(self, event)
         self.ledger.append((event.id, name, self.stamp))
         self._count(name)
         if max(len(self.pending_grades), len(self.ledger),
@@ -881,7 +880,9 @@ class _Applier:
             students.sort()
             for part in _chunks(students):
                 marks, padded = _in_list(part)
-                found = {sid: (total, weights) for sid, total, weights in await self.tx.fetchall(
+                # The driver's rows as they are (thousands of them: no Row made of each); a
+                # NUMERIC sum of PostgreSQL becomes a number below.
+                found = {sid: (total, weights) for sid, total, weights in await self.tx.execute(
                     f"SELECT student_id, {SUMS_SQL} FROM grades"
                     f" WHERE subject = ? AND student_id IN ({marks})"
                     " AND date BETWEEN ? AND ? AND deleted_at IS NULL GROUP BY student_id",
@@ -890,15 +891,13 @@ class _Applier:
                     key = (student_id, subject, span)
                     total, weights = found.get(student_id, (0, 0))
                     pending = self.unwritten.pop(key, (0, 0))
-                    self.sums[key] = [float(total) + pending[0], int(weights) + pending[1]]
+                    self.sums[key] = (float(total) + pending[0], int(weights) + pending[1])
 
     def count_grade(self, key: _SumKey, mark: Stored, weight: int) -> None:
         """A new grade (written with the next flush) joins its subject's sums."""
-        kept = self.sums.get(key)
-        if kept is None:
-            kept = self.unwritten.setdefault(key, [0, 0])
-        kept[0] += mark.points * weight
-        kept[1] += mark.parts * weight
+        kept = self.sums if key in self.sums else self.unwritten
+        total, weights = kept.get(key, (0, 0))
+        kept[key] = (total + mark.points * weight, weights + mark.parts * weight)
 
     async def push_class(self, class_id: int, setting: str, default: bool, kind: str, key: str,
                          payload: dict[str, Any]) -> None:
@@ -943,16 +942,19 @@ class _Applier:
             await self.load_sums({key})
             kept = self.sums[key]
         total, weights = kept
-        self.count_grade(key, mark, e.weight)
         after_total = total + mark.points * e.weight
         after_weights = weights + mark.parts * e.weight
+        self.sums[key] = (after_total, after_weights)  # the grade joins them (``count_grade``)
         audience = self.audiences.get((sid, Scope.GRADES)) or await self.audience(sid)
-        self.queue(audience, sid, "grade_new", f"grade:{e.grade_id}:new", {
+        payload = {
             "child": first_name, "subject": e.subject, "value": mark.value, "weight": e.weight,
             "work": e.work, "comment": e.comment, "teacher": e.teacher, "date": day,
             "avg_before": mean(total, weights), "avg_after": mean(after_total, after_weights),
-            **_shown(mark, e.weight), **self._point(point_until),
-        })
+            **_shown(mark, e.weight),
+        }
+        if point_until is not None:
+            payload.update(self._point(point_until))
+        self.queue(audience, sid, "grade_new", f"grade:{e.grade_id}:new", payload)
 
     def _point(self, point_until: str | None) -> dict[str, Any]:
         """A push's words on a mark's dot: until when, while it is open."""
@@ -1525,3 +1527,9 @@ _TYPE_NAMES: dict[type, str] = {
     FinalGradeDeletedEvent: "final_grade_deleted",
     AnnouncementEvent: "announcement",
 }
+
+# One method of ``_Applier`` per event type, and the type's name in the ledger. (Kept here, not
+# as bound methods on each applier: an applier that held its own methods would be a cycle, its
+# thousands of rows left for the cyclic garbage collector to find in some later import.)
+_HANDLERS: dict[type, tuple[Callable[[_Applier, Any], Awaitable[None]], str]] = {
+    cls: (getattr(_Applier, f"_{cls.__name__}"), name) for cls, name in _TYPE_NAMES.items()}

@@ -127,12 +127,26 @@ async def enqueue(
 def outbox_row(telegram_id: int, kind: str, payload_json: str, dedup_key: str, now: datetime,
                student_id: int | None = None, hold: timedelta = timedelta(0)) -> tuple[Any, ...]:
     """One push as ``enqueue_many`` takes it."""
-    return (telegram_id, kind, student_id, payload_json, dedup_key, _stamp(now),
-            _stamp(now + hold))
+    created = _stamp(now)
+    return (telegram_id, kind, student_id, payload_json, dedup_key, created,
+            _stamp(now + hold) if hold else created)
 
 
 # An import queues thousands of pushes stamped with the same moment: formatted once.
 _stamp = functools.lru_cache(maxsize=16)(to_db)
+
+
+_OUTBOX_COLUMNS = ("(telegram_id, kind, student_id, payload, dedup_key, created_at,"
+                   " not_before)")
+# PostgreSQL: the rows as one array a column, unnested in their order (the ids follow it, as
+# they follow the order of the rows of a multi-row VALUES).
+_UNNEST_SQL = (
+    f"INSERT INTO outbox {_OUTBOX_COLUMNS}"
+    " SELECT telegram_id, kind, student_id, payload, dedup_key, created_at, not_before"
+    " FROM unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]),"
+    " CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]))"
+    " WITH ORDINALITY AS r (telegram_id, kind, student_id, payload, dedup_key, created_at,"
+    " not_before, n) ORDER BY n ON CONFLICT DO NOTHING")
 
 
 async def enqueue_many(tx: Tx, rows: list[tuple[Any, ...]]) -> int:
@@ -140,11 +154,13 @@ async def enqueue_many(tx: Tx, rows: list[tuple[Any, ...]]) -> int:
     (a dedup key already queued is skipped)."""
     if not rows:
         return 0
-    added = await tx.executemany_count(
-        "INSERT INTO outbox (telegram_id, kind, student_id, payload, dedup_key,"
-        " created_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        rows,
-    )
+    if tx.conn.dialect.name == "sqlite":  # the driver's executemany: one statement, prepared
+        added = await tx.executemany_count(
+            f"INSERT INTO outbox {_OUTBOX_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING", rows)
+    else:  # one statement of seven arrays, whatever the number of rows
+        columns = [list(c) for c in zip(*rows, strict=True)]
+        added = max(0, (await tx.execute(_UNNEST_SQL, columns)).rowcount)
     if added:
         await notify_senders(tx)
     return added

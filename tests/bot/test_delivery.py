@@ -14,6 +14,7 @@ from bot.i18n import create_i18n
 from bot.services import build_services
 from bot.telegram import BotApi
 from bot.web import render_metrics
+from core.clock import to_db
 from core.importers.journal import parse_journal
 from core.services.outbox import Outbox, enqueue_many, outbox_row, this_sender
 from core.storage.db import Database
@@ -349,6 +350,35 @@ async def test_a_claim_takes_at_most_a_thousand_rows_and_the_rest_next(linked):
     assert second == []  # Anna's chat is being sent to
     await linked.outbox.sent(first[0].ids)
     assert [len(b.items) for b in await linked.outbox.claim()] == [200]
+
+
+async def test_pushes_queued_in_one_go_keep_their_order_and_each_key_once(linked):
+    """``enqueue_many`` counts only the new rows (a key already queued, or twice in the same
+    call, is skipped), and the rows' ids follow the order they were given in."""
+    now = linked.clock.now()
+    ivan = await linked.db.scalar("SELECT id FROM students WHERE external_id = 'S-1001'")
+    async with linked.db.transaction() as tx:
+        await tx.execute("DELETE FROM outbox")
+        assert await enqueue_many(tx, [outbox_row(ANNA, "relink", "{}", "old", now)]) == 1
+        added = await enqueue_many(tx, [
+            outbox_row(ANNA, "grade_new", '{"n": 3}', "c", now, student_id=ivan),
+            outbox_row(IVAN, "announcement", '{"text": "Ёлка"}', "a", now,
+                       hold=timedelta(seconds=60)),
+            outbox_row(ANNA, "relink", "{}", "old", now),
+            outbox_row(SERGEY, "grade_new", '{"n": 1}', "b", now, student_id=ivan),
+            outbox_row(SERGEY, "grade_new", '{"n": 2}', "b", now, student_id=ivan),
+        ])
+    assert added == 3
+    rows = await linked.db.fetchall(
+        "SELECT dedup_key, telegram_id, kind, student_id, payload, created_at, not_before"
+        " FROM outbox ORDER BY id")
+    stamp, later = to_db(now), to_db(now + timedelta(seconds=60))
+    assert [tuple(r) for r in rows] == [
+        ("old", ANNA, "relink", None, "{}", stamp, stamp),
+        ("c", ANNA, "grade_new", ivan, '{"n": 3}', stamp, stamp),
+        ("a", IVAN, "announcement", None, '{"text": "Ёлка"}', stamp, later),
+        ("b", SERGEY, "grade_new", ivan, '{"n": 1}', stamp, stamp),
+    ]
 
 
 class GatedBudget:

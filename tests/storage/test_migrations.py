@@ -366,3 +366,43 @@ async def test_revision_0005_keeps_each_grade_as_shown_and_dates_each_students_h
         assert await db.scalar("SELECT grade_id FROM dots") == grade_id
         assert await upgrade(db)
         assert await current_revision(db) == head()
+
+
+async def _grade_indexes(db: Database) -> dict[str, str]:
+    """The indexes of ``grades`` by name: their definitions."""
+    if db.is_sqlite:
+        rows = await db.fetchall("SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+                                 " AND tbl_name = 'grades' AND sql IS NOT NULL")
+    else:
+        rows = await db.fetchall("SELECT indexname, indexdef FROM pg_indexes"
+                                 " WHERE schemaname = current_schema() AND tablename = 'grades'")
+    return {r[0]: r[1] for r in rows}
+
+
+async def test_revision_0013_reads_a_subjects_sums_from_the_index_alone(database_url):
+    """The index of a child's subject by date carries what the sums of an average read, in
+    place of the one without them; and back."""
+    async with Database(database_url) as db:
+        await _upgrade_to(db, "0012")
+        assert "grades_student_subject" in await _grade_indexes(db)
+        assert await upgrade(db) == ["0013"]
+        indexes = await _grade_indexes(db)
+        assert "grades_student_subject" not in indexes
+        sums = indexes["grades_student_subject_sums"]
+        if db.is_sqlite:
+            assert "(student_id, subject, date, points, parts, weight, deleted_at)" in sums
+            plan = " ".join(str(tuple(r)) for r in await db.fetchall(
+                "EXPLAIN QUERY PLAN SELECT student_id, COALESCE(SUM(points * weight), 0),"
+                " COALESCE(SUM(parts * weight), 0) FROM grades WHERE subject = ?"
+                " AND student_id IN (?, ?) AND date BETWEEN ? AND ? AND deleted_at IS NULL"
+                " GROUP BY student_id", ("Алгебра", 1, 2, "2026-09-01", "2027-08-31")))
+            assert "COVERING INDEX grades_student_subject_sums" in plan
+        else:
+            assert "(student_id, subject, date) INCLUDE (points, parts, weight, deleted_at)" \
+                in sums
+        await _downgrade_to(db, "0012")
+        indexes = await _grade_indexes(db)
+        assert "grades_student_subject" in indexes
+        assert "grades_student_subject_sums" not in indexes
+        assert await upgrade(db) == ["0013"]
+        assert await current_revision(db) == head()
