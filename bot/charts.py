@@ -26,7 +26,7 @@ from datetime import date, timedelta
 from babel.numbers import format_decimal
 
 from bot import render as fmt
-from bot.i18n import I18n, ngettext
+from bot.i18n import I18n
 from bot.i18n import gettext as _
 from core import marks as school_marks
 from core.services.digest import WeekChart
@@ -251,10 +251,6 @@ def overview_chart(ov: Overview) -> OverviewChart:
     )
 
 
-def marks_count(n: int) -> str:
-    return ngettext("{n} mark", "{n} marks", n).format(n=n)
-
-
 def week_picture(week: WeekChart) -> WeekPicture:
     """A child's week: every subject's average in the period, where this week's marks moved it
     from, and the marks themselves."""
@@ -274,7 +270,7 @@ def week_picture(week: WeekChart) -> WeekPicture:
         title=_("Week {span} — {child}").format(span=fmt.days(week.start, week.end),
                                                 child=week.child),
         subtitle=_("{marks} this week · averages for {period}").format(
-            marks=marks_count(week.marks), period=period),
+            marks=fmt.marks_count(week.marks), period=period),
         rows=tuple(rows),
         legend=(_("average now"), _("before this week"), _("this week's marks")),
         empty=_("No marks this week"),
@@ -283,12 +279,14 @@ def week_picture(week: WeekChart) -> WeekPicture:
 
 async def draw_week(week: WeekChart, locale: str | None, language: str | None,
                     i18n: I18n) -> bytes:
-    """The weekly chart's PNG in the reader's language (``DigestService.run``'s drawer)."""
+    """The weekly chart's PNG in the reader's language (``DigestService.run``'s drawer). Not
+    kept in the cache of the charts users ask for: each is drawn once a week, and the digest
+    run keeps what it drew itself."""
     from bot.i18n import pick_locale
 
     with i18n.context(), i18n.use_locale(pick_locale(locale, language, i18n.default_locale)):
         picture = week_picture(week)
-    return await draw(picture)
+    return await draw(picture, cache=None)
 
 
 # -- drawing ----------------------------------------------------------------------------------

@@ -560,8 +560,7 @@ def week_chart(p: dict[str, Any]) -> Outgoing:
     """A child's week as a picture, after Friday's digest."""
     caption = _("📈 Week {span} · {child}: {marks}").format(
         span=render.days(date.fromisoformat(p["start"]), date.fromisoformat(p["end"])),
-        child=p["child"], marks=ngettext("{n} mark", "{n} marks", p["marks"]).format(
-            n=p["marks"]))
+        child=p["child"], marks=render.marks_count(p["marks"]))
     return Outgoing(caption, None, [], upload=base64.b64decode(p["png"], validate=True))
 
 

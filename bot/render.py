@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_interval, format_skeleton
 from babel.dates import format_datetime as babel_datetime
 
-from bot.i18n import current_locale
+from bot.i18n import current_locale, ngettext
 from bot.i18n import gettext as _
 from core.models import Child, Role
 
@@ -81,3 +81,8 @@ def whose(children: tuple[Child, ...] | list[Child]) -> str:
     if followed:
         lines += [_("You follow:"), children_list(tuple(followed))]
     return "\n".join(lines)
+
+
+def marks_count(n: int) -> str:
+    """«1 оценка», «3 оценки», «5 оценок»."""
+    return ngettext("{n} mark", "{n} marks", n).format(n=n)

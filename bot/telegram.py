@@ -8,7 +8,9 @@ request) and the answer is read for what the sender needs: the message id, or th
 Errors are sorted as the Bot API documents them, into what the sender does next:
 
 - :class:`RetryAfter` (429): the chat waits ``retry_after`` seconds;
-- :class:`Forbidden` (403: blocked, deactivated), :class:`BadRequest` (400);
+- :class:`Forbidden` (403: blocked, deactivated), :class:`BadRequest` (400, and 413 for a file
+  too large: that message is dropped, the others go; a chat that became a supergroup, 400 with
+  ``migrate_to_chat_id``, is a refusal too: pushes go to private chats only);
 - :class:`Unauthorized` (401: a wrong or revoked token), :class:`NotFound` (404: a wrong server);
 - :class:`ServerError` (5xx) and :class:`NetworkError` (no answer): tried again later.
 """
@@ -22,7 +24,8 @@ from typing import Any
 import aiohttp
 
 DEFAULT_SERVER = "https://api.telegram.org"
-TIMEOUT = 60.0  # seconds for one request, as aiogram's default
+TIMEOUT = 30.0  # seconds for one request: well inside a claim's lease (60 s), so a send that
+# Telegram took late is recorded by this sender, not made again by another
 CONNECTIONS = 100  # open connections to the server at most
 
 
@@ -37,6 +40,10 @@ class TelegramError(Exception):
 
 
 class BadRequest(TelegramError):
+    pass
+
+
+class EntityTooLarge(BadRequest):
     pass
 
 
@@ -67,7 +74,7 @@ class RetryAfter(TelegramError):
 
 
 _BY_CODE: dict[int, type[TelegramError]] = {
-    400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound}
+    400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 413: EntityTooLarge}
 
 
 @dataclass(frozen=True)
@@ -79,8 +86,10 @@ class Sent:
 
 def error_of(method: str, status: int, body: Any) -> TelegramError:
     """The error an answer that is not ``ok`` stands for."""
-    if not isinstance(body, dict):
-        return (ServerError if status >= 500 else TelegramError)(
+    if not isinstance(body, dict):  # a proxy's page, not the Bot API's answer
+        if status == 429:
+            return RetryAfter(method, "HTTP 429", 1.0)
+        return (ServerError if status >= 500 else _BY_CODE.get(status, TelegramError))(
             method, f"HTTP {status}", status)
     message = str(body.get("description") or f"HTTP {status}")
     code = body.get("error_code") if isinstance(body.get("error_code"), int) else status
@@ -97,6 +106,7 @@ class BotApi:
 
     def __init__(self, token: str, server: str | None = None,
                  timeout: float = TIMEOUT) -> None:
+        self._token = token
         self._base = f"{(server or DEFAULT_SERVER).rstrip('/')}/bot{token}/"
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -138,10 +148,12 @@ class BotApi:
             async with request as response:
                 status = response.status
                 raw = await response.read()
-        except TimeoutError as exc:
-            raise NetworkError(method, "Request timeout error") from exc
+        except TimeoutError:
+            raise NetworkError(method, "Request timeout error") from None
         except aiohttp.ClientError as exc:
-            raise NetworkError(method, f"{type(exc).__name__}: {exc}") from exc
+            # The request's address carries the token: never in a message, a log or a row.
+            text = str(exc).replace(self._token, "<token>") if self._token else str(exc)
+            raise NetworkError(method, f"{type(exc).__name__}: {text}") from None
         try:
             body = json.loads(raw)
         except ValueError:

@@ -116,9 +116,10 @@ async def load_children_many(
     tx: Tx | Database, telegram_ids: list[int]
 ) -> dict[int, tuple[Child, ...]]:
     """``load_children`` for many accounts in one query."""
-    if not telegram_ids:
+    accounts = [tg for tg in telegram_ids if tg is not None]
+    if not accounts:
         return {}
-    _marks, padded = in_list(telegram_ids)  # a few statement texts for any number of accounts
+    _marks, padded = in_list(accounts)  # a few statement texts for any number of accounts
     names = {f"a{n}": tg for n, tg in enumerate(padded)}
     sql = _access_sql(f"{{account}} IN ({', '.join(':' + name for name in names)})")
     grouped: dict[int, list] = {}

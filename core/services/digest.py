@@ -538,18 +538,24 @@ async def _week_charts(db: Database, snapshot: _Snapshot, wanted: dict[int, Pref
     weeks = await load_weeks(db, {c.id: c.name.short for kids in children.values()
                                   for c in kids}, snapshot.today, snapshot.period)
     charts: dict[int, list[tuple[WeekChart, bytes]]] = {}
+    drawn: dict[tuple[int, str | None, str | None], bytes | None] = {}  # a child's, per language
     for tg, kids in children.items():
+        language = languages.get(tg, (None, None))
         for child in kids:
             week = weeks.get(child.id)
             if week is None or not week.marks:
                 continue
-            try:
-                png = await draw_week(week, *languages.get(tg, (None, None)))
-            except Exception:
-                log.exception("weekly chart of student %s not drawn; the digest goes without it",
-                              child.id)
-                continue
-            charts.setdefault(tg, []).append((week, png))
+            key = (child.id, *language)
+            if key not in drawn:  # two parents reading one language: drawn once
+                try:
+                    drawn[key] = await draw_week(week, *language)
+                except Exception:
+                    log.exception("weekly chart of student %s not drawn; the digest goes"
+                                  " without it", child.id)
+                    drawn[key] = None
+            png = drawn[key]
+            if png is not None:
+                charts.setdefault(tg, []).append((week, png))
     return charts
 
 

@@ -50,7 +50,11 @@ KIND_SCOPES = {
     "final_grade_deleted": Scope.GRADES,
     # Of a school, not of one child (no student id): what a trusted person needs to be told.
     "announcement": Scope.HOMEWORK,
+    "week_chart": Scope.GRADES,
 }
+# Kinds that go at the time the user chose, through quiet hours: the digest and the chart of
+# the week that follows it.
+UNHELD = ("digest", "week_chart")
 
 
 @dataclass(frozen=True)
@@ -204,7 +208,7 @@ async def release_held(tx: Tx, telegram_id: int, held_until: datetime, until: da
     waiting for other reasons (a retry, a rate limit) keep their own time."""
     cur = await tx.execute(
         f"UPDATE outbox SET not_before = ? WHERE telegram_id = ? AND {_PENDING}"
-        f" AND not_before = ? AND kind != 'digest'",
+        f" AND not_before = ? AND kind NOT IN ('digest', 'week_chart')",
         (to_db(until), telegram_id, to_db(held_until)),
     )
     if cur.rowcount:
@@ -397,7 +401,7 @@ class Outbox:
                 log.error("outbox row %s: unreadable payload; dropped", r["id"])
                 drops.append((stamp, "unreadable payload", r["id"]))
                 continue
-            if release is not None and kind != "digest":
+            if release is not None and kind not in UNHELD:
                 # Held until the quiet hours end — except the digest, whose time the user
                 # chose themselves.
                 holds.setdefault(to_db(release), []).append(r["id"])

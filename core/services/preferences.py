@@ -43,6 +43,7 @@ KIND_FLAGS = {
     "lesson_cancelled": "push_timetable",
     "lesson_replaced": "push_replacements",
     "announcement": "push_announcements",
+    "week_chart": "digest_chart",  # switched off (or the child muted) after it was queued
 }
 QUIET_CHOICES = ("22:00-08:00", "21:00-07:00", "23:00-07:00", "")
 DIGEST_TIMES = ("17:00", "18:00", "19:00", "20:00", "21:00")

@@ -116,6 +116,8 @@ def in_list(values: Sequence[Any]) -> tuple[str, list[Any]]:
     items = list(values)
     if not items:
         raise ValueError("an empty IN list")
+    if any(v is None for v in items):
+        raise ValueError("NULL in an IN list: it matches nothing, and empties a NOT IN")
     size = 1
     while size < len(items):
         size *= 2

@@ -12,6 +12,7 @@ from bot.callbacks import InviteCb, SignCb, TeacherCb
 from bot.telegram import (
     BadRequest,
     BotApi,
+    EntityTooLarge,
     Forbidden,
     NetworkError,
     NotFound,
@@ -48,12 +49,17 @@ def test_push_buttons_pack_as_the_handlers_unpack():
     (502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}, ServerError),
     (502, None, ServerError),  # a proxy's page, not JSON
     (409, {"ok": False, "error_code": 409, "description": "Conflict"}, TelegramError),
+    (413, {"ok": False, "error_code": 413, "description": "Request Entity Too Large"},
+     EntityTooLarge),  # that message is dropped like any refused one, the rest go on
+    (429, None, RetryAfter),  # a proxy's own 429 page: wait, do not fail
 ])
 def test_answers_are_sorted_by_what_the_sender_does_next(status, body, kind):
     error = error_of("sendMessage", status, body)
     assert type(error) is kind
-    if kind is RetryAfter:
+    if kind is RetryAfter and body is not None:
         assert error.retry_after == 7.0 and error.message.startswith("Too Many Requests")
+    if kind is EntityTooLarge:
+        assert isinstance(error, BadRequest)
 
 
 async def test_a_message_and_a_picture_through_the_fake_api():
@@ -86,3 +92,11 @@ async def test_a_message_and_a_picture_through_the_fake_api():
     async with FakeBotAPI("other:TOKEN") as fake, BotApi(TOKEN, fake.url) as api:
         with pytest.raises(Unauthorized):
             await api.send_message(42, "x")
+
+
+async def test_the_token_never_shows_in_an_error():
+    async with BotApi("123:SECRETTOKEN", "http://exa mple.invalid:99999") as api:  # bad address
+        with pytest.raises(NetworkError) as caught:
+            await api.send_message(42, "x")
+    assert "SECRETTOKEN" not in str(caught.value) and "<token>" in str(caught.value)
+    assert caught.value.__cause__ is None  # nor in the cause a log would print

@@ -337,3 +337,54 @@ async def test_the_scheduler_draws_a_real_weekly_chart(family, clock):
     assert result["weekly_charts"] == 1
     [(_, _, payload)] = [r for r in await outbox_of(family, ANNA) if r[0] == "week_chart"]
     assert charts.png_size(base64.b64decode(payload["png"])) == (1000, 600)
+
+
+async def test_a_queued_weekly_chart_goes_through_quiet_hours_with_its_digest(family, clock):
+    await family.preferences.set_flag(ANNA, "digest_chart", True)
+    clock.moment = at(27, 21, 30)  # late, but within the grace of a 19:00 digest
+    await family.preferences.set_quiet_hours(ANNA, "21:00-07:00", clock.now(), TZ)
+    assert (await family.digest.run(Drawer())).charts == 1
+    batches = {b.telegram_id: [i.kind for i in b.items] for b in await family.outbox.claim()}
+    assert batches[ANNA] == ["digest", "week_chart"]  # neither waits for the morning
+
+
+@pytest.mark.parametrize("change", ["switched off", "child muted", "trust revoked"])
+async def test_a_queued_weekly_chart_is_checked_again_when_it_goes(family, clock, change):
+    viewer = await family.access.viewer(ANNA)
+    ivan = next(c for c in viewer.children if c.name.first == "Иван")
+    with pytest.raises(PhoneNotFound):
+        await family.linking.link_contact(8001, 8001, 8001, "+7 903 111-22-33")
+    inv, _, _ = await family.trusted.invite(viewer, [ivan.id], "+7 903 111-22-33", "Иванова",
+                                            {Scope.GRADES, Scope.DIGEST})
+    await family.trusted.accept(8001, inv.id)
+    await family.preferences.set_flag(8001, "digest_chart", True)
+    clock.moment = at(27, 19, 1)
+    assert (await family.digest.run(Drawer())).charts == 1
+    if change == "switched off":
+        await family.preferences.set_flag(8001, "digest_chart", False)
+    elif change == "child muted":
+        await family.preferences.toggle_child(8001, ivan.id)
+    else:
+        async with family.db.transaction() as tx:  # the parent took the trust back
+            await tx.execute("DELETE FROM trusts WHERE telegram_id = 8001")
+    batches = {b.telegram_id: [i.kind for i in b.items] for b in await family.outbox.claim()}
+    assert "week_chart" not in batches.get(8001, [])
+    assert await family.db.scalar(
+        "SELECT dropped_at IS NOT NULL FROM outbox WHERE telegram_id = 8001"
+        " AND kind = 'week_chart'")
+
+
+async def test_a_childs_weekly_chart_is_drawn_once_for_two_readers(family, clock):
+    viewer = await family.access.viewer(ANNA)
+    ivan = next(c for c in viewer.children if c.name.first == "Иван")
+    with pytest.raises(PhoneNotFound):
+        await family.linking.link_contact(8001, 8001, 8001, "+7 903 111-22-33")
+    inv, _, _ = await family.trusted.invite(viewer, [ivan.id], "+7 903 111-22-33", "Иванова",
+                                            {Scope.GRADES, Scope.DIGEST})
+    await family.trusted.accept(8001, inv.id)
+    for account in (ANNA, 8001):
+        await family.preferences.set_flag(account, "digest_chart", True)
+    drawer = Drawer()
+    clock.moment = at(27, 19, 1)
+    assert (await family.digest.run(drawer)).charts == 2
+    assert len(drawer.calls) == 1

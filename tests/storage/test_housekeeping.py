@@ -70,3 +70,12 @@ async def test_a_weekly_charts_picture_is_forgotten_a_day_after_it_went(services
     assert (await housekeeping(services))["outbox"] == 1
     assert sorted(r[0] for r in await services.db.fetchall(
         "SELECT dedup_key FROM outbox")) == ["digest", "waiting"]
+
+
+async def test_the_pictures_are_found_by_their_own_index(services):
+    if not services.db.is_sqlite:
+        return  # the plan is SQLite's to read; PostgreSQL has the same partial index
+    plan = " ".join(str(r[-1]) for r in await services.db.fetchall(
+        "EXPLAIN QUERY PLAN SELECT id FROM outbox WHERE kind = 'week_chart' AND sent_at < ?",
+        ("2026-11-01",)))
+    assert "outbox_week_chart_sent" in plan

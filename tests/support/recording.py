@@ -181,16 +181,24 @@ class RecordingApi:
                                  if reply_to else None)}
 
     async def _call(self, make: Any) -> Any:
-        from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
+        from aiogram import exceptions as aiogram_errors
 
         from bot import telegram
 
         try:
             return await make
-        except TelegramRetryAfter as exc:
+        except aiogram_errors.TelegramRetryAfter as exc:
             raise telegram.RetryAfter("send", exc.message, exc.retry_after) from exc
-        except TelegramBadRequest as exc:
-            raise telegram.BadRequest("send", exc.message, 400) from exc
+        except aiogram_errors.TelegramNetworkError as exc:
+            raise telegram.NetworkError("send", exc.message) from exc
+        except aiogram_errors.TelegramAPIError as exc:
+            kind = {aiogram_errors.TelegramBadRequest: telegram.BadRequest,
+                    aiogram_errors.TelegramForbiddenError: telegram.Forbidden,
+                    aiogram_errors.TelegramUnauthorizedError: telegram.Unauthorized,
+                    aiogram_errors.TelegramNotFound: telegram.NotFound,
+                    aiogram_errors.TelegramServerError: telegram.ServerError,
+                    }.get(type(exc), telegram.TelegramError)
+            raise kind("send", exc.message) from exc
 
     async def send_message(self, chat_id: int, text: str, reply_markup: dict | None = None,
                            reply_to: int | None = None, paid: bool = False) -> Message:
