@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -147,7 +148,21 @@ class WorkerState:
     sent_per_second: float = 0.0  # over its last heartbeat interval
 
 
+# A school class: its year (1–11), a letter, and a group number: «7Б», «7 б», «07-Б», «7Б-1».
+_CLASS = re.compile(r"^(\d{1,2})\s*-?\s*([А-ЯЁA-Z]?)(?:\s*-?\s*(\d))?$", re.IGNORECASE)
+
+
+def normalize_class(raw: str) -> str | None:
+    """The roster's spelling of a class name (``"07 б"`` -> ``"7Б"``, ``"7-б-1"`` ->
+    ``"7Б-1"``), or None for what is not one."""
+    m = _CLASS.match(raw.strip())
+    if not m or not 1 <= int(m.group(1)) <= 11:
+        return None
+    number, letter, sub = m.group(1), m.group(2).upper(), m.group(3)
+    return f"{int(number)}{letter}" + (f"-{sub}" if sub else "")
+
+
 def class_key(name: str) -> str:
-    """A class name as classes are stored: ``"7 б"`` -> ``"7Б"`` (every spelling a journal or
-    an operator may use of the roster's name)."""
-    return "".join(name.split()).upper()
+    """A class name as classes are stored: the roster's spelling (``"7 б"``, ``"07-Б"`` ->
+    ``"7Б"``), else the name without spaces in capitals."""
+    return normalize_class(name) or "".join(name.split()).upper()

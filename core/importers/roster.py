@@ -21,6 +21,7 @@ from core.identity import (
     snils_is_valid,
 )
 from core.importers.text import UTF8, quote, read_text, shown
+from core.models import normalize_class
 
 COLUMNS = (
     "school", "class", "student_id", "student_last_name", "student_first_name",
@@ -32,7 +33,6 @@ REQUIRED_COLUMNS = ("class", "student_id", "student_last_name", "student_first_n
                     "guardian_last_name", "guardian_first_name", "guardian_phone")
 GUARDIAN_COLUMNS = tuple(c for c in COLUMNS if c.startswith("guardian_"))
 RELATIONS = {"mother", "father", "guardian"}
-_CLASS_RE = re.compile(r"^(\d{1,2})\s*-?\s*([А-ЯЁA-Z]?)(?:\s*-?\s*(\d))?$", re.IGNORECASE)
 _LETTER_RE = re.compile(r"[^\W\d_]")
 MAX_NAME = 100
 
@@ -81,14 +81,6 @@ class Roster:
     links: list[RosterLink]
     rows: int
     encoding: str = UTF8  # what the file was read as
-
-
-def normalize_class(raw: str) -> str | None:
-    m = _CLASS_RE.match(raw.strip())
-    if not m or not 1 <= int(m.group(1)) <= 11:
-        return None
-    number, letter, sub = m.group(1), m.group(2).upper(), m.group(3)
-    return f"{int(number)}{letter}" + (f"-{sub}" if sub else "")
 
 
 def _name(text: str) -> str:

@@ -24,9 +24,9 @@ def test_a_good_announcement_with_defaults():
 
 
 def test_classes_are_spelt_as_the_roster_spells_them():
-    [event] = parse(classes=["7 б", "8а", "7Б"], audience="Parents",
-                    pinned_until="2026-11-30").events
-    assert event.classes == ("7Б", "8А")
+    [event] = parse(classes=["7 б", "8а", "7Б", "07-б", "10-а-2", "подготовительный"],
+                    audience="Parents", pinned_until="2026-11-30").events
+    assert event.classes == ("7Б", "8А", "10А-2", "ПОДГОТОВИТЕЛЬНЫЙ")
     assert event.audience == "parents"
     assert event.pinned_until.isoformat() == "2026-11-30"
 
