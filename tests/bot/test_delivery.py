@@ -357,7 +357,6 @@ async def test_pushes_queued_in_one_go_keep_their_order_and_each_key_once(linked
     call, is skipped), and the rows' ids follow the order they were given in."""
     now = linked.clock.now()
     ivan = await linked.db.scalar("SELECT id FROM students WHERE external_id = 'S-1001'")
-    await linked.preferences.set_flag(ANNA, "digest_chart", True)  # asked for it
     async with linked.db.transaction() as tx:
         await tx.execute("DELETE FROM outbox")
         assert await enqueue_many(tx, [outbox_row(ANNA, "relink", "{}", "old", now)]) == 1
@@ -425,6 +424,7 @@ async def test_the_weekly_chart_goes_as_a_picture_after_the_digest(linked, api, 
     week = {"child": "Иван Петров", "start": "2026-11-23", "end": "2026-11-27", "marks": 3,
             "png": base64.b64encode(png).decode()}
     ivan = await linked.db.scalar("SELECT id FROM students WHERE external_id = 'S-1001'")
+    await linked.preferences.set_flag(ANNA, "digest_chart", True)  # she asked for it
     async with linked.db.transaction() as tx:
         await tx.execute("DELETE FROM outbox")
         await enqueue_many(tx, [
