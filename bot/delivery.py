@@ -314,12 +314,17 @@ class DeliveryWorker:
             return
         ids = sorted(self._held)
         kept = await self.outbox.renew(ids)
+        lost = 0
         for i in ids:
+            # Rows settled meanwhile (sent, deferred, dropped) are gone from ``_held``; a row
+            # still here and not kept lost its lease (another sender took it) and is never sent
+            # from here: ``_leased`` says so before each message.
             if i in self._held:
-                # A row no longer held (its lease ran out and another sender took it) is never
-                # sent from here: ``_leased`` says so before each message.
-                self._held[i] = now + self._lease if i in kept else float("-inf")
-        lost = len(ids) - len(kept)
+                if i in kept:
+                    self._held[i] = now + self._lease
+                else:
+                    self._held[i] = float("-inf")
+                    lost += 1
         if lost:
             log.warning("lost the lease of %d pushes (another sender has them now)", lost)
 
@@ -343,6 +348,8 @@ class DeliveryWorker:
             group, self._sent_waiting = self._sent_waiting, []
             ids = [i for rows, _ in group for i in rows]
             await self._book("a sent message", lambda ids=ids: self.outbox.sent(ids))
+            for i in ids:  # settled: no lease to renew any more
+                self._held.pop(i, None)
             for _, done in group:
                 if not done.done():
                     done.set_result(None)
