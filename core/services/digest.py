@@ -39,7 +39,7 @@ from core.services.digest_due import (
 from core.services.grades import SUMS_SQL, Period, mean, period_of
 from core.services.outbox import enqueue_many, outbox_row
 from core.services.preferences import Preferences, from_row
-from core.storage.db import Database, Tx
+from core.storage.db import Database, Tx, in_list
 
 log = logging.getLogger(__name__)
 
@@ -620,16 +620,15 @@ async def _all_children(db: Database, accounts: set[int]) -> dict[int, list[Chil
     result: dict[int, list[Child]] = {tg: [] for tg in accounts}
     ids = sorted(accounts)
     for i in range(0, len(ids), _PART):
-        part: list = ids[i : i + _PART]
-        part += [None] * (_padded(len(part)) - len(part))  # NULL matches no account
-        for tg, children in (await load_children_many(db, part)).items():
+        for tg, children in (await load_children_many(db, ids[i : i + _PART])).items():
             result[tg] = list(children)
     return result
 
 
 def _padded(n: int) -> int:
-    """How many binds a list of ``n`` gets: a few sizes only (the rest NULL, which matches
-    nothing), so each statement's text repeats and is compiled once."""
+    """How many rows a VALUES list of ``n`` gets: a few sizes only (the rest NULL rows, which
+    match nothing), so each statement's text repeats and is compiled once (IN lists: see
+    ``in_list``)."""
     size = 16
     while size < n:
         size *= 2
@@ -642,10 +641,8 @@ async def _each_part(db: Database, sql: str, ids: Iterable[int], params: tuple =
     ids = list(ids)
     rows: list = []
     for i in range(0, len(ids), _PART):
-        part = ids[i : i + _PART]
-        size = _padded(len(part))
-        rows += await db.fetchall(sql.format(ids=", ".join("?" * size)),
-                                  (*part, *[None] * (size - len(part)), *params))
+        marks, values = in_list(ids[i : i + _PART])
+        rows += await db.fetchall(sql.format(ids=marks), (*values, *params))
     return rows
 
 
