@@ -470,14 +470,32 @@ async def _teachers_import(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _check_out(path: str | None) -> None:
+    """Make sure codes can be written to ``--out`` before issuing them revokes the previous
+    ones (the file is created owner-only, and not emptied yet)."""
+    if not path:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except OSError as exc:
+        raise InputError(f"--out: cannot write {path}: {exc.strerror}") from exc
+    os.close(fd)
+
+
+def _write_codes(path: str | None, text: str, count: int) -> None:
+    """Issued codes as CSV: to ``--out`` (owner-only), else to standard output."""
+    if path:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        print(f"{plural(count, 'code', 'codes')} written to {path}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
 async def _teachers_codes(args: argparse.Namespace, settings: Settings) -> int:
     username = await _bot_username(args, settings)
-    if args.out:
-        try:
-            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        except OSError as exc:
-            raise InputError(f"--out: cannot write {args.out}: {exc.strerror}") from exc
-        os.close(fd)
+    _check_out(args.out)
     async with open_services(settings) as services:
         codes = await services.teachers.issue_codes(class_name=args.class_name,
                                                     teacher_id=args.teacher_id)
@@ -491,13 +509,7 @@ async def _teachers_codes(args: argparse.Namespace, settings: Settings) -> int:
             c.teacher_id, c.name.full, " ".join(c.classes), format_code(c.code),
             f"https://t.me/{username}?start={c.code}",
             c.expires_at.astimezone(settings.tz).date().isoformat())])
-    if args.out:
-        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(out.getvalue())
-        print(f"{plural(len(codes), 'code', 'codes')} written to {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(out.getvalue())
+    _write_codes(args.out, out.getvalue(), len(codes))
     return EXIT_OK
 
 
@@ -733,13 +745,7 @@ def _ask_username(settings: Settings) -> str:
 
 async def _codes_issue(args: argparse.Namespace, settings: Settings) -> int:
     username = await _bot_username(args, settings)
-    if args.out:
-        # Make sure the codes can be written before issuing them revokes the previous ones.
-        try:
-            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        except OSError as exc:
-            raise InputError(f"--out: cannot write {args.out}: {exc.strerror}") from exc
-        os.close(fd)
+    _check_out(args.out)
     async with open_services(settings) as services:
         try:
             codes = await services.linking.issue_codes(
@@ -761,13 +767,7 @@ async def _codes_issue(args: argparse.Namespace, settings: Settings) -> int:
             c.recipient_name.full, c.relation, format_code(c.code),
             f"https://t.me/{username}?start={c.code}",
             c.expires_at.astimezone(settings.tz).date().isoformat())])
-    if args.out:
-        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(out.getvalue())
-        print(f"{plural(len(codes), 'code', 'codes')} written to {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(out.getvalue())
+    _write_codes(args.out, out.getvalue(), len(codes))
     return EXIT_OK
 
 

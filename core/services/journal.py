@@ -70,7 +70,7 @@ from core.services.grades import (
     subject_sums,
 )
 from core.services.outbox import enqueue_many, outbox_row
-from core.storage.db import Database, Tx, error_text
+from core.storage.db import Database, Tx, error_text, in_list
 
 log = logging.getLogger(__name__)
 
@@ -118,17 +118,6 @@ class Checked:
 def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-# IN lists are padded to one of these lengths: a few statements serve every import (each new
-# text is compiled, and prepared on PostgreSQL, once).
-_IN_SIZES = (1, 4, 16, 64, 256, CHUNK)
-
-
-def _in_list(values: list[Any]) -> tuple[str, list[Any]]:
-    """``?,?,…`` for ``IN (…)`` and the values, the last one repeated up to the next size."""
-    size = next(n for n in _IN_SIZES if n >= len(values))
-    return ",".join("?" * size), values + values[-1:] * (size - len(values))
 
 
 # The payload of a push, as its JSON text.
@@ -195,7 +184,7 @@ class JournalService:
             parameters before the list."""
             rows = []
             for part in _chunks(values):
-                marks, padded = _in_list(part)
+                marks, padded = in_list(part)
                 rows += await tx.fetchall(sql.format(**{"in": marks}), [*first, *padded])
             return rows
 
@@ -349,7 +338,7 @@ class JournalService:
                                    if isinstance(e, FinalGradeDeletedEvent)}))
         for table, refs in kinds:
             for part in _chunks(sorted(refs)):
-                marks, padded = _in_list(part)
+                marks, padded = in_list(part)
                 students.update(r[0] for r in await tx.fetchall(
                     f"SELECT s.external_id FROM {table} t JOIN students s ON s.id = t.student_id"
                     f" WHERE t.external_id IN ({marks})", padded))
@@ -358,18 +347,18 @@ class JournalService:
                         and e.class_name is not None})
         ids: dict[int, str] = {}
         for part in _chunks(sorted(students)):
-            marks, padded = _in_list(part)
+            marks, padded = in_list(part)
             ids.update((r[0], r[1]) for r in await tx.fetchall(
                 f"SELECT id, external_id FROM students WHERE external_id IN ({marks})", padded))
         class_ids: set[int] = set()
         for part in _chunks(names):
-            marks, padded = _in_list(part)
+            marks, padded = in_list(part)
             class_ids.update(r[0] for r in await tx.fetchall(
                 f"SELECT id FROM classes WHERE name IN ({marks})", padded))
         locked: dict[str, set[int]] = {"students": set(), "classes": set()}
         for table, wanted in (("students", ids), ("classes", class_ids)):
             for part in _chunks(sorted(wanted)):
-                marks, padded = _in_list(part)
+                marks, padded = in_list(part)
                 # FOR NO KEY UPDATE: rows pointing at these (a grade, a link) can still be
                 # written by others; another import's lock waits.
                 locked[table].update(r[0] for r in await tx.fetchall(
@@ -761,7 +750,7 @@ class _Applier:
                       if getattr(e, "student_id", None) in students})
         recent = to_db(self.now - self.svc.history_window)
         for part in _chunks(ids):
-            marks, padded = _in_list(part)
+            marks, padded = in_list(part)
             self.silent.update(r[0] for r in await self.tx.fetchall(
                 f"SELECT id FROM students WHERE id IN ({marks})"
                 " AND (journal_since IS NULL OR journal_since > ?)", (*padded, recent)))
@@ -774,7 +763,7 @@ class _Applier:
         since = (self.stamp if self.notify else
                  to_db(self.now - self.svc.history_window - timedelta(days=1)))
         for part in _chunks(sorted(self.silent)):
-            marks, padded = _in_list(part)
+            marks, padded = in_list(part)
             await self.tx.execute(
                 f"UPDATE students SET journal_since = ? WHERE id IN ({marks})"
                 " AND journal_since IS NULL", (since, *padded))
@@ -879,7 +868,7 @@ class _Applier:
         for (subject, span), students in sorted(wanted.items()):
             students.sort()
             for part in _chunks(students):
-                marks, padded = _in_list(part)
+                marks, padded = in_list(part)
                 # The driver's rows as they are (thousands of them: no Row made of each); a
                 # NUMERIC sum of PostgreSQL becomes a number below.
                 found = {sid: (total, weights) for sid, total, weights in await self.tx.execute(
@@ -1209,7 +1198,7 @@ class _Applier:
         accounts = sorted({tg for tg, _role in await self.audience(sid, Scope.HOMEWORK)})
         chosen: dict[int, bool] = {}
         for part in _chunks(accounts):
-            marks, padded = _in_list(part)
+            marks, padded = in_list(part)
             for r in await self.tx.fetchall(
                     f"SELECT telegram_id, {setting} FROM account_settings"
                     f" WHERE telegram_id IN ({marks})", padded):
@@ -1311,7 +1300,7 @@ class _Applier:
         """What the final marks of these ids already in the database are now, in sets."""
         wanted = sorted(f for f in final_ids if f in self.known_finals and f not in self.finals)
         for part in _chunks(wanted):
-            marks, padded = _in_list(part)
+            marks, padded = in_list(part)
             for r in await self.tx.fetchall(
                     "SELECT f.external_id, f.student_id, f.subject, f.period_id, f.school_year,"
                     " f.shown, f.scale, f.points, f.parts, f.set_at, f.deleted_at,"
@@ -1432,7 +1421,7 @@ class _Applier:
             self.tx, school_id, class_ids, ANNOUNCEMENT_SCOPE) if role in roles})
         off: set[int] = set()
         for part in _chunks(accounts):
-            marks, padded = _in_list(part)
+            marks, padded = in_list(part)
             off.update(r[0] for r in await self.tx.fetchall(
                 f"SELECT telegram_id FROM account_settings WHERE telegram_id IN ({marks})"
                 " AND push_announcements = 0", padded))
