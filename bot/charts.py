@@ -23,8 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from babel.numbers import format_decimal
-
 from bot import render as fmt
 from bot.i18n import I18n
 from bot.i18n import gettext as _
@@ -125,10 +123,6 @@ Chart = SubjectChart | OverviewChart | WeekPicture
 
 # -- what a chart shows, in the reader's language -------------------------------------------
 
-def number(value: float) -> str:
-    return format_decimal(round(value, 2), format="0.00", locale=fmt.locale())
-
-
 def no_marks_text() -> str:
     return _("No marks in this period")
 
@@ -146,7 +140,7 @@ def position_text(standing: Standing) -> str:
 
 
 def period_span(period: Period) -> str:
-    span = f"{fmt.day(period.start, 'MMMd')} – {fmt.day(period.end, 'MMMd')}"
+    span = fmt.days(period.start, period.end)
     name = period.name or _("School year {start}/{end}").format(
         start=period.start.year, end=str(period.end.year)[-2:])
     return f"{name} ({span})"
@@ -196,10 +190,10 @@ def subject_chart(d: SubjectDetail, finals: list[FinalMark] | None = None,
         end = max(d.today, last)
     subtitle = [period_span(d.period)]
     if s.average is not None:
-        subtitle.append(_("average {average}").format(average=number(s.average)))
+        subtitle.append(_("average {average}").format(average=fmt.average(s.average)))
     if d.standing is not None:
         subtitle.append(_("class average {average}, {position}").format(
-            average=number(d.standing.average), position=position_text(d.standing)))
+            average=fmt.average(d.standing.average), position=position_text(d.standing)))
     final = None
     legend: list[tuple[str, str]] = [(COUNTED, _("mark (larger: heavier)"))]
     if any(p.kind == DOT for p in points):
@@ -216,13 +210,13 @@ def subject_chart(d: SubjectDetail, finals: list[FinalMark] | None = None,
             final = (float(parsed.numeric), text)
         else:
             subtitle.append(text)
-    thresholds = tuple((k + threshold, f"{format_decimal(k + threshold, locale=fmt.locale())}"
+    thresholds = tuple((k + threshold, f"{fmt.decimal(k + threshold)}"
                         f" → {k + 1}") for k in (2, 3, 4))
     return SubjectChart(
         title=_("{subject} — {child}").format(subject=s.subject, child=d.child.name.short),
         subtitle="\n".join([subtitle[0], " · ".join(subtitle[1:])]).strip(),
         start=d.period.start, end=end, points=points, line=line,
-        line_label=number(line[-1][1]) if line else "",
+        line_label=fmt.average(line[-1][1]) if line else "",
         thresholds=thresholds, final=final, ticks=_ticks(d.period.start, end),
         legend=tuple(legend), empty=no_marks_text(),
     )
@@ -239,9 +233,9 @@ def overview_chart(ov: Overview) -> OverviewChart:
         if s.average is None:
             continue
         standing = ov.standings.get(s.subject)
-        bars.append(Bar(_cut(s.subject, SUBJECT_LABEL), round(s.average, 4), number(s.average),
+        bars.append(Bar(_cut(s.subject, SUBJECT_LABEL), round(s.average, 4), fmt.average(s.average),
                         round(standing.average, 4) if standing else None,
-                        number(standing.average) if standing else ""))
+                        fmt.average(standing.average) if standing else ""))
     return OverviewChart(
         title=_("Averages — {child}").format(child=ov.child.name.short),
         subtitle=period_span(ov.period),
@@ -261,7 +255,7 @@ def week_picture(week: WeekChart) -> WeekPicture:
         rows.append(WeekRow(
             _cut(s.subject, SUBJECT_LABEL),
             None if s.average is None else round(s.average, 4),
-            "" if s.average is None else number(s.average),
+            "" if s.average is None else fmt.average(s.average),
             round(s.before, 4) if moved and s.before is not None else None,
             ", ".join(s.marks)))
     period = week.period.name or _("School year {start}/{end}").format(

@@ -9,23 +9,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from babel.numbers import format_decimal
-
 from bot import buttons, render
 from bot.buttons import Button, Keyboard
 from bot.i18n import gettext as _
 from bot.i18n import ngettext
+from bot.render import average
 from bot.text import split_text, width
 from core.services.outbox import OutboxItem
 
 TELEGRAM_LIMIT = 4096
 log = logging.getLogger(__name__)
-
-
-def average(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return format_decimal(round(value, 2), format="0.00", locale=render.locale())
 
 
 def mark_shown(shown: str | int | None, scale: str | None = None) -> str:

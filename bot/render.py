@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_interval, format_skeleton
+from babel.dates import format_date
 from babel.dates import format_datetime as babel_datetime
+from babel.numbers import format_decimal
 
 from bot.i18n import current_locale, ngettext
 from bot.i18n import gettext as _
@@ -17,14 +19,47 @@ def locale() -> str:
     return current_locale()
 
 
+def _pattern(skeleton: str) -> str:
+    """The project's own date pattern for a skeleton, part of the translation like
+    ``long_day``'s: only the names of months and weekdays come from Babel's CLDR data, never
+    its choice of order, punctuation or spaces, which change between Babel releases."""
+    match skeleton:
+        case "MMMMd":
+            return _("MMMM d")
+        case "MMMd":
+            return _("MMM d")
+        case "MMMEd":
+            return _("EEE, MMM d")
+        case "yMMMM":
+            return _("LLLL y")
+        case "yMMMd":
+            return _("MMM d, y")
+        case "EEE":
+            return "EEE"
+    raise ValueError(f"no date pattern for the skeleton {skeleton!r}")
+
+
 def day(d: date, skeleton: str = "MMMMd") -> str:
-    """A date in the reader's language and order: «27 ноября», «November 27»."""
-    return format_skeleton(skeleton, d, locale=locale())
+    """A date in the reader's language and order: «27 ноября», «November 27»; ``skeleton``
+    names the fields (``MMMd``: «27 нояб.», «Nov 27»; ``MMMEd``: «пт, 27 нояб.»; ``yMMMM``:
+    «ноябрь 2026»; ``yMMMd``; ``EEE``: «пт», «Fri»)."""
+    return format_date(d, _pattern(skeleton), locale=locale())
 
 
-def days(start: date, end: date) -> str:
-    """A span of days, short: «16–20 нояб.», «Nov 16 – 20»."""
-    return format_interval(start, end, "MMMd", locale=locale())
+def days(start: date, end: date, skeleton: str = "MMMd") -> str:
+    """A span of days, the project's one wording in every language: within a month the days
+    joined by an en dash, the month written once («23–27 нояб.», «Nov 23–27», «25–27 ноября»);
+    across months two whole days around a spaced en dash («30 нояб. – 4 дек.», «Nov 30 – Dec
+    4»). The punctuation is ours, not the CLDR interval format of whichever Babel is installed:
+    only the day as Babel writes it (``skeleton``) comes from there."""
+    if start == end:
+        return day(start, skeleton)
+    if (start.year, start.month) == (end.year, end.month) and start < end:
+        last = day(end, skeleton)
+        number = re.search(rf"(?<!\d){end.day}(?!\d)", last)
+        if number:
+            return f"{last[:number.start()]}{start.day}–{end.day}{last[number.end():]}"
+    return f"{day(start, skeleton)} – {day(end, skeleton)}"
 
 
 def long_day(d: date) -> str:
@@ -50,6 +85,18 @@ def capitalized(text: str) -> str:
     """The first letter upper case, the rest as Babel wrote it («November» stays capitalised,
     unlike ``str.capitalize``)."""
     return text[:1].upper() + text[1:]
+
+
+def average(value: float | None) -> str:
+    """An average with two decimals in the reader's notation: «4,38», «4.38»; «—» for none."""
+    if value is None:
+        return "—"
+    return format_decimal(round(value, 2), format="0.00", locale=locale())
+
+
+def decimal(value: float) -> str:
+    """A number with as many decimals as it has (up to three): «4», «4,5», «3,5»."""
+    return format_decimal(value, locale=locale())
 
 
 def moment(m: datetime, tz: ZoneInfo, fmt: str = "d MMMM, HH:mm") -> str:

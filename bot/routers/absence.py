@@ -97,7 +97,7 @@ def reason_name(reason: Reason) -> str:
 
 def period_text(start: date, end: date, lessons: tuple[int, ...] | list[int],
                 subjects: dict[int, str] | None = None, after_for: bool = False) -> str:
-    """«среда, 25 ноября», «25 ноября – 27 ноября», «вторник, 24 ноября, уроки 2 (Физика), 3
+    """«среда, 25 ноября», «25–27 ноября», «вторник, 24 ноября, уроки 2 (Физика), 3
     (Химия)»; ``after_for``: the words follow «на» (a weekday in the accusative)."""
     day = render.for_day(start) if after_for else render.long_day(start)
     if lessons:
@@ -108,7 +108,7 @@ def period_text(start: date, end: date, lessons: tuple[int, ...] | list[int],
                         len(lessons)).format(day=day, numbers=numbers)
     if start == end:
         return day
-    return f"{render.day(start)} – {render.day(end)}"
+    return render.days(start, end, "MMMMd")
 
 
 def _subjects(data: dict[str, Any]) -> dict[int, str]:
@@ -134,7 +134,7 @@ def month_keyboard(year: int, month: int, first: date, last: date, start: date |
         else _btn(" ", "noop"),
     ]
     monday = date(2024, 1, 1)
-    heads = [_btn(render.day(monday + timedelta(days=i), "EEEEEE"), "noop") for i in range(7)]
+    heads = [_btn(render.day(monday + timedelta(days=i), "EEE"), "noop") for i in range(7)]
     rows = [nav, heads]
     for week in calendar.Calendar().monthdatescalendar(year, month):
         row = []
@@ -317,7 +317,7 @@ async def _taken(callback: CallbackQuery, absence: AbsenceService, viewer: Viewe
     first, last = absence.window()
     await state.update_data(start=None, end=None, lessons=[])
     await state.set_state(S.start)
-    extra = [[_btn(render.day(a) if a == b else f"{render.day(a)} – {render.day(b)}", "range",
+    extra = [[_btn(render.days(a, b, "MMMMd"), "range",
                    f"{a.toordinal()}_{b.toordinal()}")] for a, b in free[:5]]
     if not free:
         extra = [[_btn(_("📋 My notices"), "list")]]

@@ -15,13 +15,13 @@ from aiogram.types import (
     InputMediaPhoto,
     Message,
 )
-from babel.numbers import format_decimal
 
 from bot import charts, render, ui
 from bot.callbacks import GradesCb
 from bot.i18n import gettext as _
 from bot.i18n import ngettext
-from bot.notify import average, mark_shown
+from bot.notify import mark_shown
+from bot.render import average
 from bot.ui import edit_in_place
 from core.clock import Clock
 from core.errors import AccessDenied, NotLinked
@@ -57,7 +57,7 @@ def _today(clock: Clock, tz) -> date:
 
 
 def period_title(period: Period) -> str:
-    span = f"{render.day(period.start, 'MMMd')} – {render.day(period.end, 'MMMd')}"
+    span = render.days(period.start, period.end)
     if period.is_school_year:
         name = _("School year {start}/{end}").format(
             start=period.start.year, end=str(period.end.year)[-2:]
@@ -244,7 +244,7 @@ def standing_text(d: SubjectDetail) -> str:
 
 def _five(mark: Mark) -> str:
     """The five-point mark a one-part mark counts as: «4», «4,5»."""
-    return format_decimal(mark.total / mark.weight, locale=render.locale())
+    return render.decimal(mark.total / mark.weight)
 
 
 def need_text(need: Need) -> str:

@@ -158,9 +158,8 @@ def day_text(view: str, days: list[ChildDay], tz: ZoneInfo) -> list[str]:
 
 def week_text(view: str, weeks: list[list[ChildDay]], tz: ZoneInfo) -> list[str]:
     days = [d.day for d in weeks[0]]
-    head = (_("📚 Homework for the week {start} – {end}") if view == HOMEWORK
-            else _("🗓 Timetable for the week {start} – {end}")).format(
-        start=render.day(days[0], "MMMd"), end=render.day(days[-1], "MMMd"))
+    head = (_("📚 Homework for the week {span}") if view == HOMEWORK
+            else _("🗓 Timetable for the week {span}")).format(span=render.days(days[0], days[-1]))
     lines = [head]
     several = len(weeks) > 1
     for week in weeks:

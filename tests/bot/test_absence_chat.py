@@ -47,7 +47,7 @@ async def test_a_parent_files_a_range_sees_it_and_cancels_it(tg):
     calendar = tg.session.last()
     assert calendar.text == "Выберите первый день отсутствия (с 24 октября по 22 января)."
     labels = buttons(calendar.reply_markup)
-    assert "Ноябрь 2026\u202fг." in labels and "пн" in labels and "25" in labels
+    assert "Ноябрь 2026" in labels and "пн" in labels and "25" in labels
     await tg.feed(up.callback(ANNA, day(25)))
     assert tg.session.last_text().startswith("Первый день: среда, 25 ноября.")
     assert "[25]" in buttons(tg.session.last().reply_markup)
@@ -57,19 +57,19 @@ async def test_a_parent_files_a_range_sees_it_and_cancels_it(tg):
     await tg.feed(up.callback(ANNA, press("day", date(2027, 3, 1).toordinal())))  # forged, far
     assert tg.session.of(AnswerCallbackQuery)[-1].text == "Выберите день с 24 октября по 22 января."
     await tg.feed(up.callback(ANNA, day(27)))
-    assert tg.session.last_text() == "25 ноября – 27 ноября. Какая причина?"
+    assert tg.session.last_text() == "25–27 ноября. Какая причина?"
     await tg.feed(up.callback(ANNA, press("reason", "illness")))
     await tg.feed(up.message(ANNA, "х" * 501))
     assert tg.session.last_text() == "В комментарии 501 символ — пожалуйста, уложитесь в 500."
     await tg.feed(up.message(ANNA, "Температура, справку принесём"))
     summary = tg.session.last_text()
     assert summary == ("Проверьте уведомление:\nРебёнок: Иван Петров\n"
-                       "Когда: 25 ноября – 27 ноября\nПричина: 🤒 Болезнь\n"
+                       "Когда: 25–27 ноября\nПричина: 🤒 Болезнь\n"
                        "Комментарий: «Температура, справку принесём»")
     await tg.feed(up.callback(ANNA, press("send")))
     receipt = tg.session.last_text()
     assert receipt.startswith("✅ Уведомление № 1 отправлено в школу.\n"
-                              "Иван Петров: 25 ноября – 27 ноября, болезнь.")
+                              "Иван Петров: 25–27 ноября, болезнь.")
     row = await s.db.fetchone("SELECT * FROM absence_notices")
     assert (row["start_date"], row["end_date"], row["reason"], row["filed_by"]) == (
         "2026-11-25", "2026-11-27", "illness", ANNA)
@@ -82,13 +82,13 @@ async def test_a_parent_files_a_range_sees_it_and_cancels_it(tg):
     await tg.feed(up.callback(ANNA, day(26)))
     await tg.feed(up.callback(ANNA, day(26)))  # said as soon as the days are picked
     assert tg.session.last_text().startswith(
-        "На 25 ноября – 27 ноября уже есть уведомление (🤒 Болезнь).")
+        "На 25–27 ноября уже есть уведомление (🤒 Болезнь).")
     assert await s.db.scalar("SELECT COUNT(*) FROM absence_notices") == 1
 
     # List and cancel.
     await tg.feed(up.callback(ANNA, press("list")))
     listing = tg.session.of(EditMessageText)[-1]
-    assert "№ 1 · Иван Петров · 25 ноября – 27 ноября · 🤒 Болезнь" in listing.text
+    assert "№ 1 · Иван Петров · 25–27 ноября · 🤒 Болезнь" in listing.text
     assert buttons(listing.reply_markup) == ["✖️ Отменить № 1"]
     await tg.feed(up.callback(ANNA, press("cancel", 1)))
     await tg.feed(up.callback(ANNA, press("cancel_yes", 1)))

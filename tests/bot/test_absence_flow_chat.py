@@ -56,7 +56,7 @@ async def test_an_overlap_is_caught_when_the_days_are_picked_and_free_days_offer
     await tg.feed(up.callback(ANNA, day(24)))
     await tg.feed(up.callback(ANNA, day(28)))
     assert tg.session.last_text() == (
-        "На 25 ноября – 27 ноября уже есть уведомление (🤒 Болезнь). Свободные дни — ниже;"
+        "На 25–27 ноября уже есть уведомление (🤒 Болезнь). Свободные дни — ниже;"
         " или выберите другие даты.")
     assert labels(tg)[-3:] == ["24 ноября", "28 ноября", "« Назад"]
     await tg.feed(up.callback(ANNA, button(tg, "28 ноября")))
@@ -101,7 +101,7 @@ async def test_back_on_every_step_and_cancel_on_the_confirmation(tg):
     await tg.feed(up.callback(ANNA, press("reason", "family")))
     assert labels(tg) == ["Без комментария", "« Назад"]
     await tg.feed(up.callback(ANNA, press("back")))
-    assert tg.session.last_text() == "25 ноября – 26 ноября. Какая причина?"
+    assert tg.session.last_text() == "25–26 ноября. Какая причина?"
     await tg.feed(up.callback(ANNA, press("reason", "family")))
     await tg.feed(up.message(ANNA, "х" * 501))
     assert tg.session.last_text() == "В комментарии 501 символ — пожалуйста, уложитесь в 500."
@@ -174,7 +174,7 @@ async def test_cancelling_a_notice_is_asked_once(tg):
     await tg.feed(up.callback(ANNA, press("list")))
     await tg.feed(up.callback(ANNA, press("cancel", 1)))
     assert tg.session.last_text() == (
-        "Отменить уведомление № 1 (Иван Петров · 25 ноября – 27 ноября)?")
+        "Отменить уведомление № 1 (Иван Петров · 25–27 ноября)?")
     assert labels(tg) == ["Да, отменить", "« Назад"]
     assert await tg.services.db.scalar(
         "SELECT COUNT(*) FROM absence_notices WHERE cancelled_at IS NULL") == 1

@@ -216,7 +216,7 @@ def test_the_weekly_chart_in_both_languages(i18n):
     assert c.legend == ("средний балл сейчас", "до этой недели", "оценки недели")
     with i18n.context(), i18n.use_locale("en"):
         e = charts.week_picture(week())
-    assert e.title == "Week Nov 23\u2009–\u200927 — Иван Петров"
+    assert e.title == "Week Nov 23–27 — Иван Петров"
     assert e.subtitle == "4 marks this week · averages for 2 четверть"
     assert e.rows[0].average_label == "4.30"
     assert e.legend == ("average now", "before this week", "this week's marks")

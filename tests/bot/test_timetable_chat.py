@@ -90,7 +90,7 @@ async def test_schedule_with_times_rooms_teachers_and_cancellations(tg):
     markup = tg.session.last().reply_markup
     await tg.feed(up.callback(IVAN, markup.inline_keyboard[0][1].callback_data))
     week = tg.session.of(EditMessageText)[-1].text
-    assert week.startswith("🗓 Расписание на неделю 23 нояб. – 28 нояб.")
+    assert week.startswith("🗓 Расписание на неделю 23–28 нояб.")
     assert "<u>вт, 24 нояб.</u>\n1. Алгебра, <s>2. Физика</s>" in week
     await tg.feed(up.callback(IVAN, markup.inline_keyboard[1][0].callback_data))
     assert tg.session.of(EditMessageText)[-1].text.startswith("📚 Домашнее задание на вторник")

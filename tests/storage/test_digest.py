@@ -278,7 +278,7 @@ async def test_fridays_digest_is_followed_by_the_weeks_chart_when_asked(family, 
     assert messages[1].upload == b"\x89PNG week of " + str(rows[1][1]).encode()
     with i18n.context(), i18n.use_locale("en"):
         messages, _ = render_batch(items)
-    assert messages[1].text == "📈 Week Nov 23\u2009–\u200927 · Иван Петров: 1 mark"
+    assert messages[1].text == "📈 Week Nov 23–27 · Иван Петров: 1 mark"
     # A second run the same evening queues nothing more.
     assert (await family.digest.run(drawer)).charts == 0
     assert len(await outbox_of(family, ANNA)) == 2
