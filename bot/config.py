@@ -51,8 +51,8 @@ class Settings(BaseSettings):
     # pushes wait for another sender.
     claim_lease_seconds: int = Field(default=60, ge=5, le=3600)
     relevance_days: int = Field(default=3, ge=0)
-    # After a student's first journal data arrives, imports about them stay silent this long: a
-    # new school's history posted in several batches never floods its families.
+    # A student's history: their first journal data and what comes this long after it. Only its
+    # recent facts are news, sent together at the window's end (docs/CONTRACT.md, What is pushed).
     history_window_minutes: int = Field(default=60, ge=0, le=10080)
     rounding_threshold: float = Field(default=0.5, gt=0, lt=1)
     dot_remind_student_days_before: int = Field(default=2, ge=0, le=14)

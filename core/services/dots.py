@@ -61,21 +61,24 @@ class ExpiryResult:
 
 
 async def announce(tx: Tx, access: AccessService, student_id: int, kind: str, key: str,
-                   payload: dict, now: datetime, roles: set[Role] | None = None) -> int:
+                   payload: dict, now: datetime, roles: set[Role] | None = None,
+                   hold: timedelta = timedelta(0)) -> int:
     queued = 0
     for telegram_id, role in await access.audience(tx, student_id, Scope.GRADES):
         if roles is not None and role not in roles:
             continue
-        if await enqueue(tx, telegram_id, kind, payload, f"{key}:{telegram_id}", now, student_id):
+        if await enqueue(tx, telegram_id, kind, payload, f"{key}:{telegram_id}", now, student_id,
+                         hold):
             queued += 1
     return queued
 
 
 async def close_dot(tx: Tx, access: AccessService, dot, mark: Stored | None,
                     weight: int | None, grade_date: date, now: datetime, reason: str,
-                    notify: bool = True) -> int:
+                    notify: bool = True, hold: timedelta = timedelta(0)) -> int:
     """Turn an open dot (a row joined with the student's first name and ``active``) into a
-    grade, or remove it. Returns the pushes queued; 0 and no change if it was not open."""
+    grade, or remove it. Returns the pushes queued; 0 and no change if it was not open.
+    ``hold``: how long the push waits (a child's history waits for its window's end)."""
     stamp = to_db(now)
     cur = await tx.execute(
         "UPDATE dots SET status = ?, closed_at = ? WHERE id = ? AND status = 'open'",
@@ -90,7 +93,7 @@ async def close_dot(tx: Tx, access: AccessService, dot, mark: Stored | None,
         if not (notify and dot["active"]):
             return 0
         return await announce(tx, access, dot["student_id"], "dot_vanished",
-                              f"dot:{dot['external_id']}:end", base, now)
+                              f"dot:{dot['external_id']}:end", base, now, hold=hold)
     weight = dot["weight"] if weight is None else weight
     period = await period_of(tx, grade_date)
     before = await subject_sums(tx, dot["student_id"], dot["subject"], period)
@@ -114,7 +117,7 @@ async def close_dot(tx: Tx, access: AccessService, dot, mark: Stored | None,
     if mark.scale != "5":
         payload["scale"] = mark.scale
     return await announce(tx, access, dot["student_id"], "grade_new",
-                          f"dot:{dot['external_id']}:end", payload, now)
+                          f"dot:{dot['external_id']}:end", payload, now, hold=hold)
 
 
 _DOT_SQL = ("SELECT d.*, s.first_name, s.active FROM dots d"

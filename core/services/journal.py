@@ -19,9 +19,12 @@ fact (and its pushes) to another child.
 
 What is news: a mark without ``set_at`` is news when it first reaches the bot, whatever its
 lesson date (a mark put today for last week's lesson is pushed); with ``set_at``, when that moment
-lies within ``RELEVANCE_DAYS``. The first journal data of a student (a new school's history, or a
-new deployment) is stored without pushes, as ``--no-notify`` does: ``students.journal_since`` is
-set by the import that brings it.
+lies within ``RELEVANCE_DAYS``. A student's history — the import that brings their first journal
+data (``students.journal_since`` is set by it) and those of the history window after it — is old
+facts and a few recent ones: there only what is recent is news (set within ``RELEVANCE_DAYS``, or
+without ``set_at`` of a day within them), and its pushes wait for the window's end, so a history
+posted in batches reaches each recipient as one message. ``--no-notify`` stores without pushes
+and ends the window at once.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError
 
-from core.clock import Clock, to_db
+from core.clock import Clock, from_db, to_db
 from core.errors import InputInvalid, Problem
 from core.importers.journal import (
     AnnouncementEvent,
@@ -648,8 +651,11 @@ class _Applier:
         # garbage collector stops tracking a tuple of numbers, never a list.)
         self.sums: dict[_SumKey, tuple[float, int]] = {}  # read and kept up to date since
         self.unwritten: dict[_SumKey, tuple[float, int]] = {}  # not read: counted, not written
-        # Students whose first journal data this import brings: stored without pushes.
-        self.silent: set[int] = set()
+        # Students in their history: this import brings their first journal data, or more of it
+        # within the history window after the first. Student id -> when that window ends (their
+        # pushes wait for it, so that a history posted in batches goes as one message).
+        self.fresh: dict[int, datetime] = {}
+        self.first: set[int] = set()  # of them, those whose first journal data this is
         # Final marks: what each one named by the file is now (read in sets, then kept up to
         # date here), new ones and changes written with the next flush, and the periods they
         # close: external id -> (periods.id, name, the school year it belongs to).
@@ -728,45 +734,102 @@ class _Applier:
             return self.now - self.svc.relevance <= set_at <= self.now + timedelta(days=1)
         return 0 <= (self.today - day).days <= self.svc.relevance.days
 
-    def news(self, set_at: datetime | None) -> bool:
-        """Whether a mark (or a dot) is news: without ``set_at`` it is, as it reaches the bot
-        now whatever its lesson date; with it, if set within ``RELEVANCE_DAYS``."""
+    def announces(self, student_id: int, day: date | None, set_at: datetime | None) -> bool:
+        """Whether a new fact about the child (a mark, a dot, a final mark) is pushed.
+
+        Out of the child's history: without ``set_at`` it is, as it reaches the bot now
+        whatever its lesson date; with it, if set within ``RELEVANCE_DAYS``. In the child's
+        history (their first journal data and the window after it) only what is recent is
+        news: set within ``RELEVANCE_DAYS``, or without ``set_at`` of a ``day`` within them;
+        older facts (a term's marks) are history, stored without pushes."""
         if not self.notify:
             return False
+        if student_id in self.fresh:
+            if set_at is not None:
+                return self.relevant(self.today, set_at)
+            # A lesson ahead (a teacher entering marks early) is recent too.
+            return day is not None and (self.today - day).days <= self.svc.relevance.days
         return set_at is None or self.relevant(self.today, set_at)
 
-    def loud(self, student_id: int) -> bool:
-        """Whether the import may push about the child at all (not ``--no-notify``, not the
-        child's first journal data)."""
-        return self.notify and student_id not in self.silent
+    def corrects(self, student_id: int, announced: bool) -> bool:
+        """Whether a correction (a changed, deleted or regraded mark) is pushed: always out of
+        the child's history; in it, only of a fact that was announced itself."""
+        return self.notify and (announced or student_id not in self.fresh)
+
+    def hold(self, student_id: int | None, hold: timedelta = timedelta(0)) -> timedelta:
+        """How long a push about the child waits: a child's pushes in their history wait for
+        the window's end, so each recipient hears of the recent days in one message however
+        many batches the history came in."""
+        end = self.fresh.get(student_id) if student_id is not None else None
+        return hold if end is None else max(hold, end - self.now)
 
     async def find_first_data(self) -> None:
         """The students whose history this import brings: their first journal data (no grade,
         dot or attendance mark imported before), or more of it within the history window after
-        the first (a journal posting a new school's history in batches). Their events are
-        stored without pushes."""
-        students = self.checked.students
-        ids = sorted({students[e.student_id][0] for e in self.checked.events
-                      if getattr(e, "student_id", None) in students})
-        recent = to_db(self.now - self.svc.history_window)
+        the first (a journal posting a new school's history in batches)."""
+        # Every student the events are about: named by them, or the owner of the grade, dot or
+        # final mark a correction names (an import of corrections alone is history too).
+        ids = sorted(self.checked.touched_students)
+        window = self.svc.history_window
+        recent = to_db(self.now - window)
         for part in _chunks(ids):
             marks, padded = in_list(part)
-            self.silent.update(r[0] for r in await self.tx.fetchall(
-                f"SELECT id FROM students WHERE id IN ({marks})"
-                " AND (journal_since IS NULL OR journal_since > ?)", (*padded, recent)))
+            for sid, since in await self.tx.fetchall(
+                    f"SELECT id, journal_since FROM students WHERE external_id IN ({marks})"
+                    " AND (journal_since IS NULL OR journal_since > ?)", (*padded, recent)):
+                self.fresh[sid] = (self.now if since is None else from_db(since)) + window
+                if since is None:
+                    self.first.add(sid)
 
     async def record_first_data(self) -> None:
         """The students whose first journal data was imported now have some. History loaded
         on purpose (``--no-notify``) ends the window at once: what comes next is news."""
         # A day before the window, so that processes whose clocks differ by seconds (each
         # process's clock of its own) agree the window is over.
-        since = (self.stamp if self.notify else
-                 to_db(self.now - self.svc.history_window - timedelta(days=1)))
-        for part in _chunks(sorted(self.silent)):
+        if not self.notify:  # every window these events are in ends now
+            ended = to_db(self.now - self.svc.history_window - timedelta(days=1))
+            for part in _chunks(sorted(self.fresh)):
+                marks, padded = in_list(part)
+                await self.tx.execute(
+                    f"UPDATE students SET journal_since = ? WHERE id IN ({marks})",
+                    (ended, *padded))
+            return
+        for part in _chunks(sorted(self.first)):
             marks, padded = in_list(part)
             await self.tx.execute(
                 f"UPDATE students SET journal_since = ? WHERE id IN ({marks})"
-                " AND journal_since IS NULL", (since, *padded))
+                " AND journal_since IS NULL", (self.stamp, *padded))
+        if self.fresh:
+            await self.hold_family_history()
+
+    async def hold_family_history(self) -> None:
+        """A family's children may come in different batches of a history, minutes apart:
+        each recipient's pushes about children in their history wait for one moment, the
+        latest end of those children's windows, so the family still gets one message."""
+        tx, now = self.tx, self.stamp
+        ends: dict[int, datetime] = {}  # recipient -> the latest window end of their children
+        for scope in (Scope.GRADES, Scope.ATTENDANCE):
+            found = await self.svc.access.audiences(tx, self.fresh, scope)
+            for sid, accounts in found.items():
+                for telegram_id, _role in accounts:
+                    ends[telegram_id] = max(ends.get(telegram_id, self.fresh[sid]),
+                                            self.fresh[sid])
+        if not ends:
+            return
+        in_window = to_db(self.now - self.svc.history_window)
+        held = ("sent_at IS NULL AND dropped_at IS NULL AND not_before > ?"
+                " AND student_id IN (SELECT id FROM students WHERE journal_since > ?)")
+        for part in _chunks(sorted(ends)):
+            marks, padded = in_list(part)
+            for telegram_id, latest in await tx.fetchall(
+                    f"SELECT telegram_id, MAX(not_before) FROM outbox WHERE telegram_id IN"
+                    f" ({marks}) AND {held} GROUP BY telegram_id", (*padded, now, in_window)):
+                ends[telegram_id] = max(ends[telegram_id], from_db(latest))
+        await tx.executemany(
+            f"UPDATE outbox SET not_before = ? WHERE telegram_id = ? AND {held}"
+            " AND not_before < ? AND (claimed_until IS NULL OR claimed_until < ?)",
+            [(to_db(end), telegram_id, now, in_window, to_db(end), now)
+             for telegram_id, end in sorted(ends.items())])
 
     async def period(self, day: date) -> Period:
         if day not in self.periods:
@@ -819,22 +882,22 @@ class _Applier:
                     break  # sent again: a correction, which settles
                 seen.add(e.grade_id)
                 sid, _name, active = students[e.student_id]
-                if active and self.loud(sid) and self.news(e.set_at):
+                if active and self.announces(sid, e.date, e.set_at):
                     grades.add(sid)
                     sums.add((sid, e.subject, e.date))
             elif kind in _SETTLING:
                 break  # it settles: what is read before it is forgotten
             elif kind is DotEvent:
                 sid, _name, active = students[e.student_id]
-                if active and e.expires >= self.today and self.loud(sid) and self.news(None):
+                if active and e.expires >= self.today and self.announces(sid, e.date, None):
                     grades.add(sid)
             elif kind is AttendanceEvent:
                 sid, _name, active = students[e.student_id]
-                if active and self.loud(sid) and self.relevant(e.date, None):
+                if active and self.relevant(e.date, None):
                     marks.add(sid)
             elif kind is FinalGradeEvent:
                 sid, _name, active = students[e.student_id]
-                if active and self.final_news(e):
+                if active and self.announces(sid, None, e.set_at):
                     grades.add(sid)
             end += 1
         if end == start:
@@ -853,6 +916,7 @@ class _Applier:
     def queue(self, audience: list[tuple[int, Role]], student_id: int, kind: str, key: str,
               payload: dict[str, Any], hold: timedelta = timedelta(0)) -> None:
         text = _payload_json(payload)
+        hold = self.hold(student_id, hold)
         for telegram_id, _role in audience:
             self.pending_pushes.append(outbox_row(telegram_id, kind, text, f"{key}:{telegram_id}",
                                                   self.now, student_id, hold))
@@ -914,7 +978,7 @@ class _Applier:
                                             "point_until": point_until}, e.id)
             return
         self.known_grades.add(e.grade_id)
-        announce = active and self.loud(sid) and self.news(e.set_at)
+        announce = active and self.announces(sid, e.date, e.set_at)
         day = e.date.isoformat()
         row = (e.grade_id, sid, e.subject, day, mark.value, e.weight, e.work, e.comment, e.teacher,
                to_db(e.set_at) if e.set_at else None, self.stamp, self.stamp, int(not announce),
@@ -988,7 +1052,7 @@ class _Applier:
              new["weight"], new["work"], new["comment"], new["subject"], new["date"],
              new["point_until"], self.stamp, row["id"]),
         )
-        if not (self.loud(row["student_id"]) and row["active"]):
+        if not (self.corrects(row["student_id"], not row["quiet"]) and row["active"]):
             return
         revived = row["deleted_at"] is not None
         if all(new[k] == row[k] for k in new) and not revived:
@@ -1031,7 +1095,7 @@ class _Applier:
             "UPDATE grades SET deleted_at = ?, updated_at = ? WHERE id = ?",
             (self.stamp, self.stamp, row["id"]),
         )
-        if not (self.loud(row["student_id"]) and row["active"]):
+        if not (self.corrects(row["student_id"], not row["quiet"]) and row["active"]):
             return
         after = await self.averages(row["student_id"], row["subject"], day)
         mark = Stored.from_row(row)
@@ -1065,7 +1129,7 @@ class _Applier:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (e.dot_id, sid, *values, self.stamp),
         )
-        if active and e.expires >= self.today and self.loud(sid) and self.news(None):
+        if active and e.expires >= self.today and self.announces(sid, e.date, None):
             await self.push(sid, "dot_new", f"dot:{e.dot_id}:new", {
                 "child": first_name, "subject": e.subject, "work": e.work,
                 "comment": e.comment, "teacher": e.teacher, "set_on": e.date.isoformat(),
@@ -1081,11 +1145,12 @@ class _Applier:
             " WHERE d.external_id = ?", (e.dot_id,))
         assert dot is not None
         mark = Stored.of(e.value) if e.value is not None else None
-        loud = self.loud(dot["student_id"])
+        sid = dot["student_id"]
+        loud = self.announces(sid, date.fromisoformat(dot["date"]), None)
         if dot["status"] == "open":
             self.summary.pushes += await close_dot(
                 self.tx, self.svc.access, dot, mark, e.weight, self.today, self.now,
-                "teacher", notify=loud)
+                "teacher", notify=loud, hold=self.hold(sid))
         elif dot["status"] == "graded" and mark is not None:
             # The expiry job turned it into its default grade first; the teacher's word wins.
             await self._regrade(dot, e, mark)
@@ -1093,7 +1158,7 @@ class _Applier:
             await self.tx.execute("UPDATE dots SET status = 'open' WHERE id = ?", (dot["id"],))
             self.summary.pushes += await close_dot(
                 self.tx, self.svc.access, dot, mark, e.weight, self.today, self.now,
-                "teacher", notify=loud)
+                "teacher", notify=loud, hold=self.hold(sid))
 
     async def _regrade(self, dot, e: DotClosedEvent, mark: Stored) -> None:
         grade = await self.tx.fetchone("SELECT * FROM grades WHERE id = ?", (dot["grade_id"],))
@@ -1104,12 +1169,14 @@ class _Applier:
             return
         day = date.fromisoformat(grade["date"])
         before = await self.averages(dot["student_id"], dot["subject"], day)
+        # The teacher's word is news, but not in the child's history of a mark kept quiet.
+        quiet = bool(grade["quiet"]) and not self.corrects(dot["student_id"], False)
         await self.tx.execute(
             "UPDATE grades SET value = ?, shown = ?, scale = ?, points = ?, parts = ?, weight = ?,"
-            " quiet = 0, updated_at = ? WHERE id = ?",
-            (mark.value, mark.shown, mark.scale, mark.points, mark.parts, weight, self.stamp,
-             grade["id"]))
-        if not (self.loud(dot["student_id"]) and dot["active"]):
+            " quiet = ?, updated_at = ? WHERE id = ?",
+            (mark.value, mark.shown, mark.scale, mark.points, mark.parts, weight, int(quiet),
+             self.stamp, grade["id"]))
+        if quiet or not (self.notify and dot["active"]):
             return
         after = await self.averages(dot["student_id"], dot["subject"], day)
         await self.push(dot["student_id"], "grade_changed", f"dot:{e.dot_id}:regrade:{e.id}", {
@@ -1129,7 +1196,7 @@ class _Applier:
         excused = e.excused or notice is not None
         news = before is None or (before["mark"], before["date"], before["lesson"]) != (
             e.mark, e.date.isoformat(), e.lesson)
-        if news and active and self.loud(sid) and self.relevant(e.date, None):
+        if news and active and self.relevant(e.date, None):
             payload = {"child": first_name, "date": e.date.isoformat(), "lesson": e.lesson,
                        "subject": e.subject, "mark": e.mark, "excused": excused,
                        "by_notice": notice is not None}
@@ -1139,7 +1206,7 @@ class _Applier:
                 self.pending_pushes.append(outbox_row(
                     telegram_id, "attendance", _payload_json(payload),
                     f"att:{e.attendance_id}:{e.id}:{telegram_id}", self.now, sid,
-                    self.svc.attendance_hold))
+                    self.hold(sid, self.svc.attendance_hold)))
         await self.tx.execute(
             "INSERT INTO attendance (external_id, student_id, date, lesson, subject, mark, excused,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -1274,11 +1341,6 @@ class _Applier:
 
     # -- final marks ------------------------------------------------------------------------
 
-    def final_news(self, e: FinalGradeEvent) -> bool:
-        """Whether a final mark is news: set within the relevance window, or, without
-        ``set_at``, whenever it arrives."""
-        return self.notify and (e.set_at is None or self.relevant(self.today, e.set_at))
-
     async def final_period(self, e: FinalGradeEvent) -> tuple[int | None, str | None, int]:
         """What the final mark closes: (periods.id, the period's name, the school year as the
         year it starts in); for the year's mark (None, None, the school year of ``set_at``,
@@ -1339,7 +1401,7 @@ class _Applier:
             "set_at": to_db(e.set_at) if e.set_at else None, "deleted_at": None,
             "period_name": name, "first_name": first_name, "active": active,
         }, new=before is None)
-        if not (active and self.final_news(e)):
+        if not (active and self.announces(sid, None, e.set_at)):
             return
         payload: dict[str, Any] = {"child": first_name, "subject": e.subject, "period": name,
                                    "value": m.shown}
@@ -1363,7 +1425,9 @@ class _Applier:
         if before["deleted_at"] is not None:
             return
         self.write_final(e.final_id, {**before, "deleted_at": self.stamp}, new=False)
-        if not (self.notify and before["active"]):
+        announced = before["set_at"] is not None and self.relevant(
+            self.today, from_db(before["set_at"]))
+        if not (self.corrects(before["student_id"], announced) and before["active"]):
             return
         await self.push(before["student_id"], "final_grade_deleted",
                         f"final:{e.final_id}:del:{e.id}",

@@ -11,6 +11,9 @@ from bot.app import create_dispatcher
 from bot.fsm import SQLiteStorage
 from bot.i18n import create_i18n
 from bot.services import Services
+from bot.telegram import BotApi
+from tests.support.botapi import FakeBotAPI
+from tests.support.delivery import TOKEN
 from tests.support.recording import RecordingSession, make_bot
 from tests.support.school import journal_history
 
@@ -50,3 +53,18 @@ async def tg(school: Services) -> Chat:
     dp = create_dispatcher(school, create_i18n("ru"), SQLiteStorage(school.db, school.clock))
     bot, session = make_bot()
     return Chat(dp, bot, session, school)
+
+
+@pytest.fixture
+async def api():
+    """The loopback Bot API fake (``tests/support/botapi.py``)."""
+    async with FakeBotAPI(TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def bot(api):
+    """A sender's Bot API client of the fake."""
+    b = BotApi(TOKEN, api.url)
+    yield b
+    await b.close()

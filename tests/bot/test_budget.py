@@ -13,10 +13,11 @@ from bot.budget import FORGET_AT, LocalBudget, Rates, RedisBudget
 from bot.delivery import DeliveryWorker
 from bot.i18n import create_i18n
 from core.clock import FrozenClock
-from tests.bot.test_delivery import ANNA, IVAN, SERGEY, api, bot, grades, linked, virtual_sleep
+from tests.bot.test_delivery import ANNA, IVAN, SERGEY, grades, linked
+from tests.support.delivery import virtual_sleep
 from tests.support.services import redis_url_or_skip
 
-__all__ = ["api", "bot", "linked"]  # fixtures shared with test_delivery
+__all__ = ["linked"]  # a fixture shared with test_delivery
 DAY = date(2026, 11, 23)
 
 

@@ -9,16 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.delivery import DeliveryWorker
-from bot.i18n import create_i18n
 from bot.services import build_services
-from bot.telegram import BotApi
 from bot.web import render_metrics
 from core.clock import to_db
 from core.importers.journal import parse_journal
 from core.services.outbox import Outbox, enqueue_many, outbox_row, this_sender
 from core.storage.db import Database
-from tests.support.botapi import FakeBotAPI
+from tests.support.delivery import worker
 from tests.support.school import (
     ANNA_PHONE,
     IVAN_PHONE,
@@ -28,13 +25,6 @@ from tests.support.school import (
 )
 
 ANNA, IVAN, SERGEY = 5001, 5002, 5003
-TOKEN = "123:TEST"
-
-
-@pytest.fixture
-async def api():
-    async with FakeBotAPI(TOKEN) as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -44,30 +34,6 @@ async def linked(school):
     await school.linking.link_contact(SERGEY, SERGEY, SERGEY, SERGEY_PHONE)
     await journal_history(school)
     return school
-
-
-@pytest.fixture
-async def bot(api):
-    b = BotApi(TOKEN, api.url)
-    yield b
-    await b.close()
-
-
-def virtual_sleep(clock):
-    """The worker's waits move the test's clock instead of taking real time."""
-
-    async def sleep(seconds: float) -> None:
-        clock.advance(seconds=max(0.0, seconds))
-        await asyncio.sleep(0)
-
-    return sleep
-
-
-def worker(bot, services, outbox: Outbox | None = None, **kw) -> DeliveryWorker:
-    kw.setdefault("per_chat_rate", 50)
-    kw.setdefault("rate", 200)
-    kw.setdefault("sleep", virtual_sleep(services.clock))
-    return DeliveryWorker(bot, outbox or services.outbox, create_i18n("ru"), **kw)
 
 
 async def grades(services, *values: int, student="S-1001", subject="Алгебра", start=1, **kw):

@@ -11,9 +11,10 @@ from bot.delivery import DeliveryWorker
 from bot.i18n import create_i18n
 from core.clock import FrozenClock
 from core.services.outbox import Outbox
-from tests.bot.test_delivery import ANNA, IVAN, SERGEY, api, bot, grades, linked, virtual_sleep
+from tests.bot.test_delivery import ANNA, IVAN, SERGEY, grades, linked
+from tests.support.delivery import virtual_sleep
 
-__all__ = ["api", "bot", "linked"]  # fixtures shared with test_delivery
+__all__ = ["linked"]  # a fixture shared with test_delivery
 
 
 class FlakyOutbox(Outbox):

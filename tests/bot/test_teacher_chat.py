@@ -3,7 +3,6 @@ hours, forged buttons, mute, history."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -16,6 +15,7 @@ from bot.i18n import create_i18n
 from core.clock import to_db
 from core.importers.teachers import parse_teachers
 from tests.support import updates as up
+from tests.support.delivery import virtual_sleep
 from tests.support.recording import RecordingApi
 from tests.support.school import ANNA_PHONE, EXAMPLE_ROOT, SERGEY_PHONE
 
@@ -45,14 +45,6 @@ def native_reply(user_id: int, text: str, to: int) -> Update:
                       text="…")
     return update.model_copy(update={"message": update.message.model_copy(
         update={"reply_to_message": replied})})
-
-
-def virtual_sleep(clock):
-    async def sleep(seconds: float) -> None:
-        clock.advance(seconds=max(0.0, seconds))
-        await asyncio.sleep(0)
-
-    return sleep
 
 
 async def deliver(tg) -> None:

@@ -63,7 +63,22 @@ async def linked(family):
 # -- a new school's history, and what is news -----------------------------------------------------
 
 
-async def test_the_first_journal_data_of_a_student_is_stored_without_pushes(family, clock):
+async def pushes(services) -> list[tuple]:
+    """(recipient, kind, child, what, when it may go) of every queued push, in order."""
+    rows = await services.db.fetchall(
+        "SELECT telegram_id, kind, payload, not_before FROM outbox ORDER BY id")
+    out = []
+    for to, kind, payload, not_before in rows:
+        p = json.loads(payload)
+        what = p.get("mark") or p.get("value") or p["subject"]
+        out.append((to, kind, p["child"], what, not_before))
+    return out
+
+
+async def test_in_a_students_history_what_is_recent_is_news_and_waits_for_the_window(
+        family, clock):
+    # Ivan's first journal data: today's mark, a dot and an absence of today are news; a mark
+    # of three weeks ago is history. The news waits for the window's end (an hour on).
     summary, _ = await run(family, jl(
         grade(1, 5), grade(2, 4, day="2026-11-02"),
         {"id": "d1", "type": "dot", "dot_id": "d1", "student_id": "S-1001",
@@ -71,27 +86,126 @@ async def test_the_first_journal_data_of_a_student_is_stored_without_pushes(fami
         {"id": "a1", "type": "attendance", "attendance_id": "a1", "student_id": "S-1001",
          "date": "2026-11-23", "lesson": 2, "subject": "Физика", "mark": "absent"}))
     assert summary.applied == {"grade": 2, "dot": 1, "attendance": 1}
-    assert summary.pushes == 0 and await outbox(family) == []
-    assert await family.db.scalar("SELECT COUNT(*) FROM grades WHERE quiet = 1") == 2
+    end = "2026-11-23T10:00:00.000000Z"
+    assert await pushes(family) == [
+        (ANNA, "grade_new", "Иван", 5, end), (IVAN, "grade_new", "Иван", 5, end),
+        (ANNA, "dot_new", "Иван", "Физика", end), (IVAN, "dot_new", "Иван", "Физика", end),
+        (ANNA, "attendance", "Иван", "absent", end)]
+    assert summary.pushes == 5
+    quiet = await family.db.fetchall("SELECT external_id FROM grades WHERE quiet = 1")
+    assert [r[0] for r in quiet] == ["g2"]
     since = dict(await family.db.fetchall("SELECT external_id, journal_since FROM students"))
     assert since["S-1001"] == "2026-11-23T09:00:00.000000Z"
     assert since["S-1002"] is None  # nothing of hers came yet
 
-    # Within the hour the journal may still be posting his history in batches: silent too.
+    # Within the hour the journal may still be posting his history in batches: an old mark
+    # stays silent, a recent one joins the same message (it waits for the same moment); a
+    # correction of a history mark is history too, one of an announced mark is news.
     clock.moment += timedelta(minutes=59)
-    summary, _ = await run(family, jl(grade(5, 4, day="2026-09-15")))
-    assert summary.pushes == 0
+    summary, _ = await run(family, jl(
+        grade(5, 4, day="2026-09-15"), grade(6, 3, day="2026-11-20"),
+        {"id": "c2", "type": "grade_changed", "grade_id": "g2", "value": 3},
+        {"id": "c1", "type": "grade_changed", "grade_id": "g1", "value": 4}))
+    assert summary.pushes == 4
+    assert (await pushes(family))[5:] == [
+        (ANNA, "grade_new", "Иван", 3, end), (IVAN, "grade_new", "Иван", 3, end),
+        (ANNA, "grade_changed", "Иван", 4, end), (IVAN, "grade_changed", "Иван", 4, end)]
     assert await family.db.scalar(
         "SELECT journal_since FROM students WHERE external_id = 'S-1001'") == (
         "2026-11-23T09:00:00.000000Z")  # the window runs from the first data
-    # After it, the next import about Ivan is news; Maria's first data is still history.
+
+    # After it, Ivan's news goes at once, a correction of history too; Maria's first data is
+    # her history: her mark of today waits for her own window.
     clock.moment += timedelta(minutes=2)
-    summary, _ = await run(family, jl(grade(3, 3), grade(4, 5, student="S-1002")))
-    assert summary.pushes == 2
-    assert [(r["to"], r["child"], r["value"]) for r in await outbox(family)] == [
-        (ANNA, "Иван", 3), (IVAN, "Иван", 3)]
+    summary, _ = await run(family, jl(
+        grade(3, 3), grade(4, 5, student="S-1002"),
+        {"id": "c5", "type": "grade_changed", "grade_id": "g5", "value": 5}))
+    assert (await pushes(family))[9:] == [
+        (ANNA, "grade_new", "Иван", 3, "2026-11-23T10:01:00.000000Z"),
+        (IVAN, "grade_new", "Иван", 3, "2026-11-23T10:01:00.000000Z"),
+        (ANNA, "grade_new", "Мария", 5, "2026-11-23T11:01:00.000000Z"),
+        (ANNA, "grade_changed", "Иван", 5, "2026-11-23T10:01:00.000000Z"),
+        (IVAN, "grade_changed", "Иван", 5, "2026-11-23T10:01:00.000000Z")]
     assert await family.db.scalar(
-        "SELECT journal_since FROM students WHERE external_id = 'S-1002'") is not None
+        "SELECT journal_since FROM students WHERE external_id = 'S-1002'") == (
+        "2026-11-23T10:01:00.000000Z")
+
+
+async def test_in_a_students_history_a_mark_without_set_at_is_news_by_its_date(family, clock):
+    summary, _ = await run(family, jl(
+        grade(1, 5, day="2026-11-20"),  # three days ago: within RELEVANCE_DAYS
+        grade(2, 4, day="2026-11-19"),  # four days ago: history
+        grade(3, 3, day="2026-10-01", set_at="2026-11-22T10:00:00+03:00"),  # set yesterday
+        grade(4, 2, day="2026-11-23", set_at="2026-11-02T10:00:00+03:00")))  # set long ago
+    assert summary.pushes == 4
+    assert sorted({r[3] for r in await pushes(family)}) == [3, 5]
+
+
+async def test_corrections_alone_in_a_students_history_keep_its_rule(family, clock):
+    await run(family, jl(grade(1, 5), grade(2, 4, day="2026-11-02"),
+                         {"id": "d1", "type": "dot", "dot_id": "d1", "student_id": "S-1001",
+                          "subject": "Физика", "date": "2026-10-01", "expires": "2026-12-01"}))
+    assert len(await pushes(family)) == 2  # today's mark to Anna and Ivan; the old dot is history
+    clock.moment += timedelta(minutes=30)
+    summary, _ = await run(family, jl(
+        {"id": "c2", "type": "grade_changed", "grade_id": "g2", "value": 3},
+        {"id": "c1", "type": "grade_changed", "grade_id": "g1", "value": 4},
+        {"id": "x1", "type": "dot_closed", "dot_id": "d1", "value": 5}))
+    # The quiet mark's correction and the old dot's end are history; the announced mark's
+    # correction is news and waits with the rest for the window's end.
+    assert summary.pushes == 2
+    assert (await pushes(family))[2:] == [
+        (ANNA, "grade_changed", "Иван", 4, "2026-11-23T10:00:00.000000Z"),
+        (IVAN, "grade_changed", "Иван", 4, "2026-11-23T10:00:00.000000Z")]
+
+
+async def test_history_loaded_without_pushes_ends_an_open_window(family, clock):
+    await run(family, jl(grade(1, 5)))
+    clock.moment += timedelta(minutes=5)
+    await run(family, jl(grade(2, 4, day="2026-10-02")), notify=False)
+    summary, _ = await run(family, jl(grade(3, 3)))
+    assert summary.pushes == 2
+    assert (await pushes(family))[2:] == [
+        (ANNA, "grade_new", "Иван", 3, "2026-11-23T09:05:00.000000Z"),
+        (IVAN, "grade_new", "Иван", 3, "2026-11-23T09:05:00.000000Z")]
+
+
+async def test_in_a_students_history_a_mark_for_a_lesson_ahead_is_news(family, clock):
+    summary, _ = await run(family, jl(grade(1, 5, day="2026-11-25")))
+    assert summary.pushes == 2
+
+
+async def test_an_announced_final_mark_withdrawn_in_the_history_is_pushed(family, clock):
+    period = {"id": "p1", "type": "period", "period_id": "q1", "name": "1 четверть",
+              "start": "2026-09-01", "end": "2026-10-25"}
+    await run(family, jl(period), notify=False)
+    await run(family, jl(
+        {"id": "f1", "type": "final_grade", "final_id": "f1", "student_id": "S-1001",
+         "subject": "Алгебра", "period_id": "q1", "value": 4,
+         "set_at": "2026-11-23T10:00:00+03:00"},
+        {"id": "f2", "type": "final_grade", "final_id": "f2", "student_id": "S-1001",
+         "subject": "Физика", "period_id": "q1", "value": 3}))
+    assert [r[1:4] for r in await pushes(family)] == [
+        ("final_grade", "Иван", "4"), ("final_grade", "Иван", "4")]
+    clock.moment += timedelta(minutes=10)
+    summary, _ = await run(family, jl(
+        {"id": "f1x", "type": "final_grade_deleted", "final_id": "f1"},
+        {"id": "f2x", "type": "final_grade_deleted", "final_id": "f2"}))
+    assert summary.pushes == 2  # the withdrawn mark that was announced; f2 was history
+    assert [r[1] for r in await pushes(family)][2:] == ["final_grade_deleted"] * 2
+
+
+async def test_history_alone_pushes_nothing_ever(family, clock):
+    """A term's marks, old final marks and old absences of a new student: all history."""
+    summary, _ = await run(family, jl(
+        {"id": "p1", "type": "period", "period_id": "q1", "name": "1 четверть",
+         "start": "2026-09-01", "end": "2026-10-25"},
+        *(grade(n, 3 + n % 3, day=f"2026-10-{n:02d}") for n in range(1, 20)),
+        {"id": "f1", "type": "final_grade", "final_id": "f1", "student_id": "S-1001",
+         "subject": "Алгебра", "period_id": "q1", "value": 4},
+        {"id": "a1", "type": "attendance", "attendance_id": "a1", "student_id": "S-1001",
+         "date": "2026-10-05", "lesson": 2, "subject": "Физика", "mark": "absent"}))
+    assert summary.pushes == 0 and await outbox(family) == []
 
 
 async def test_first_data_stored_with_no_notify_is_history_too(family):

@@ -351,7 +351,14 @@ async def test_revision_0005_keeps_each_grade_as_shown_and_dates_each_students_h
                             ensure_ascii=False)
                  for n, sid in ((1, "S-1001"), (2, "S-1002"), (3, "S-1001"))]
         summary, _ = await services.journal.import_journal(parse_journal(lines, "j"), "j")
-        assert summary.pushes == 2  # Ivan's two marks to Anna; Maria's first data is history
+        # Ivan's two marks go to Anna at once; Maria's first data is her history: today's mark
+        # is news, held to the end of her window.
+        assert summary.pushes == 3
+        held = await db.fetchall(
+            "SELECT s.external_id, o.not_before > o.created_at FROM outbox o"
+            " JOIN students s ON s.id = o.student_id ORDER BY o.id")
+        assert [tuple(r) for r in held] == [("S-1001", False), ("S-1002", True),
+                                            ("S-1001", False)]
         # An old bot would still read a one-figure value, and the CHECKs hold what they must.
         assert await db.scalar("SELECT value FROM grades WHERE external_id = 'n1'") == 5
         with pytest.raises(Exception, match=r"(?i)check"):
