@@ -30,14 +30,9 @@ from core import marks as school_marks
 from core.services.digest import WeekChart
 from core.services.finals import FinalMark
 from core.services.grades import (
-    ABOVE,
-    BELOW,
-    LEVEL,
-    TOP_QUARTER,
     Mark,
     Overview,
     Period,
-    Standing,
     SubjectDetail,
     running_average,
 )
@@ -127,18 +122,6 @@ def no_marks_text() -> str:
     return _("No marks in this period")
 
 
-def position_text(standing: Standing) -> str:
-    """«выше среднего по классу»: where the child stands, without anyone else's marks."""
-    if standing.position == TOP_QUARTER:
-        return _("in the top quarter of the class")
-    if standing.position == ABOVE:
-        return _("above the class average")
-    if standing.position == BELOW:
-        return _("below the class average")
-    assert standing.position == LEVEL
-    return _("at the class average")
-
-
 def period_span(period: Period) -> str:
     span = fmt.days(period.start, period.end)
     name = period.name or _("School year {start}/{end}").format(
@@ -193,7 +176,7 @@ def subject_chart(d: SubjectDetail, finals: list[FinalMark] | None = None,
         subtitle.append(_("average {average}").format(average=fmt.average(s.average)))
     if d.standing is not None:
         subtitle.append(_("class average {average}, {position}").format(
-            average=fmt.average(d.standing.average), position=position_text(d.standing)))
+            average=fmt.average(d.standing.average), position=fmt.position_text(d.standing)))
     final = None
     legend: list[tuple[str, str]] = [(COUNTED, _("mark (larger: heavier)"))]
     if any(p.kind == DOT for p in points):

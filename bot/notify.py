@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -15,29 +15,37 @@ from bot.i18n import gettext as _
 from bot.i18n import ngettext
 from bot.render import average
 from bot.text import split_text, width
+from core.pushes import (
+    KINDS,
+    AnnouncementPush,
+    AttendancePush,
+    DigestPush,
+    DotPush,
+    FinalPush,
+    GradePush,
+    HomeworkPush,
+    InvitationPush,
+    LessonPush,
+    RelinkPush,
+    Shape,
+    TeacherMessagePush,
+    TrustNewsPush,
+    WeekChartPush,
+)
 from core.services.outbox import OutboxItem
 
 TELEGRAM_LIMIT = 4096
 log = logging.getLogger(__name__)
 
 
-def mark_shown(shown: str | int | None, scale: str | None = None) -> str:
-    """A mark as the school shows it: «4-», «5/4», «зачёт»; on a 10- or 100-point scale with
-    it («8 из 10»)."""
-    text = str(shown) if shown is not None else "—"
-    if scale in ("10", "100"):
-        return _("{mark} of {scale}").format(mark=text, scale=scale)
-    return text
-
-
-def _value(p: dict[str, Any], key: str = "value") -> str:
+def _value(p: Mapping[str, Any], key: str = "value") -> str:
     """The mark of a push: ``shown`` (``old_shown``) since marks are kept as shown, else the
     number that pushes queued before carried."""
     shown = p.get(key.replace("value", "shown"))
-    return mark_shown(shown if shown is not None else p.get(key), p.get("scale"))
+    return render.mark_shown(shown if shown is not None else p.get(key), p.get("scale"))
 
 
-def _average_change(p: dict[str, Any]) -> str | None:
+def _average_change(p: Mapping[str, Any]) -> str | None:
     before, after = p.get("avg_before"), p.get("avg_after")
     if p.get("counted") is False:
         # Shown by the school, left out of the average (weight 0, «зачёт», «н/а»).
@@ -50,18 +58,18 @@ def _average_change(p: dict[str, Any]) -> str | None:
     return _("Average: {before} → {after}").format(before=average(before), after=average(after))
 
 
-def _point(p: dict[str, Any]) -> str | None:
+def _point(p: Mapping[str, Any]) -> str | None:
     """A mark's dot: until when it is open, or that it was cleared."""
     if p.get("point_until"):
         return _("📌 The mark carries a dot until {date} ({left})").format(
             date=render.day(date.fromisoformat(p["point_until"])),
-            left=days_left(p.get("days_left", 0)))
+            left=render.days_left(p.get("days_left", 0)))
     if p.get("point_cleared"):
         return _("📌 The dot on this mark is cleared.")
     return None
 
 
-def _details(p: dict[str, Any]) -> str:
+def _details(p: Mapping[str, Any]) -> str:
     parts = [p["child"], render.day(date.fromisoformat(p["date"]))]
     parts.append(_("weight {weight}").format(weight=p["weight"]))
     if p.get("work"):
@@ -69,7 +77,7 @@ def _details(p: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def _grade_block(head: str, p: dict[str, Any], with_comment: bool = True,
+def _grade_block(head: str, p: Mapping[str, Any], with_comment: bool = True,
                  with_teacher: bool = False) -> str:
     lines = [head, _details(p)]
     if with_comment and p.get("comment"):
@@ -85,7 +93,7 @@ def _grade_block(head: str, p: dict[str, Any], with_comment: bool = True,
     return "\n".join(lines)
 
 
-def grade_new(p: dict[str, Any]) -> str:
+def grade_new(p: GradePush) -> str:
     head = (
         _("🔔 Grade {value} from a dot · {subject}")
         if p.get("from_dot")
@@ -94,7 +102,7 @@ def grade_new(p: dict[str, Any]) -> str:
     return _grade_block(head, p, with_teacher=True)
 
 
-def grade_changed(p: dict[str, Any]) -> str:
+def grade_changed(p: GradePush) -> str:
     old, new = _value(p, "old_value"), _value(p)
     if (p.get("old_value") is not None or p.get("old_shown") is not None) and old != new:
         head = _("✏️ Grade corrected {old} → {value} · {subject}").format(
@@ -107,19 +115,13 @@ def grade_changed(p: dict[str, Any]) -> str:
     return _grade_block(head, p)
 
 
-def grade_deleted(p: dict[str, Any]) -> str:
+def grade_deleted(p: GradePush) -> str:
     head = _("🗑 Grade {value} removed · {subject}").format(value=_value(p),
                                                            subject=p["subject"])
     return _grade_block(head, p, with_comment=False)
 
 
-def days_left(n: int) -> str:
-    if n <= 0:
-        return _("last day")
-    return ngettext("{n} day left", "{n} days left", n).format(n=n)
-
-
-def _what(p: dict[str, Any]) -> str | None:
+def _what(p: Mapping[str, Any]) -> str | None:
     if p.get("work") and p.get("comment"):
         return f"{p['work']}: «{p['comment']}»"
     if p.get("comment"):
@@ -127,12 +129,12 @@ def _what(p: dict[str, Any]) -> str | None:
     return p.get("work")
 
 
-def dot_new(p: dict[str, Any]) -> str:
+def dot_new(p: DotPush) -> str:
     lines = [
         _("📌 New dot · {subject}").format(subject=p["subject"]),
         _("{child} · until {date} ({left})").format(
             child=p["child"], date=render.day(date.fromisoformat(p["expires"])),
-            left=days_left(p["days_left"])),
+            left=render.days_left(p["days_left"])),
     ]
     if _what(p):
         lines.append(_what(p))
@@ -143,12 +145,12 @@ def dot_new(p: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def dot_reminder(p: dict[str, Any]) -> str:
+def dot_reminder(p: DotPush) -> str:
     if p["days_left"] <= 0:
         head = _("⏰ Last day for a dot · {subject}").format(subject=p["subject"])
     else:
         head = _("⏰ Dot · {subject}: {left}").format(subject=p["subject"],
-                                                      left=days_left(p["days_left"]))
+                                                      left=render.days_left(p["days_left"]))
     lines = [head, _("{child} · until {date}").format(
         child=p["child"], date=render.day(date.fromisoformat(p["expires"])))]
     if p.get("mark") is not None:
@@ -160,7 +162,7 @@ def dot_reminder(p: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def dot_vanished(p: dict[str, Any]) -> str:
+def dot_vanished(p: DotPush) -> str:
     head = (_("🧹 Dot removed by the teacher · {subject}") if p.get("reason") == "teacher"
             else _("🧹 Dot closed without a grade · {subject}")).format(subject=p["subject"])
     lines = [head, p["child"]]
@@ -169,7 +171,7 @@ def dot_vanished(p: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def homework(p: dict[str, Any]) -> str:
+def homework(p: HomeworkPush) -> str:
     head = (_("📚 Homework for tomorrow changed · {subject}") if p.get("updated")
             else _("📚 Homework for tomorrow · {subject}")).format(subject=p["subject"])
     lines = [head]
@@ -185,7 +187,7 @@ def homework(p: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def announcement(p: dict[str, Any]) -> str:
+def announcement(p: AnnouncementPush) -> str:
     head = (_("📢 School announcement (updated)") if p.get("updated")
             else _("📢 School announcement"))
     lines = [head, p["text"]]
@@ -195,21 +197,21 @@ def announcement(p: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _lesson_when(p: dict[str, Any]) -> str:
+def _lesson_when(p: Mapping[str, Any]) -> str:
     when = _("{child} · {day}, lesson {number} at {start}").format(
         child=p["child"], day=render.long_day(date.fromisoformat(p["date"])),
         number=p["number"], start=p["start"])
     return f"{when} · {p['group']}" if p.get("group") else when
 
 
-def lesson_cancelled(p: dict[str, Any]) -> str:
+def lesson_cancelled(p: LessonPush) -> str:
     return "\n".join([
         _("🗓 Lesson cancelled · {subject}").format(subject=p["subject"]),
         _lesson_when(p),
     ])
 
 
-def lesson_replaced(p: dict[str, Any]) -> str:
+def lesson_replaced(p: LessonPush) -> str:
     lines = [_("🔄 Teacher replaced · {subject}").format(subject=p["subject"]), _lesson_when(p)]
     if p.get("substitute"):
         lines.append(_("Substitute: {name}").format(name=p["substitute"]))
@@ -218,7 +220,7 @@ def lesson_replaced(p: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def final_grade(p: dict[str, Any]) -> str:
+def final_grade(p: FinalPush) -> str:
     """A final mark of a period (``period``: its name, as the school gives it) or the year."""
     if p.get("period"):
         head = _("🎓 Final mark for {period} · {subject}: {value}").format(
@@ -229,7 +231,7 @@ def final_grade(p: dict[str, Any]) -> str:
     return "\n".join([head, p["child"]])
 
 
-def final_grade_changed(p: dict[str, Any]) -> str:
+def final_grade_changed(p: FinalPush) -> str:
     names = {"period": p.get("period"), "subject": p["subject"], "value": p["value"]}
     if p.get("old_value") is not None:
         head = (_("✏️ Final mark for {period} corrected · {subject}: {old} → {value}")
@@ -242,14 +244,14 @@ def final_grade_changed(p: dict[str, Any]) -> str:
     return "\n".join([head.format(**names), p["child"]])
 
 
-def final_grade_deleted(p: dict[str, Any]) -> str:
+def final_grade_deleted(p: FinalPush) -> str:
     head = (_("🗑 Final mark for {period} withdrawn · {subject}: {value}") if p.get("period")
             else _("🗑 Final mark for the year withdrawn · {subject}: {value}"))
     return "\n".join([head.format(period=p.get("period"), subject=p["subject"],
                                    value=p["value"]), p["child"]])
 
 
-def final_grades(group: list[dict[str, Any]]) -> str:
+def final_grades(group: list[FinalPush]) -> str:
     """New final marks of one child for one period (or the year): one block, by subject."""
     if len(group) == 1:
         return final_grade(group[0])
@@ -263,24 +265,7 @@ def final_grades(group: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "grade_new": grade_new,
-    "grade_changed": grade_changed,
-    "grade_deleted": grade_deleted,
-    "dot_new": dot_new,
-    "dot_reminder": dot_reminder,
-    "dot_vanished": dot_vanished,
-    "homework": homework,
-    "lesson_cancelled": lesson_cancelled,
-    "lesson_replaced": lesson_replaced,
-    "final_grade": final_grade,
-    "final_grade_changed": final_grade_changed,
-    "final_grade_deleted": final_grade_deleted,
-    "announcement": announcement,
-}
-
-
-def attendance(group: list[dict[str, Any]]) -> str:
+def attendance(group: list[AttendancePush]) -> str:
     """The marks of one child on one day, in lesson order."""
     first = group[0]
     day = render.day(date.fromisoformat(first["date"]))
@@ -320,7 +305,7 @@ def scope_names(scopes: list[str]) -> str:
     return ", ".join(names[s] for s in scopes if s in names)
 
 
-def invitation(p: dict[str, Any]) -> tuple[str, Keyboard]:
+def invitation(p: InvitationPush) -> tuple[str, Keyboard]:
     expires = datetime.fromisoformat(p["expires"].replace("Z", "+00:00"))
     text = "\n".join([
         _("🤝 {inviter} invites you ({surname}) to follow: {children}.").format(
@@ -336,7 +321,7 @@ def invitation(p: dict[str, Any]) -> tuple[str, Keyboard]:
     return text, markup
 
 
-def trust_news(p: dict[str, Any]) -> str:
+def trust_news(p: TrustNewsPush) -> str:
     children = ", ".join(p.get("children", []))
     event = p["event"]
     if event == "accepted":
@@ -357,7 +342,7 @@ def trust_news(p: dict[str, Any]) -> str:
              " listed as the child's guardian.").format(children=children)
 
 
-def digest(p: dict[str, Any]) -> tuple[str, Keyboard | None]:
+def digest(p: DigestPush) -> tuple[str, Keyboard | None]:
     day = date.fromisoformat(p["day"])
     lines = [_("📰 Digest for {day}").format(day=render.for_day(day))]
     signs: list[list[Button]] = []
@@ -393,7 +378,7 @@ def digest(p: dict[str, Any]) -> tuple[str, Keyboard | None]:
                 what = f"{d['subject']}" + (f" — {d['work']}" if d.get("work") else "")
                 lines.append(_("• {what}: until {day}, {left}").format(
                     what=what, day=render.day(date.fromisoformat(d["expires"])),
-                    left=days_left(d["days_left"])))
+                    left=render.days_left(d["days_left"])))
         if c.get("next_day") and (c["lessons"] or c["homework"]):
             lines.append(_("{day}:").format(
                 day=render.capitalized(render.long_day(date.fromisoformat(c["next_day"])))))
@@ -429,28 +414,11 @@ def digest(p: dict[str, Any]) -> tuple[str, Keyboard | None]:
     return "\n".join(lines), markup
 
 
-def relink(_p: dict[str, Any]) -> str:
+def relink(_p: RelinkPush) -> str:
     """The roster gave the number or e-mail this account was linked by to another person."""
     return _("🔒 The school's records have changed: the phone number or e-mail this account was"
              " linked by now belongs to another person, so this account no longer shows any"
              " children. If you are a parent or a student of the school, link again: /start")
-
-
-RENDERERS["trust_news"] = trust_news
-RENDERERS["relink"] = relink
-INTERACTIVE: dict[
-    str, Callable[[dict[str, Any]], tuple[str, Keyboard | None]]
-] = {
-    "invitation": invitation,
-    "digest": digest,
-}
-
-
-# Kinds whose pushes about one child are told together: by day, by period.
-GROUPED: dict[str, Callable[[list[dict[str, Any]]], str]] = {
-    "attendance": attendance,
-    "final_grade": final_grades,
-}
 
 
 def render_blocks(items: tuple[OutboxItem, ...]) -> tuple[list[tuple[str, list[int]]], list[int]]:
@@ -464,14 +432,15 @@ def render_blocks(items: tuple[OutboxItem, ...]) -> tuple[list[tuple[str, list[i
     marks: dict[tuple[str, str, str], list[OutboxItem]] = {}
     unknown: list[int] = []
     for item in items:
-        if item.kind in GROUPED:
-            what = item.payload.get("date" if item.kind == "attendance" else "period")
+        shape = _shape(item.kind)
+        if shape is Shape.GROUPED:
+            what = item.payload.get(KINDS[item.kind].group_by or "")
             key = (item.kind, str(item.student_id), str(what or ""))
             if key not in marks:
                 marks[key] = []
                 order.append(key)
             marks[key].append(item)
-        elif item.kind in RENDERERS:
+        elif shape is Shape.BLOCK:
             order.append(item)
         else:
             unknown.append(item.id)
@@ -479,8 +448,9 @@ def render_blocks(items: tuple[OutboxItem, ...]) -> tuple[list[tuple[str, list[i
     for entry in order:
         group = marks[entry] if isinstance(entry, tuple) else [entry]
         try:
-            text = (GROUPED[entry[0]]([i.payload for i in group]) if isinstance(entry, tuple)
-                    else RENDERERS[entry.kind](entry.payload))
+            render_one: Any = RENDERERS[group[0].kind]
+            text = (render_one([i.payload for i in group]) if isinstance(entry, tuple)
+                    else render_one(entry.payload))
         except Exception:
             log.exception("cannot render outbox rows %s", [i.id for i in group])
             unknown += [i.id for i in group]
@@ -519,7 +489,7 @@ def relation_name(relation: str) -> str:
             "guardian": _("guardian")}.get(relation, relation)
 
 
-def _conversation_buttons(p: dict[str, Any], teacher: bool) -> Keyboard:
+def _conversation_buttons(p: Mapping[str, Any], teacher: bool) -> Keyboard:
     rows = [[Button(_("↩️ Reply"), buttons.teacher("re", p["message"]))]]
     extra = [Button(_("📜 History"), buttons.teacher("hist", p["thread"]))]
     if teacher:
@@ -528,7 +498,7 @@ def _conversation_buttons(p: dict[str, Any], teacher: bool) -> Keyboard:
     return Keyboard.of(rows)
 
 
-def teacher_message(p: dict[str, Any]) -> Outgoing:
+def teacher_message(p: TeacherMessagePush) -> Outgoing:
     """A parent's message, as the class teacher receives it."""
     sender = p.get("from") or _("a parent")
     if p.get("relation"):
@@ -540,7 +510,7 @@ def teacher_message(p: dict[str, Any]) -> Outgoing:
                     p.get("reply_to"), p["message"])
 
 
-def teacher_answer(p: dict[str, Any]) -> Outgoing:
+def teacher_answer(p: TeacherMessagePush) -> Outgoing:
     """The class teacher's answer, as the parent receives it."""
     head = _("✉️ Class teacher {teacher} · {child}, {class_name}").format(
         teacher=p["teacher"], child=p["child"], class_name=p["class"])
@@ -549,7 +519,7 @@ def teacher_answer(p: dict[str, Any]) -> Outgoing:
                     p.get("reply_to"), p["message"])
 
 
-def week_chart(p: dict[str, Any]) -> Outgoing:
+def week_chart(p: WeekChartPush) -> Outgoing:
     """A child's week as a picture, after Friday's digest."""
     caption = _("📈 Week {span} · {child}: {marks}").format(
         span=render.days(date.fromisoformat(p["start"]), date.fromisoformat(p["end"])),
@@ -557,12 +527,39 @@ def week_chart(p: dict[str, Any]) -> Outgoing:
     return Outgoing(caption, None, [], upload=base64.b64decode(p["png"], validate=True))
 
 
-# Pushes that go each as a message of its own, after the others: conversations and pictures.
-CONVERSATION: dict[str, Callable[[dict[str, Any]], Outgoing]] = {
+# -- one renderer per kind of core/pushes.py, of the kind's shape --------------------------------
+# BLOCK: payload -> a block of text; GROUPED: the payloads of one group -> one block;
+# INTERACTIVE: payload -> (text, buttons); OWN: payload -> a message of its own.
+# (Each takes its kind's payload type; tests/bot/test_push_kinds.py checks the shapes.)
+RENDERERS: dict[str, Callable[..., Any]] = {
+    "grade_new": grade_new,
+    "grade_changed": grade_changed,
+    "grade_deleted": grade_deleted,
+    "final_grade": final_grades,
+    "final_grade_changed": final_grade_changed,
+    "final_grade_deleted": final_grade_deleted,
+    "dot_new": dot_new,
+    "dot_reminder": dot_reminder,
+    "dot_vanished": dot_vanished,
+    "attendance": attendance,
+    "homework": homework,
+    "lesson_cancelled": lesson_cancelled,
+    "lesson_replaced": lesson_replaced,
+    "announcement": announcement,
+    "trust_news": trust_news,
+    "relink": relink,
+    "invitation": invitation,
+    "digest": digest,
+    "week_chart": week_chart,
     "teacher_message": teacher_message,
     "teacher_answer": teacher_answer,
-    "week_chart": week_chart,
 }
+
+
+def _shape(kind: str) -> Shape | None:
+    """How a kind is shown; None for a kind that cannot be (unknown, or without a renderer)."""
+    known = KINDS.get(kind)
+    return known.shape if known is not None and kind in RENDERERS else None
 
 
 def render_batch(items: tuple[OutboxItem, ...]) -> tuple[list[Outgoing], list[int]]:
@@ -570,7 +567,7 @@ def render_batch(items: tuple[OutboxItem, ...]) -> tuple[list[Outgoing], list[in
 
     Plain pushes share messages of up to Telegram's limit, whole blocks at a time, so a failure
     part-way never resends what already went out; a push with buttons goes on its own."""
-    plain = tuple(i for i in items if i.kind not in INTERACTIVE and i.kind not in CONVERSATION)
+    plain = tuple(i for i in items if _shape(i.kind) not in (Shape.INTERACTIVE, Shape.OWN))
     blocks, unknown = render_blocks(plain)
     messages: list[Outgoing] = []
     text, ids = "", []
@@ -583,19 +580,19 @@ def render_batch(items: tuple[OutboxItem, ...]) -> tuple[list[Outgoing], list[in
     if text:
         messages += _parts(text, None, ids)
     for item in items:
-        if item.kind in INTERACTIVE:
+        if _shape(item.kind) is Shape.INTERACTIVE:
             try:
-                body, markup = INTERACTIVE[item.kind](item.payload)
+                body, markup = RENDERERS[item.kind](item.payload)
             except Exception:
                 log.exception("cannot render outbox row %s", item.id)
                 unknown.append(item.id)
                 continue
             messages += _parts(body, markup, [item.id])
     for item in items:
-        if item.kind in CONVERSATION:
+        if _shape(item.kind) is Shape.OWN:
             # Each on its own, whole: the service keeps texts and captions within the limits.
             try:
-                out = CONVERSATION[item.kind](item.payload)
+                out = RENDERERS[item.kind](item.payload)
             except Exception:
                 log.exception("cannot render outbox row %s", item.id)
                 unknown.append(item.id)

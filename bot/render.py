@@ -13,6 +13,7 @@ from babel.numbers import format_decimal
 from bot.i18n import current_locale, ngettext
 from bot.i18n import gettext as _
 from core.models import Child, Role
+from core.services.grades import ABOVE, BELOW, LEVEL, TOP_QUARTER, Standing
 
 
 def locale() -> str:
@@ -133,3 +134,30 @@ def whose(children: tuple[Child, ...] | list[Child]) -> str:
 def marks_count(n: int) -> str:
     """«1 оценка», «3 оценки», «5 оценок»."""
     return ngettext("{n} mark", "{n} marks", n).format(n=n)
+
+
+def mark_shown(shown: str | int | None, scale: str | None = None) -> str:
+    """A mark as the school shows it: «4-», «5/4», «зачёт»; on a 10- or 100-point scale with
+    it («8 из 10»)."""
+    text = str(shown) if shown is not None else "—"
+    if scale in ("10", "100"):
+        return _("{mark} of {scale}").format(mark=text, scale=scale)
+    return text
+
+
+def days_left(n: int) -> str:
+    if n <= 0:
+        return _("last day")
+    return ngettext("{n} day left", "{n} days left", n).format(n=n)
+
+
+def position_text(standing: Standing) -> str:
+    """«выше среднего по классу»: where the child stands, without anyone else's marks."""
+    if standing.position == TOP_QUARTER:
+        return _("in the top quarter of the class")
+    if standing.position == ABOVE:
+        return _("above the class average")
+    if standing.position == BELOW:
+        return _("below the class average")
+    assert standing.position == LEVEL
+    return _("at the class average")

@@ -8,7 +8,6 @@ from aiogram.types import Message
 
 from bot import render, ui
 from bot.i18n import gettext as _
-from bot.notify import days_left
 from core.errors import AccessDenied, NotLinked
 from core.models import Scope, Viewer
 from core.services.dots import ChildDots, DotsService
@@ -39,7 +38,7 @@ def dots_text(children: tuple[ChildDots, ...]) -> list[str]:
                 what = _("mark {mark}").format(mark=f"<b>{_h(d.mark)}</b>") + (
                     f", {what}" if what else "")
             head = f"• <b>{_h(d.subject)}</b>" + (f" — {what}" if what else "")
-            left = days_left(d.days_left)
+            left = render.days_left(d.days_left)
             if d.days_left <= 1:
                 left = f"<b>{left}</b>"
             lines.append(head + "\n   " + _("set {set_on} · until {expires} · {left}").format(

@@ -20,7 +20,6 @@ from bot import charts, render, ui
 from bot.callbacks import GradesCb
 from bot.i18n import gettext as _
 from bot.i18n import ngettext
-from bot.notify import mark_shown
 from bot.render import average
 from bot.ui import edit_in_place
 from core.clock import Clock
@@ -80,10 +79,6 @@ def mark_text(mark: Mark, today: date | None = None) -> str:
     return text
 
 
-def marks_count(n: int) -> str:
-    return ngettext("{n} mark", "{n} marks", n).format(n=n)
-
-
 def overview_text(ov: Overview) -> list[str]:
     """Lines, a subject's heading and marks in one, so a long overview splits between subjects."""
     lines = [
@@ -98,10 +93,10 @@ def overview_text(ov: Overview) -> list[str]:
         head = f"<b>{_html(s.subject)}</b>"
         if s.average is not None:
             head += " — " + _("{average} ({count})").format(
-                average=average(s.average), count=marks_count(s.averaged))
+                average=average(s.average), count=render.marks_count(s.averaged))
         standing = ov.standings.get(s.subject)
         if standing is not None:
-            head += " · " + charts.position_text(standing)
+            head += " · " + render.position_text(standing)
         if s.open_dots:
             head += " · " + ngettext("{n} open dot", "{n} open dots", s.open_dots).format(
                 n=s.open_dots)
@@ -176,7 +171,7 @@ def _subject_head(d: SubjectDetail, title: str) -> list[str]:
     ]
     if s.average is not None:
         lines.append(_("Average: {average} ({count})").format(
-            average=average(s.average), count=marks_count(s.averaged)))
+            average=average(s.average), count=render.marks_count(s.averaged)))
     if d.standing is not None:
         lines.append(standing_text(d))
     return lines
@@ -203,7 +198,7 @@ def detail_text(d: SubjectDetail, page: int, finals: list[FinalMark] | None = No
             parts.append(_("weight {weight}").format(weight=m.weight))
         if m.work:
             parts.append(_html(m.work))
-        shown = f"<b>{_html(mark_shown(m.text, m.scale))}</b>"
+        shown = f"<b>{_html(render.mark_shown(m.text, m.scale))}</b>"
         if m.counted and m.counts_as == 1 and (m.scale != "5" or not m.text[:1].isdigit()):
             # What a mark of another scale counts as: «8 из 10 (в среднем как 4)».
             shown += " " + _("(counts as {mark})").format(mark=_five(m))
@@ -239,7 +234,7 @@ def standing_text(d: SubjectDetail) -> str:
     assert d.standing is not None
     return _("Class average: {average}. {child}: {position}.").format(
         average=average(d.standing.average), child=_html(d.child.name.short),
-        position=charts.position_text(d.standing))
+        position=render.position_text(d.standing))
 
 
 def _five(mark: Mark) -> str:

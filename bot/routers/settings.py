@@ -23,7 +23,7 @@ from bot.i18n import gettext as _
 from bot.ui import edit_in_place
 from core.clock import Clock
 from core.models import Role, Scope, Viewer
-from core.services.announcements import ANNOUNCEMENT_SCOPE
+from core.pushes import SWITCH, SWITCHES, Section
 from core.services.linking import LinkingService
 from core.services.preferences import (
     DIGEST_TIMES,
@@ -33,20 +33,8 @@ from core.services.preferences import (
     PreferencesService,
 )
 
-PUSH_FLAGS = ("push_grades", "push_dots", "push_attendance", "push_homework", "push_timetable",
-              "push_replacements", "push_announcements")
-# What a viewer must be allowed to see of some child for a switch to mean anything.
-FLAG_SCOPES = {
-    "push_grades": Scope.GRADES,
-    "push_dots": Scope.GRADES,
-    "push_attendance": Scope.ATTENDANCE,
-    "push_homework": Scope.HOMEWORK,
-    "push_timetable": Scope.HOMEWORK,
-    "push_replacements": Scope.HOMEWORK,
-    "push_announcements": ANNOUNCEMENT_SCOPE,
-    "digest_enabled": Scope.DIGEST,
-    "digest_empty": Scope.DIGEST,
-}
+# The switches of instant messages, in their order (core/pushes.py).
+PUSH_FLAGS = tuple(s.name for s in SWITCHES if s.section is Section.PUSHES)
 
 
 def _scopes(viewer: Viewer) -> set[Scope]:
@@ -56,7 +44,7 @@ def _scopes(viewer: Viewer) -> set[Scope]:
 def visible_flags(viewer: Viewer) -> list[str]:
     """The push switches of what this viewer may see (a trusted person sees only some)."""
     scopes = _scopes(viewer)
-    return [f for f in PUSH_FLAGS if FLAG_SCOPES[f] in scopes]
+    return [f for f in PUSH_FLAGS if SWITCH[f].scope in scopes]
 
 
 def has_digest(viewer: Viewer) -> bool:
@@ -81,7 +69,8 @@ def chooses_children(viewer: Viewer) -> bool:
     return any(c.role is not Role.STUDENT for c in viewer.children)
 
 
-def flag_names() -> dict[str, str]:
+def switch_labels() -> dict[str, str]:
+    """Every switch of core/pushes.py as the user reads it (a test holds it whole)."""
     return {
         "push_grades": _("grades"),
         "push_dots": _("dots"),
@@ -90,6 +79,9 @@ def flag_names() -> dict[str, str]:
         "push_timetable": _("cancelled lessons"),
         "push_replacements": _("teacher replacements"),
         "push_announcements": _("school announcements"),
+        "digest_enabled": _("Send the daily digest"),
+        "digest_empty": _("Also when there is nothing new"),
+        "digest_chart": _("Chart of the week on Fridays"),
     }
 
 
@@ -135,7 +127,7 @@ def home_text(viewer: Viewer, locale: str, prefs: Preferences,
     lines = [_("⚙️ Settings"), ""]
     lines.append(_("🌐 Language: {language}").format(language=kb.language_name(locale)))
     if viewer.is_linked:
-        names = flag_names()
+        names = switch_labels()
         pushes = ", ".join(f"{names[f]} — {kb.on_off(getattr(prefs, f))}"
                            for f in visible_flags(viewer))
         # No full stop of our own: the list may end in an abbreviation («вкл.»).
@@ -187,24 +179,25 @@ def screen(name: str, viewer: Viewer, prefs: Preferences,
         return "✅ " if on else "▫️ "
 
     if name == "notif":
-        names = flag_names()
+        names = switch_labels()
         rows = [[_btn(mark(getattr(prefs, f)) + render.capitalized(names[f]), "flag", f)]
                 for f in visible_flags(viewer)]
         text = _("🔔 Which messages come at once? Tap to switch. Grades, dots and attendance"
                  " are on by default; homework for tomorrow is off.")
     elif name == "digest":
         current = preferences.digest_time_of(prefs)
-        rows = [[_btn(mark(prefs.digest_enabled) + _("Send the daily digest"), "flag",
+        names = switch_labels()
+        rows = [[_btn(mark(prefs.digest_enabled) + names["digest_enabled"], "flag",
                       "digest_enabled")],
                 [_btn(("● " if t == current else "") + t, "dtime", t.replace(":", ""))
                  for t in DIGEST_TIMES],
-                [_btn(mark(prefs.digest_empty) + _("Also when there is nothing new"), "flag",
+                [_btn(mark(prefs.digest_empty) + names["digest_empty"], "flag",
                       "digest_empty")]]
         text = _("📰 The daily digest: today's grades, absences, open dots and the next school"
                  " day's timetable and homework, at {time}. On Fridays it also asks you to sign"
                  " the week.").format(time=current)
         if has_week_chart(viewer):
-            rows.append([_btn(mark(prefs.digest_chart) + _("Chart of the week on Fridays"),
+            rows.append([_btn(mark(prefs.digest_chart) + names["digest_chart"],
                               "flag", "digest_chart")])
             text += "\n" + _("📈 On Fridays the digest can be followed by a chart of the"
                              " week: each subject's average and how the week's marks moved it.")

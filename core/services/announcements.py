@@ -15,10 +15,11 @@ from datetime import date
 
 from core.clock import from_db
 from core.models import Child, Role, Scope
+from core.pushes import SCOPES
 from core.storage.db import Database, Tx
 
-# What a trusted person must have been given to read announcements; the pushes use the same.
-ANNOUNCEMENT_SCOPE = Scope.HOMEWORK
+# What a trusted person must have been given to read announcements: the scope of their pushes.
+ANNOUNCEMENT_SCOPE: Scope = SCOPES["announcement"]
 # Who reads an announcement of each audience.
 ANNOUNCEMENT_ROLES = {
     "parents": frozenset({Role.GUARDIAN, Role.TRUSTED}),

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from core.clock import Clock, to_db
 from core.models import Child, Role, Scope, Viewer
+from core.pushes import grade_push
 from core.services.access import AccessService
 from core.services.grades import Stored, mean, period_of, subject_sums
 from core.services.outbox import enqueue
@@ -108,14 +109,12 @@ async def close_dot(tx: Tx, access: AccessService, dot, mark: Stored | None,
     await tx.execute("UPDATE dots SET grade_id = ? WHERE id = ?", (grade_id, dot["id"]))
     if not (notify and dot["active"]):
         return 0
-    payload = {
-        **base, "value": mark.value, "weight": weight, "date": grade_date.isoformat(),
-        "from_dot": True, "avg_before": mean(*before),
-        "avg_after": mean(before[0] + mark.points * weight, before[1] + mark.parts * weight),
-        "shown": mark.shown, "counted": mark.counted(weight),
-    }
-    if mark.scale != "5":
-        payload["scale"] = mark.scale
+    payload = grade_push(
+        dot["first_name"], dot["subject"], mark, weight, grade_date.isoformat(),
+        avg_before=mean(*before),
+        avg_after=mean(before[0] + mark.points * weight, before[1] + mark.parts * weight),
+        work=dot["work"], comment=dot["comment"], teacher=dot["teacher"])
+    payload.update(from_dot=True, reason=reason, set_on=dot["date"])
     return await announce(tx, access, dot["student_id"], "grade_new",
                           f"dot:{dot['external_id']}:end", payload, now, hold=hold)
 

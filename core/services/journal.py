@@ -59,6 +59,7 @@ from core.importers.journal import (
 )
 from core.importers.text import quote
 from core.models import Role, Scope
+from core.pushes import grade_push, mark_words
 from core.services.absence import AbsenceService
 from core.services.access import AccessService, school_audience
 from core.services.announcements import ANNOUNCEMENT_ROLES, ANNOUNCEMENT_SCOPE
@@ -586,14 +587,6 @@ def _stored_form(value: Any) -> str | None:
     return str(value)
 
 
-def _shown(mark: Stored, weight: int) -> dict[str, Any]:
-    """A push's words on a mark: as the school shows it, and whether it counts."""
-    words: dict[str, Any] = {"shown": mark.shown, "counted": mark.counted(weight)}
-    if mark.scale != "5":
-        words["scale"] = mark.scale
-    return words
-
-
 class _Contended(Exception):
     """An import that locked only its own students met another one: done again alone."""
 
@@ -999,12 +992,10 @@ class _Applier:
         after_weights = weights + mark.parts * e.weight
         self.sums[key] = (after_total, after_weights)  # the grade joins them (``count_grade``)
         audience = self.audiences.get((sid, Scope.GRADES)) or await self.audience(sid)
-        payload = {
-            "child": first_name, "subject": e.subject, "value": mark.value, "weight": e.weight,
-            "work": e.work, "comment": e.comment, "teacher": e.teacher, "date": day,
-            "avg_before": mean(total, weights), "avg_after": mean(after_total, after_weights),
-            **_shown(mark, e.weight),
-        }
+        payload = grade_push(first_name, e.subject, mark, e.weight, day,
+                             avg_before=mean(total, weights),
+                             avg_after=mean(after_total, after_weights), work=e.work,
+                             comment=e.comment, teacher=e.teacher)
         if point_until is not None:
             payload.update(self._point(point_until))
         self.queue(audience, sid, "grade_new", f"grade:{e.grade_id}:new", payload)
@@ -1061,13 +1052,10 @@ class _Applier:
                                     date.fromisoformat(new["date"]))
         mark = Stored.from_row(new)
         assert mark is not None
-        payload = {
-            "child": row["first_name"], "subject": new["subject"], "value": new["value"],
-            "weight": new["weight"], "work": new["work"], "comment": new["comment"],
-            "date": new["date"], "teacher": row["teacher"],
-            "avg_before": mean(*before), "avg_after": mean(*after),
-            **_shown(mark, new["weight"]), **self._point(new["point_until"]),
-        }
+        payload = grade_push(row["first_name"], new["subject"], mark, new["weight"],
+                             new["date"], avg_before=mean(*before), avg_after=mean(*after),
+                             work=new["work"], comment=new["comment"], teacher=row["teacher"])
+        payload.update(self._point(new["point_until"]))
         if revived:
             # A grade deleted before and sent again is news, not a correction: its average
             # change is from the marks without it.
@@ -1100,12 +1088,10 @@ class _Applier:
         after = await self.averages(row["student_id"], row["subject"], day)
         mark = Stored.from_row(row)
         assert mark is not None
-        await self.push(row["student_id"], "grade_deleted", f"grade:{e.grade_id}:del:{e.id}", {
-            "child": row["first_name"], "subject": row["subject"], "value": row["value"],
-            "weight": row["weight"], "work": row["work"], "date": row["date"],
-            "avg_before": mean(*before), "avg_after": mean(*after),
-            **_shown(mark, row["weight"]),
-        })
+        await self.push(row["student_id"], "grade_deleted", f"grade:{e.grade_id}:del:{e.id}",
+                        grade_push(row["first_name"], row["subject"], mark, row["weight"],
+                                   row["date"], avg_before=mean(*before),
+                                   avg_after=mean(*after), work=row["work"]))
 
     async def _DotEvent(self, e: DotEvent) -> None:
         sid, first_name, active = self.student(e.student_id)
@@ -1135,7 +1121,7 @@ class _Applier:
                 "comment": e.comment, "teacher": e.teacher, "set_on": e.date.isoformat(),
                 "expires": e.expires.isoformat(), "value": mark.value if mark else None,
                 "days_left": (e.expires - self.today).days,
-                **(_shown(mark, e.weight) if mark else {}),
+                **(mark_words(mark, e.weight) if mark else {}),
             })
 
     async def _DotClosedEvent(self, e: DotClosedEvent) -> None:
@@ -1179,12 +1165,12 @@ class _Applier:
         if quiet or not (self.notify and dot["active"]):
             return
         after = await self.averages(dot["student_id"], dot["subject"], day)
-        await self.push(dot["student_id"], "grade_changed", f"dot:{e.dot_id}:regrade:{e.id}", {
-            "child": dot["first_name"], "subject": dot["subject"], "value": mark.value,
-            "old_value": grade["value"], "old_shown": grade["shown"], "weight": weight,
-            "work": grade["work"], "comment": grade["comment"], "date": grade["date"],
-            "avg_before": mean(*before), "avg_after": mean(*after), **_shown(mark, weight),
-        })
+        payload = grade_push(dot["first_name"], dot["subject"], mark, weight, grade["date"],
+                             avg_before=mean(*before), avg_after=mean(*after),
+                             work=grade["work"], comment=grade["comment"])
+        payload.update(old_value=grade["value"], old_shown=grade["shown"])
+        await self.push(dot["student_id"], "grade_changed", f"dot:{e.dot_id}:regrade:{e.id}",
+                        payload)
 
     async def _AttendanceEvent(self, e: AttendanceEvent) -> None:
         sid, first_name, active = self.student(e.student_id)

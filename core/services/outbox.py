@@ -27,7 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.clock import Clock, from_db, to_db
-from core.models import Scope
+from core.pushes import SCOPES, UNHELD
 from core.quiet import QuietHours
 from core.services.access import load_children_many
 from core.services.preferences import Preferences, from_row
@@ -40,21 +40,8 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
 # The channel that wakes the senders on PostgreSQL.
 CHANNEL = "diary_outbox"
-# The scope a push about a child belongs to: checked again when it is sent.
-KIND_SCOPES = {
-    "grade_new": Scope.GRADES, "grade_changed": Scope.GRADES, "grade_deleted": Scope.GRADES,
-    "dot_new": Scope.GRADES, "dot_reminder": Scope.GRADES, "dot_vanished": Scope.GRADES,
-    "attendance": Scope.ATTENDANCE, "homework": Scope.HOMEWORK,
-    "lesson_cancelled": Scope.HOMEWORK, "lesson_replaced": Scope.HOMEWORK,
-    "final_grade": Scope.GRADES, "final_grade_changed": Scope.GRADES,
-    "final_grade_deleted": Scope.GRADES,
-    # Of a school, not of one child (no student id): what a trusted person needs to be told.
-    "announcement": Scope.HOMEWORK,
-    "week_chart": Scope.GRADES,
-}
-# Kinds that go at the time the user chose, through quiet hours: the digest and the chart of
-# the week that follows it.
-UNHELD = ("digest", "week_chart")
+# What the outbox knows of each kind comes from core/pushes.py: the scope checked again when a
+# push about a child is sent (``SCOPES``), and the kinds quiet hours never hold (``UNHELD``).
 
 
 @dataclass(frozen=True)
@@ -206,10 +193,11 @@ async def release_held(tx: Tx, telegram_id: int, held_until: datetime, until: da
     """Pushes that quiet hours held until ``held_until`` go at ``until`` instead (the hours were
     turned off or now end sooner). A claim holds rows by setting exactly that moment, so rows
     waiting for other reasons (a retry, a rate limit) keep their own time."""
+    unheld = sorted(UNHELD)
     cur = await tx.execute(
         f"UPDATE outbox SET not_before = ? WHERE telegram_id = ? AND {_PENDING}"
-        f" AND not_before = ? AND kind NOT IN ('digest', 'week_chart')",
-        (to_db(until), telegram_id, to_db(held_until)),
+        f" AND not_before = ? AND kind NOT IN ({', '.join('?' * len(unheld))})",
+        (to_db(until), telegram_id, to_db(held_until), *unheld),
     )
     if cur.rowcount:
         await notify_senders(tx)
@@ -386,8 +374,8 @@ class Outbox:
         items: list[OutboxItem] = []
         for r in due:
             kind, student = r["kind"], r["student_id"]
-            if (student is not None and kind in KIND_SCOPES
-                    and KIND_SCOPES[kind] not in visible.get(student, ())):
+            if (student is not None and kind in SCOPES
+                    and SCOPES[kind] not in visible.get(student, ())):
                 # Nothing about a child they may no longer see (a revoked trust, a roster
                 # change) is sent.
                 drops.append((stamp, "no access", r["id"]))

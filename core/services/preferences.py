@@ -8,67 +8,43 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from core.clock import Clock
+from core.pushes import SWITCHED, SWITCHES
 from core.quiet import QuietHours
 from core.services.digest_due import DigestSchedule
 from core.storage.db import Database, Tx
 
-# Instant pushes an account can switch off, with their defaults.
-FLAGS = {
-    "push_grades": True,
-    "push_dots": True,
-    "push_attendance": True,
-    "push_homework": False,
-    "push_timetable": True,
-    "push_replacements": True,
-    "digest_enabled": True,
-    "digest_empty": False,
-    "push_announcements": True,
-    "digest_chart": False,
-}
+# The switches an account can turn off, with their defaults, and which switch silences which
+# push kind: core/pushes.py. Digests, invitations and trust news always go.
+FLAGS = {s.name: s.default for s in SWITCHES}
 # Settings that decide when the account's next digest is due.
 DIGEST_FLAGS = ("digest_enabled",)
-# Which switch silences which outbox kind. Digests, invitations and trust news always go.
-KIND_FLAGS = {
-    "grade_new": "push_grades",
-    "grade_changed": "push_grades",
-    "grade_deleted": "push_grades",
-    "final_grade": "push_grades",
-    "final_grade_changed": "push_grades",
-    "final_grade_deleted": "push_grades",
-    "dot_new": "push_dots",
-    "dot_reminder": "push_dots",
-    "dot_vanished": "push_dots",
-    "attendance": "push_attendance",
-    "homework": "push_homework",
-    "lesson_cancelled": "push_timetable",
-    "lesson_replaced": "push_replacements",
-    "announcement": "push_announcements",
-    "week_chart": "digest_chart",  # switched off (or the child muted) after it was queued
-}
 QUIET_CHOICES = ("22:00-08:00", "21:00-07:00", "23:00-07:00", "")
 DIGEST_TIMES = ("17:00", "18:00", "19:00", "20:00", "21:00")
 
 
 @dataclass(frozen=True)
 class Preferences:
-    push_grades: bool = True
-    push_dots: bool = True
-    push_attendance: bool = True
-    push_homework: bool = False
-    push_timetable: bool = True
-    push_replacements: bool = True
-    digest_enabled: bool = True
-    digest_empty: bool = False
+    """An account's choices. Each switch of core/pushes.py is a field of its name, its default
+    the switch's (a test holds the two together)."""
+
+    push_grades: bool = FLAGS["push_grades"]
+    push_dots: bool = FLAGS["push_dots"]
+    push_attendance: bool = FLAGS["push_attendance"]
+    push_homework: bool = FLAGS["push_homework"]
+    push_timetable: bool = FLAGS["push_timetable"]
+    push_replacements: bool = FLAGS["push_replacements"]
+    digest_enabled: bool = FLAGS["digest_enabled"]
+    digest_empty: bool = FLAGS["digest_empty"]
     digest_time: str | None = None  # None: the instance default
     quiet_hours: str | None = None  # None: the instance default; '': none
     muted_children: frozenset[int] = field(default_factory=frozenset)
-    push_announcements: bool = True
-    digest_chart: bool = False  # Friday's digest is followed by a picture of each child's week
+    push_announcements: bool = FLAGS["push_announcements"]
+    digest_chart: bool = FLAGS["digest_chart"]  # a picture of each child's week after Friday's
 
     def allows(self, kind: str, student_id: int | None) -> bool:
-        if student_id is not None and student_id in self.muted_children and kind in KIND_FLAGS:
+        if student_id is not None and student_id in self.muted_children and kind in SWITCHED:
             return False
-        flag = KIND_FLAGS.get(kind)
+        flag = SWITCHED.get(kind)
         return flag is None or getattr(self, flag)
 
 

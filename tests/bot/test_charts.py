@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from bot import charts
+from bot import charts, render
 from bot.i18n import I18n
 from core.models import Child, PersonName, Role
 from core.services.finals import FinalMark
@@ -107,7 +107,7 @@ def test_positions_in_both_languages(i18n):
     phrases = {}
     for lang in ("ru", "en"):
         with i18n.context(), i18n.use_locale(lang):
-            phrases[lang] = [charts.position_text(Standing(4, p))
+            phrases[lang] = [render.position_text(Standing(4, p))
                              for p in (TOP_QUARTER, ABOVE, LEVEL, BELOW)]
     assert phrases["ru"] == ["в верхней четверти класса", "выше среднего по классу",
                              "на уровне среднего по классу", "ниже среднего по классу"]

@@ -10,7 +10,7 @@ import pytest
 
 from core.errors import InputInvalid
 from core.importers.journal import parse_journal
-from core.services.outbox import KIND_SCOPES
+from core.pushes import SCOPES
 from core.services.preferences import Preferences
 from tests.support.school import ANNA_PHONE, IVAN_PHONE, journal_history
 
@@ -215,4 +215,4 @@ async def test_the_grades_switch_silences_final_marks():
         assert not Preferences(push_grades=False).allows(kind, 1)
         assert Preferences().allows(kind, 1)
         assert not Preferences(muted_children=frozenset({1})).allows(kind, 1)
-        assert KIND_SCOPES[kind].value == "grades"
+        assert SCOPES[kind].value == "grades"
