@@ -551,8 +551,8 @@ async def _errors(request: web.Request,
 API = web.AppKey("api", Api)
 
 
-def create_api(services: Services, settings: Settings, *,
-               clock: Callable[[], float] | None = None) -> web.Application:
+def create_api_app(services: Services, settings: Settings, *,
+                   clock: Callable[[], float] | None = None) -> web.Application:
     """The API as an application to mount at ``/v1`` (see ``mount_api``). ``clock``: the rate
     limit's seconds (tests)."""
     tokens = ApiTokens(services.db, Hasher(settings.secret()), services.clock)
@@ -580,7 +580,7 @@ def create_api(services: Services, settings: Settings, *,
 def mount_api(app: web.Application, services: Services, settings: Settings, *,
               clock: Callable[[], float] | None = None) -> web.Application:
     """Serve the API under ``/v1`` of ``app``; returns the API's own application."""
-    api = create_api(services, settings, clock=clock)
+    api = create_api_app(services, settings, clock=clock)
     app.add_subapp(PREFIX, api)
     return api
 

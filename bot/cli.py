@@ -257,9 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not settings.has_token:
             print(NO_TOKEN, file=sys.stderr)
             return EXIT_INPUT
-        from bot.runtime import run_bot  # aiogram loads slowly: only where it is needed
+        from bot.roles import run_all
 
-        return _run_polling(run_bot(settings))
+        return _run_polling(run_all(settings))
     if args.command in ("web", "deliver", "scheduler"):
         return _run_role(args.command, settings)
     try:
@@ -297,22 +297,16 @@ def _run_role(role: str, settings: Settings) -> int:
               " updates to) and WEBHOOK_SECRET (1-256 letters, digits, _ or -, checked on every"
               " update)", file=sys.stderr)
         return EXIT_INPUT
-    if role == "deliver":
-        from bot.sender import run_deliver  # a sender loads nothing of aiogram
+    from bot.roles import ROLES  # each role loads what it runs (a sender: nothing of aiogram)
 
-        run = run_deliver
-    else:
-        from bot import web
-
-        run = {"web": web.run_web, "scheduler": web.run_scheduler}[role]
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(settings))
+        asyncio.run(ROLES[role](settings))
     return EXIT_OK
 
 
 def _run_polling(bot: Coroutine[Any, Any, None]) -> int:
     """Run the bot until it stops; a second poller for the same database is refused."""
-    from bot.runtime import ApiUnavailable
+    from bot.roles import ApiUnavailable
     from bot.singleton import AlreadyRunning
 
     try:
@@ -332,7 +326,7 @@ def _run_polling(bot: Coroutine[Any, Any, None]) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.runtime import demo_school, run_bot
+    from bot.roles import demo_school, run_all
 
     if not settings.has_token:  # said before any work, as `diary run` does
         print(NO_TOKEN, file=sys.stderr)
@@ -352,7 +346,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
               f" database. Choose another file with --database.", file=sys.stderr)
         return EXIT_INPUT
     print(f"demo school ready in {path}", file=sys.stderr)
-    return _run_polling(run_bot(settings, demo=True))
+    return _run_polling(run_all(settings, demo=True))
 
 
 async def _db_copy(args: argparse.Namespace, settings: Settings) -> int:
@@ -663,13 +657,13 @@ async def _journal_sync(args: argparse.Namespace, settings: Settings) -> int:
 async def _run_job(args: argparse.Namespace, settings: Settings) -> int:
     from bot.i18n import create_i18n
     from bot.jobs import digest, expire_dots, expire_invitations, housekeeping
-    from bot.sender import create_api, create_budget, create_worker
+    from bot.sender import create_budget, create_sender_api, create_worker
 
     async with open_services(settings) as services:
         if args.name == "deliver":
             if not settings.has_token:
                 raise InputError("delivering needs BOT_TOKEN")
-            async with create_api(settings) as api:
+            async with create_sender_api(settings) as api:
                 budget = await create_budget(settings, services)
                 worker = create_worker(api, services, create_i18n(settings.default_locale),
                                        settings, budget)

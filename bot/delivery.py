@@ -46,7 +46,7 @@ from bot.telegram import (
 )
 from core.clock import Clock
 from core.services.conversations import note_delivered
-from core.services.outbox import CHANNEL, Batch, Outbox
+from core.services.outbox import CHANNEL, Batch, Doorbell, Outbox
 from core.storage.db import error_text
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ class DeliveryWorker:
         sleep: Sleep = asyncio.sleep,
         role: str = "delivery",
         budget: Budget | None = None,
+        doorbell: Doorbell | None = None,
     ) -> None:
         self.bot = bot
         self.outbox = outbox
@@ -124,7 +125,8 @@ class DeliveryWorker:
         self._chat_ready: dict[int, float] = {}  # telegram_id -> clock.monotonic() it may get more
         self._busy: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
+        self.doorbell = doorbell or Doorbell()
+        self._wake = self.doorbell.event
         self._slots = asyncio.Semaphore(concurrency)
         self._last_beat: float | None = None
         self._last_error: str | None = None
@@ -144,7 +146,7 @@ class DeliveryWorker:
 
     def wake(self) -> None:
         """Something was queued in this process: look now rather than at the next poll."""
-        self._wake.set()
+        self.doorbell.ring()
 
     def _cooling(self) -> set[int]:
         now = self.clock.monotonic()

@@ -146,9 +146,9 @@ def add_simulator(scheduler: AsyncIOScheduler, school: DemoSchool, minutes: int,
                       id="demo-simulator", coalesce=True, max_instances=1)
 
 
-def create_scheduler(
-    services: Services, settings: Settings, on_queued: Callable[[], None] | None = None
-) -> AsyncIOScheduler:
+def create_scheduler(services: Services, settings: Settings) -> AsyncIOScheduler:
+    """The scheduled jobs; what they queue rings the services' doorbell (this process's
+    sender, if it has one, goes at once)."""
     # APScheduler logs every run at INFO ("Running job…", "executed successfully"): the log is
     # for what an operator needs, so only its warnings and errors; our jobs log their own lines.
     for name in ("apscheduler", "apscheduler.scheduler", "apscheduler.executors.default"):
@@ -159,8 +159,8 @@ def create_scheduler(
 
     async def dots() -> dict[str, int]:
         result = await expire_dots(services)
-        if on_queued is not None and any(result.values()):
-            on_queued()
+        if any(result.values()):
+            services.doorbell.ring()
         return result
 
     # Hourly (a few minutes past, in school time) and once just after start-up, to catch up.
@@ -171,8 +171,8 @@ def create_scheduler(
     )
     async def invitations() -> dict[str, int]:
         result = await expire_invitations(services)
-        if on_queued is not None and result["expired"]:
-            on_queued()
+        if result["expired"]:
+            services.doorbell.ring()
         return result
 
     scheduler.add_job(
@@ -184,8 +184,8 @@ def create_scheduler(
 
     async def digests() -> dict[str, int]:
         result = await digest(services, draw_week)
-        if on_queued is not None and result["sent"]:
-            on_queued()
+        if result["sent"]:
+            services.doorbell.ring()
         return result
 
     # Every five minutes (each account has its own time; a run reads only the accounts whose

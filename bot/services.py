@@ -22,7 +22,7 @@ from core.services.dots import DotReminders, DotsService
 from core.services.grades import GradesService
 from core.services.journal import JournalService
 from core.services.linking import LinkingService
-from core.services.outbox import Outbox
+from core.services.outbox import Doorbell, Outbox
 from core.services.preferences import PreferencesService
 from core.services.roster import RosterService
 from core.services.status import StatusService
@@ -53,6 +53,7 @@ class Services:
     digest: DigestService
     teachers: TeacherService
     conversations: ConversationService
+    doorbell: Doorbell  # rung by what queues pushes here; this process's sender waits on it
 
     def workflow_data(self) -> dict[str, Any]:
         """What handlers receive as parameters, by name."""
@@ -72,19 +73,44 @@ class Services:
         }
 
 
+def _default(name: str) -> Any:
+    """A setting's documented default (bot/config.py): the one place defaults are written."""
+    return Settings.model_fields[name].default
+
+
 @dataclass(frozen=True)
 class Tuning:
-    """Service settings that come from Settings; the defaults are the documented ones."""
+    """The service settings of Settings; a field left out is the setting's default."""
 
-    quiet_hours: str = "22:00-08:00"
-    relevance_days: int = 3
-    history_window: int = 60  # minutes
-    rounding_threshold: float = 0.5
-    dot_reminders: DotReminders = field(default_factory=DotReminders)
-    attendance_hold: int = 60
-    digest_time: str = "19:00"
-    claim_lease: int = 60
-    teacher_hours: str = "Mon-Fri 08:00-18:00"
+    quiet_hours: str = _default("quiet_hours")
+    relevance_days: int = _default("relevance_days")
+    history_window: int = _default("history_window_minutes")  # minutes
+    rounding_threshold: float = _default("rounding_threshold")
+    dot_reminders: DotReminders = field(default_factory=lambda: DotReminders(
+        _default("dot_remind_student_days_before"), _default("dot_remind_student_last_day"),
+        _default("dot_remind_parent_last_day")))
+    attendance_hold: int = _default("attendance_hold_seconds")
+    digest_time: str = _default("digest_time")
+    claim_lease: int = _default("claim_lease_seconds")  # seconds
+    teacher_hours: str = _default("teacher_hours")
+
+    @classmethod
+    def of(cls, settings: Settings) -> Tuning:
+        return cls(
+            quiet_hours=settings.quiet_hours,
+            relevance_days=settings.relevance_days,
+            history_window=settings.history_window_minutes,
+            rounding_threshold=settings.rounding_threshold,
+            attendance_hold=settings.attendance_hold_seconds,
+            digest_time=settings.digest_time,
+            claim_lease=settings.claim_lease_seconds,
+            teacher_hours=settings.teacher_hours,
+            dot_reminders=DotReminders(
+                student_days_before=settings.dot_remind_student_days_before,
+                student_last_day=settings.dot_remind_student_last_day,
+                parent_last_day=settings.dot_remind_parent_last_day,
+            ),
+        )
 
 
 def build_services(
@@ -102,6 +128,8 @@ def build_services(
     timetable = TimetableService(db, clock, tz)
     # When each account's next digest is due: kept by the services that change what decides it.
     schedule = DigestSchedule(tz, tuning.digest_time)
+    # What queues pushes in this process rings it; this process's sender waits on it.
+    doorbell = Doorbell()
     return Services(
         db=db,
         clock=clock,
@@ -111,11 +139,13 @@ def build_services(
         roster=RosterService(db, hasher, clock),
         status=StatusService(db, clock, tz),
         grades=GradesService(db, tuning.rounding_threshold),
-        journal=JournalService(db, clock, tz, access, tuning.relevance_days, absence=absence,
+        journal=JournalService(db, clock, tz, access, relevance_days=tuning.relevance_days,
+                               absence=absence,
                                attendance_hold=timedelta(seconds=tuning.attendance_hold),
-                               history_window=timedelta(minutes=tuning.history_window)),
+                               history_window=timedelta(minutes=tuning.history_window),
+                               on_queued=doorbell.ring),
         outbox=Outbox(db, clock, tz, QuietHours.parse(tuning.quiet_hours),
-                      lease=timedelta(seconds=tuning.claim_lease)),
+                      timedelta(seconds=tuning.claim_lease)),
         dots=DotsService(db, clock, tz, access, tuning.dot_reminders, tuning.relevance_days),
         timetable=timetable,
         preferences=PreferencesService(db, clock, schedule, tuning.quiet_hours),
@@ -125,6 +155,7 @@ def build_services(
         teachers=TeacherService(db, hasher, clock),
         conversations=ConversationService(db, clock, tz,
                                           WorkingHours.parse(tuning.teacher_hours)),
+        doorbell=doorbell,
     )
 
 
@@ -134,21 +165,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     db = await Database(settings.database).connect()
     try:
         await upgrade(db)
-        tuning = Tuning(
-            quiet_hours=settings.quiet_hours,
-            relevance_days=settings.relevance_days,
-            history_window=settings.history_window_minutes,
-            rounding_threshold=settings.rounding_threshold,
-            attendance_hold=settings.attendance_hold_seconds,
-            digest_time=settings.digest_time,
-            claim_lease=settings.claim_lease_seconds,
-            teacher_hours=settings.teacher_hours,
-            dot_reminders=DotReminders(
-                student_days_before=settings.dot_remind_student_days_before,
-                student_last_day=settings.dot_remind_student_last_day,
-                parent_last_day=settings.dot_remind_parent_last_day,
-            ),
-        )
+        tuning = Tuning.of(settings)
         yield build_services(db, settings.secret(), settings.tz, clock=settings.clock(),
                              tuning=tuning)
     finally:

@@ -1,36 +1,20 @@
-"""Processes by role, for a deployment past one machine.
-
-- `diary web`: the webhook server. Telegram posts every update to ``WEBHOOK_URL`` with the
-  secret token header; a request without the right ``WEBHOOK_SECRET`` gets 401. Any number of
-  these processes may run behind a load balancer: conversation state and the per-chat order of
-  updates then live in Redis (``REDIS_URL``). It also serves ``/healthz``, Prometheus
-  ``/metrics`` and the ingestion API under ``/v1`` (bot/api.py).
-- `diary deliver`: a sender. Any number may run: each claims whole recipients in a write
-  transaction, so no row goes out twice, and takes back the claims of a sender that died.
-- `diary scheduler`: the scheduled jobs. Any number may run; one acts, the others wait for its
-  lock and take over when it is gone.
-
-`diary run` stays all-in-one: long polling, one sender and the scheduler in one process.
-"""
+"""The webhook server's parts (`diary web`, started by ``bot.roles.run_web``): the aiohttp
+application that takes Telegram's updates, ``/healthz`` and Prometheus ``/metrics``; where
+conversation state lives (Redis when ``REDIS_URL`` is set, so that any number of web processes
+share it)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
 from aiohttp import web
 
-from bot.commands import set_commands
 from bot.config import Settings
 from bot.fsm import SQLiteStorage
-from bot.i18n import create_i18n
-from bot.sender import until_stopped
-from bot.services import Services, open_services
+from bot.services import Services
 from core.models import Status
 
 log = logging.getLogger(__name__)
@@ -159,71 +143,3 @@ def create_web_app(dp: Dispatcher, bot: Bot, services: Services, secret: str,
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app
-
-
-@contextlib.asynccontextmanager
-async def _bot(settings: Settings) -> AsyncIterator[Bot]:
-    from bot.runtime import create_bot
-
-    bot = create_bot(settings)
-    try:
-        yield bot
-    finally:
-        await bot.session.close()
-
-
-async def run_web(settings: Settings) -> None:
-    """`diary web` until SIGTERM/SIGINT."""
-    # The handlers are loaded here, not with the module: `diary deliver` and `diary scheduler`
-    # start from this module too and need none of them.
-    from bot.app import create_dispatcher
-
-    assert settings.webhook_url and settings.webhook_secret
-    secret = settings.webhook_secret.get_secret_value()
-    async with open_services(settings) as services, _bot(settings) as bot:
-        storage, isolation = conversation_storage(settings, services)
-        i18n = create_i18n(settings.default_locale)
-        dp = create_dispatcher(services, i18n, storage, isolation=isolation)
-        app = create_web_app(dp, bot, services, secret, webhook_path(settings.webhook_url))
-        from bot.api import mount_api
-
-        mount_api(app, services, settings)  # the ingestion API under /v1
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, settings.web_host, settings.web_port)
-        await site.start()
-        try:
-            await bot.set_webhook(settings.webhook_url, secret_token=secret,
-                                  allowed_updates=dp.resolve_used_update_types(),
-                                  drop_pending_updates=False)
-            await set_commands(bot, i18n)
-            log.info("webhook server on %s:%d, updates at %s", settings.web_host,
-                     settings.web_port, webhook_path(settings.webhook_url))
-            await until_stopped()
-        finally:
-            await runner.cleanup()
-            await storage.close()
-            if isolation is not None:
-                await isolation.close()
-
-
-async def run_scheduler(settings: Settings) -> None:
-    """`diary scheduler`: waits for the scheduler's lock, then runs the jobs until stopped."""
-    from bot.jobs import create_scheduler
-    from bot.singleton import AlreadyRunning, process_lock
-
-    stopping = asyncio.create_task(until_stopped())
-    while not stopping.done():
-        try:
-            async with process_lock("scheduler", settings.database, settings.sqlite_path):
-                async with open_services(settings) as services:
-                    scheduler = create_scheduler(services, settings)
-                    scheduler.start()
-                    log.info("scheduler acting")
-                    try:
-                        await stopping
-                    finally:
-                        scheduler.shutdown(wait=False)
-        except AlreadyRunning as exc:
-            log.info("another scheduler (%s) acts; waiting to take over", exc.holder)
-            await asyncio.wait({stopping}, timeout=5)

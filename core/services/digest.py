@@ -143,7 +143,7 @@ def _prefs(row) -> Preferences:
 
 
 class DigestService:
-    def __init__(self, db: Database, clock: Clock, tz: ZoneInfo, default_time: str = "19:00",
+    def __init__(self, db: Database, clock: Clock, tz: ZoneInfo, default_time: str,
                  grace: timedelta = GRACE, chunk: int = CHUNK) -> None:
         self.db = db
         self.clock = clock

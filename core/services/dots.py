@@ -30,9 +30,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DotReminders:
-    student_days_before: int = 2  # 0: no early reminder
-    student_last_day: bool = True
-    parent_last_day: bool = True
+    """When dots are reminded of (``DOT_REMIND_*``)."""
+
+    student_days_before: int  # 0: no early reminder
+    student_last_day: bool
+    parent_last_day: bool
 
 
 @dataclass(frozen=True)
@@ -138,12 +140,12 @@ CHUNK = 500  # dots per transaction
 
 class DotsService:
     def __init__(self, db: Database, clock: Clock, tz: ZoneInfo, access: AccessService,
-                 reminders: DotReminders | None = None, relevance_days: int = 3) -> None:
+                 reminders: DotReminders, relevance_days: int) -> None:
         self.db = db
         self.clock = clock
         self.tz = tz
         self.access = access
-        self.reminders = reminders or DotReminders()
+        self.reminders = reminders
         self.relevance_days = relevance_days
 
     def today(self) -> date:

@@ -296,7 +296,7 @@ async def subject_sums(
 
 
 class GradesService:
-    def __init__(self, db: Database, threshold: float = 0.5) -> None:
+    def __init__(self, db: Database, threshold: float) -> None:
         self.db = db
         self.threshold = threshold
 

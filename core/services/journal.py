@@ -135,11 +135,12 @@ class JournalService:
         clock: Clock,
         tz: ZoneInfo,
         access: AccessService,
-        relevance_days: int = 3,
+        *,
+        relevance_days: int,
+        attendance_hold: timedelta,
+        history_window: timedelta,
+        absence: AbsenceService,
         on_queued: Callable[[], None] | None = None,
-        absence: AbsenceService | None = None,
-        attendance_hold: timedelta = timedelta(seconds=60),
-        history_window: timedelta = timedelta(minutes=60),
     ) -> None:
         self.db = db
         self.clock = clock

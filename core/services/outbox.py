@@ -14,6 +14,7 @@ so they wake at once instead of polling.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -35,13 +36,22 @@ from core.storage.db import Database, Tx, in_list
 
 log = logging.getLogger(__name__)
 
-# How long a claim holds rows without being renewed (``CLAIM_LEASE``); a live sender renews it
-# every quarter of that, so this is also the longest the pushes of a sender that died wait.
-LEASE = timedelta(seconds=60)
 # The channel that wakes the senders on PostgreSQL.
 CHANNEL = "diary_outbox"
 # What the outbox knows of each kind comes from core/pushes.py: the scope checked again when a
 # push about a child is sent (``SCOPES``), and the kinds quiet hours never hold (``UNHELD``).
+
+
+class Doorbell:
+    """Rung by whatever queues pushes in this process (an import, the API, a job); this
+    process's sender waits on it, so they go at once. (Senders of other processes hear of them
+    by ``NOTIFY`` on PostgreSQL, and look every ``poll_interval`` on SQLite.)"""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+
+    def ring(self) -> None:
+        self.event.set()
 
 
 @dataclass(frozen=True)
@@ -210,9 +220,9 @@ class Outbox:
         db: Database,
         clock: Clock,
         tz: ZoneInfo,
-        quiet_default: QuietHours | None = None,
+        quiet_default: QuietHours | None,
+        lease: timedelta,
         owner: str | None = None,
-        lease: timedelta = LEASE,
     ) -> None:
         self.db = db
         self.clock = clock

@@ -63,7 +63,7 @@ class PreferencesService:
     children works out the account's next digest moment again in the same transaction."""
 
     def __init__(self, db: Database, clock: Clock, schedule: DigestSchedule,
-                 default_quiet: str = "22:00-08:00") -> None:
+                 default_quiet: str) -> None:
         self.db = db
         self.clock = clock
         self.schedule = schedule

@@ -27,6 +27,11 @@ from tests.support.school import (
 ANNA, IVAN, SERGEY = 5001, 5002, 5003
 
 
+def sender_outbox(services, db: Database, owner: str) -> Outbox:
+    """The outbox of another sender (a process of its own, ``owner``), without quiet hours."""
+    return Outbox(db, services.clock, services.tz, None, timedelta(seconds=60), owner=owner)
+
+
 @pytest.fixture
 async def linked(school):
     await school.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
@@ -170,8 +175,8 @@ async def test_two_senders_never_send_the_same_row(linked, api, bot):
         await grades(linked, 5, start=100 + n)
     # Two connections, as two processes have: no in-process lock keeps the senders apart.
     async with Database(linked.db.url) as other:
-        first = worker(bot, linked, Outbox(linked.db, linked.clock, linked.tz, owner="host:1"))
-        second = worker(bot, linked, Outbox(other, linked.clock, linked.tz, owner="host:2"))
+        first = worker(bot, linked, sender_outbox(linked, linked.db, "host:1"))
+        second = worker(bot, linked, sender_outbox(linked, other, "host:2"))
         await asyncio.gather(first.run_until_empty(), second.run_until_empty())
     assert api.duplicates() == []
     assert first.stats.rows + second.stats.rows == 18
@@ -181,7 +186,7 @@ async def test_two_senders_never_send_the_same_row(linked, api, bot):
 async def test_claims_of_a_dead_sender_are_taken_when_the_lease_runs_out(linked, api, bot):
     await grades(linked, 5)
     # Another process, even one with this process's pid (containers all run as pid 1).
-    dead = Outbox(linked.db, linked.clock, linked.tz, owner=f"{socket.gethostname()}:1:dead")
+    dead = sender_outbox(linked, linked.db, f"{socket.gethostname()}:1:dead")
     claimed = await dead.claim()
     assert len(claimed) == 3  # Anna, Ivan and Sergey: one push each
     await worker(bot, linked).run_until_empty()
@@ -197,8 +202,8 @@ async def test_claims_of_a_dead_sender_are_taken_when_the_lease_runs_out(linked,
 
 async def test_a_live_sender_renews_its_lease_and_keeps_its_rows(linked, api, bot):
     await grades(linked, 5)
-    mine = Outbox(linked.db, linked.clock, linked.tz, owner="host-a:1:live")
-    other = Outbox(linked.db, linked.clock, linked.tz, owner="host-b:1:other")
+    mine = sender_outbox(linked, linked.db, "host-a:1:live")
+    other = sender_outbox(linked, linked.db, "host-b:1:other")
     [batch] = await mine.claim(recipients=1)
     assert len(batch.items) == 1
     for _ in range(5):  # five minutes, renewed every 15 s as the worker does
@@ -279,8 +284,8 @@ async def test_the_digest_is_not_held_by_quiet_hours(linked, api, bot):
 async def test_a_chat_being_sent_to_is_not_claimed_by_another_sender(linked, api, bot):
     await grades(linked, 5)
     async with Database(linked.db.url) as other_db:
-        a = Outbox(linked.db, linked.clock, linked.tz, owner="host-a:1:a")
-        b = Outbox(other_db, linked.clock, linked.tz, owner="host-b:1:b")
+        a = sender_outbox(linked, linked.db, "host-a:1:a")
+        b = sender_outbox(linked, other_db, "host-b:1:b")
         first = await a.claim()
         assert {x.telegram_id for x in first} == {ANNA, IVAN, SERGEY}
         await grades(linked, 4, start=10)  # news for the same chats while A sends
@@ -292,8 +297,8 @@ async def test_a_chat_being_sent_to_is_not_claimed_by_another_sender(linked, api
 
 async def test_settling_never_touches_rows_another_sender_took_and_sent(linked):
     await grades(linked, 5)
-    a = Outbox(linked.db, linked.clock, linked.tz, owner="host-a:1:a")
-    b = Outbox(linked.db, linked.clock, linked.tz, owner="host-b:1:b")
+    a = sender_outbox(linked, linked.db, "host-a:1:a")
+    b = sender_outbox(linked, linked.db, "host-b:1:b")
     ids = [i for x in await a.claim() for i in x.ids]
     linked.clock.advance(seconds=61)  # A stalled past its lease; B took the rows and sent them
     taken = [i for x in await b.claim() for i in x.ids]
@@ -371,7 +376,7 @@ async def test_a_send_whose_lease_lapsed_meanwhile_is_not_made(linked, api, bot)
         await asyncio.sleep(0.01)
     # The process stalls past its lease; another sender takes the rows.
     linked.clock.advance(seconds=61)
-    other = Outbox(linked.db, linked.clock, linked.tz, owner="host-b:1:b")
+    other = sender_outbox(linked, linked.db, "host-b:1:b")
     taken = await other.claim()
     assert len(taken) == 3
     budget.gate.set()

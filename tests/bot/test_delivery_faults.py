@@ -21,7 +21,8 @@ class FlakyOutbox(Outbox):
     """An outbox whose chosen operations fail a few times as a locked database does."""
 
     def __init__(self, base: Outbox, fail: dict[str, int]) -> None:
-        super().__init__(base.db, base.clock, base.tz, base.quiet_default, owner=base.owner)
+        super().__init__(base.db, base.clock, base.tz, base.quiet_default, base.lease,
+                         owner=base.owner)
         self.fail = dict(fail)
         self.calls: dict[str, int] = {}
 

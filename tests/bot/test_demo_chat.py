@@ -8,7 +8,7 @@ from bot.app import create_dispatcher
 from bot.callbacks import DemoCb
 from bot.fsm import SQLiteStorage
 from bot.i18n import create_i18n
-from bot.runtime import demo_school
+from bot.roles import demo_school
 from tests.support import updates as up
 from tests.support.recording import make_bot
 

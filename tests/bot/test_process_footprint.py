@@ -12,7 +12,7 @@ from tests.support.school import ROOT
 SENDER = """
 import sys
 import bot.cli
-from bot.sender import run_deliver
+from bot.roles import run_deliver
 from bot.services import open_services
 heavy = ("alembic", "apscheduler", "bot.app", "bot.routers", "bot.jobs", "aiogram", "matplotlib")
 print(" ".join(m for m in heavy if m in sys.modules) or "-")

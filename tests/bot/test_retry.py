@@ -10,9 +10,9 @@ from aiogram.exceptions import TelegramRetryAfter, TelegramServerError
 from aiogram.methods import AnswerCallbackQuery, SendMessage
 from pydantic import SecretStr
 
+from bot.chatbot import create_bot
 from bot.config import Settings
 from bot.retry import RetryMiddleware, replying
-from bot.runtime import create_bot
 from tests.support import updates as up
 from tests.support.school import ANNA_PHONE
 

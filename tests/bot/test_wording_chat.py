@@ -278,7 +278,7 @@ async def test_a_demo_student_is_told_whose_diary_it_is(services):
     from bot.app import create_dispatcher
     from bot.callbacks import DemoCb
     from bot.fsm import SQLiteStorage
-    from bot.runtime import demo_school
+    from bot.roles import demo_school
     from tests.support.recording import make_bot
 
     school = demo_school(services)

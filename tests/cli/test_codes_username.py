@@ -73,14 +73,14 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 def test_the_username_is_asked_from_telegram_without_loading_the_bot(workdir, capsys,
                                                                     monkeypatch):
-    monkeypatch.delitem(sys.modules, "bot.runtime", raising=False)
+    monkeypatch.delitem(sys.modules, "bot.chatbot", raising=False)
     out = workdir / "codes.csv"
     assert main(["codes", "issue", "--class", "5А", "--out", str(out)]) == 0
     assert _GetMe.paths == [f"/bot{TOKEN}/getMe"]
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert rows and all(r["link"].startswith("https://t.me/school_diary_bot?start=")
                         for r in rows)
-    assert "bot.runtime" not in sys.modules  # aiogram is not imported for this
+    assert "bot.chatbot" not in sys.modules  # aiogram is not imported for this
     assert capsys.readouterr().err.endswith(f"3 codes written to {out}\n")
 
 

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from bot.runtime import demo_school
+from bot.roles import demo_school
 from core.demo import (
     CLASSES,
     HOMEWORK,
