@@ -17,7 +17,8 @@ from bot.telegram import BotApi
 from core.clock import SystemClock
 from core.importers.journal import parse_journal
 from core.importers.roster import parse_roster
-from core.storage.db import Database, upgrade
+from core.storage.db import Database
+from core.storage.migrate import upgrade
 from tests.support.botapi import FakeBotAPI
 
 TZ = ZoneInfo("Europe/Moscow")

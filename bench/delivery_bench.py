@@ -16,7 +16,8 @@ from bot.services import build_services
 from bot.telegram import BotApi
 from core.clock import SystemClock, to_db
 from core.importers.roster import parse_roster
-from core.storage.db import Database, upgrade
+from core.storage.db import Database
+from core.storage.migrate import upgrade
 from tests.support.botapi import FakeBotAPI
 
 TZ = ZoneInfo("Europe/Moscow")

@@ -17,7 +17,8 @@ from bot.services import build_services
 from core.clock import FrozenClock
 from core.importers.journal import parse_journal
 from core.importers.roster import parse_roster
-from core.storage.db import Database, upgrade
+from core.storage.db import Database
+from core.storage.migrate import upgrade
 
 TZ = ZoneInfo("Europe/Moscow")
 RECIPIENTS = 10_000

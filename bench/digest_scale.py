@@ -33,8 +33,8 @@ from bench.data import SUBJECTS, WORKS
 from bot.services import build_services
 from core.clock import FrozenClock, to_db
 from core.services.digest import DigestRun
-from core.storage.db import Database, upgrade
-from core.storage.migrate import MIGRATION_LOCK, alembic_config
+from core.storage.db import Database
+from core.storage.migrate import MIGRATION_LOCK, alembic_config, upgrade
 
 TZ = ZoneInfo("Europe/Moscow")
 TODAY = date(2026, 11, 24)  # a Tuesday

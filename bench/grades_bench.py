@@ -27,7 +27,8 @@ from bot.fsm import SQLiteStorage
 from bot.i18n import create_i18n
 from bot.services import Services, build_services
 from core.clock import FrozenClock
-from core.storage.db import Database, upgrade
+from core.storage.db import Database
+from core.storage.migrate import upgrade
 from tests.support.recording import make_bot
 from tests.support.updates import message
 

@@ -18,7 +18,8 @@ from core.clock import FrozenClock, to_db
 from core.importers.journal import parse_journal
 from core.importers.roster import parse_roster
 from core.services.journal import JournalSummary
-from core.storage.db import Database, upgrade
+from core.storage.db import Database
+from core.storage.migrate import upgrade
 
 TZ = ZoneInfo("Europe/Moscow")
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

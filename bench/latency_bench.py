@@ -19,7 +19,8 @@ from bot.services import build_services
 from core.clock import SystemClock
 from core.importers.journal import parse_journal
 from core.importers.roster import parse_roster
-from core.storage.db import Database, upgrade
+from core.storage.db import Database
+from core.storage.migrate import upgrade
 from tests.support.botapi import FakeBotAPI
 
 TZ = ZoneInfo("Europe/Moscow")

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from bench.pg import Unavailable, pg_schema
 from core.clock import to_db
-from core.storage.db import Database, upgrade
+from core.storage.db import Database
+from core.storage.migrate import upgrade
 from tests.support.botapi import FakeBotAPI
 
 TOKEN = "1:PAIDBENCH"

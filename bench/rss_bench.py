@@ -30,7 +30,8 @@ from pathlib import Path
 
 from bench.bulk import District, postgres_schema, postgres_server, postgres_unreachable
 from core.clock import to_db
-from core.storage.db import Database, upgrade
+from core.storage.db import Database
+from core.storage.migrate import upgrade
 from tests.support.botapi import FakeBotAPI
 
 TOKEN = "3:RSSBENCH"

@@ -39,7 +39,8 @@ from core.importers.journal import JournalText, parse_journal, read_journal
 from core.importers.roster import read_roster
 from core.importers.teachers import read_teachers
 from core.importers.text import UTF8, UTF8_BOM, decode, split_lines
-from core.storage.db import Database, upgrade
+from core.storage.db import Database
+from core.storage.migrate import upgrade
 
 JOBS = ("deliver", "digest", "expire-dots", "expire-invitations", "housekeeping")
 EXIT_OK = 0

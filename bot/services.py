@@ -29,7 +29,8 @@ from core.services.status import StatusService
 from core.services.teachers import TeacherService
 from core.services.timetable import TimetableService
 from core.services.trusted import TrustService
-from core.storage.db import Database, upgrade
+from core.storage.db import Database
+from core.storage.migrate import upgrade
 from core.worktime import WorkingHours
 
 

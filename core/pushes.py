@@ -12,7 +12,8 @@ Not ``from __future__ import annotations``: the payloads' ``NotRequired`` keys a
 when the classes are made.
 """
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NotRequired, Protocol, TypedDict
 
@@ -363,3 +364,44 @@ for _kind in (
     PushKind("teacher_answer", _OWN, TeacherMessagePush, _ACCOUNT),
 ):
     register(_kind)
+
+
+# -- an account's choices ----------------------------------------------------------------------
+# The switches with their defaults. Digests, invitations and trust news always go.
+FLAGS = {s.name: s.default for s in SWITCHES}
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """An account's choices (``account_settings``). Each switch above is a field of its name,
+    its default the switch's (a test holds the two together)."""
+
+    push_grades: bool = FLAGS["push_grades"]
+    push_dots: bool = FLAGS["push_dots"]
+    push_attendance: bool = FLAGS["push_attendance"]
+    push_homework: bool = FLAGS["push_homework"]
+    push_timetable: bool = FLAGS["push_timetable"]
+    push_replacements: bool = FLAGS["push_replacements"]
+    digest_enabled: bool = FLAGS["digest_enabled"]
+    digest_empty: bool = FLAGS["digest_empty"]
+    digest_time: str | None = None  # None: the instance default
+    quiet_hours: str | None = None  # None: the instance default; '': none
+    muted_children: frozenset[int] = field(default_factory=frozenset)
+    push_announcements: bool = FLAGS["push_announcements"]
+    digest_chart: bool = FLAGS["digest_chart"]  # a picture of each child's week after Friday's
+
+    def allows(self, kind: str, student_id: int | None) -> bool:
+        if student_id is not None and student_id in self.muted_children and kind in SWITCHED:
+            return False
+        flag = SWITCHED.get(kind)
+        return flag is None or getattr(self, flag)
+
+
+def from_row(row) -> Preferences:
+    if row is None:
+        return Preferences()
+    values = {name: bool(row[name]) if row[name] is not None else default
+              for name, default in FLAGS.items()}
+    muted = frozenset(json.loads(row["muted_children"])) if row["muted_children"] else frozenset()
+    return Preferences(**values, digest_time=row["digest_time"], quiet_hours=row["quiet_hours"],
+                       muted_children=muted)

@@ -22,7 +22,8 @@ from sqlalchemy.engine import make_url
 
 from bot.services import Services, build_services
 from core.clock import FrozenClock
-from core.storage.db import Database, upgrade
+from core.storage.db import Database
+from core.storage.migrate import upgrade
 from tests.support.school import SECRET, TZ, import_roster
 
 TEST_DATABASE_URL = os.environ.get(

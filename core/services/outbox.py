@@ -28,10 +28,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.clock import Clock, from_db, to_db
-from core.pushes import SCOPES, UNHELD
+from core.pushes import SCOPES, UNHELD, Preferences, from_row
 from core.quiet import QuietHours
 from core.services.access import load_children_many
-from core.services.preferences import Preferences, from_row
 from core.storage.db import Database, Tx, in_list
 
 log = logging.getLogger(__name__)

@@ -1,61 +1,26 @@
-"""Per-account choices (account_settings); NULL columns mean the defaults."""
+"""Per-account choices (account_settings); NULL columns mean the defaults. What they are
+(``Preferences``, read by the outbox at send time too) is in core/pushes.py with the switches."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from core.clock import Clock
-from core.pushes import SWITCHED, SWITCHES
+from core.pushes import FLAGS, Preferences, from_row
 from core.quiet import QuietHours
 from core.services.digest_due import DigestSchedule
+from core.services.outbox import release_held
 from core.storage.db import Database, Tx
 
-# The switches an account can turn off, with their defaults, and which switch silences which
-# push kind: core/pushes.py. Digests, invitations and trust news always go.
-FLAGS = {s.name: s.default for s in SWITCHES}
+__all__ = ["DIGEST_TIMES", "FLAGS", "QUIET_CHOICES", "Preferences", "PreferencesService",
+           "from_row"]
+
 # Settings that decide when the account's next digest is due.
 DIGEST_FLAGS = ("digest_enabled",)
 QUIET_CHOICES = ("22:00-08:00", "21:00-07:00", "23:00-07:00", "")
 DIGEST_TIMES = ("17:00", "18:00", "19:00", "20:00", "21:00")
-
-
-@dataclass(frozen=True)
-class Preferences:
-    """An account's choices. Each switch of core/pushes.py is a field of its name, its default
-    the switch's (a test holds the two together)."""
-
-    push_grades: bool = FLAGS["push_grades"]
-    push_dots: bool = FLAGS["push_dots"]
-    push_attendance: bool = FLAGS["push_attendance"]
-    push_homework: bool = FLAGS["push_homework"]
-    push_timetable: bool = FLAGS["push_timetable"]
-    push_replacements: bool = FLAGS["push_replacements"]
-    digest_enabled: bool = FLAGS["digest_enabled"]
-    digest_empty: bool = FLAGS["digest_empty"]
-    digest_time: str | None = None  # None: the instance default
-    quiet_hours: str | None = None  # None: the instance default; '': none
-    muted_children: frozenset[int] = field(default_factory=frozenset)
-    push_announcements: bool = FLAGS["push_announcements"]
-    digest_chart: bool = FLAGS["digest_chart"]  # a picture of each child's week after Friday's
-
-    def allows(self, kind: str, student_id: int | None) -> bool:
-        if student_id is not None and student_id in self.muted_children and kind in SWITCHED:
-            return False
-        flag = SWITCHED.get(kind)
-        return flag is None or getattr(self, flag)
-
-
-def from_row(row) -> Preferences:
-    if row is None:
-        return Preferences()
-    values = {name: bool(row[name]) if row[name] is not None else default
-              for name, default in FLAGS.items()}
-    muted = frozenset(json.loads(row["muted_children"])) if row["muted_children"] else frozenset()
-    return Preferences(**values, digest_time=row["digest_time"], quiet_hours=row["quiet_hours"],
-                       muted_children=muted)
 
 
 class PreferencesService:
@@ -128,7 +93,6 @@ class PreferencesService:
                               tz: ZoneInfo) -> Preferences:
         """Change the window; pushes it no longer covers go at once (or when the new one ends),
         in the same transaction."""
-        from core.services.outbox import release_held  # the outbox reads preferences
 
         new = QuietHours.parse(value)  # raises ValueError for a bad window
         async with self.db.transaction() as tx:

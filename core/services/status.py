@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 from core.clock import Clock, from_db, to_db
 from core.models import Status, WorkerState
-from core.storage.db import Database, schema_version
+from core.storage.db import Database
+from core.storage.migrate import current_revision
 
 # Work due for this long with no delivery meanwhile means the senders are stuck or gone.
 STALL_AFTER = timedelta(minutes=1)
@@ -84,7 +85,7 @@ class StatusService:
             queue_depth=queue_depth,
             oldest_undelivered=oldest,
             last_import=last_import,
-            schema_version=await schema_version(self.db),
+            schema_version=await current_revision(self.db) or "-",
             due_now=due_now,
             due_since=due_since,
             last_delivery=last_delivery,

@@ -554,16 +554,3 @@ class Tx:
         if not re.search(r"\bRETURNING\b", sql, re.IGNORECASE):
             sql = f"{sql} RETURNING id"
         return int(await self.scalar(sql, params))
-
-
-async def upgrade(db: Database) -> list[str]:
-    """Create or migrate the schema; idempotent. See ``core.storage.migrate``."""
-    from core.storage.migrate import upgrade as run
-
-    return await run(db)
-
-
-async def schema_version(db: Database) -> str:
-    from core.storage.migrate import current_revision
-
-    return await current_revision(db) or "-"

@@ -10,7 +10,8 @@ import pytest
 from bot.services import build_services
 from core.errors import InputInvalid
 from core.importers.journal import parse_journal
-from core.storage.db import Database, upgrade
+from core.storage.db import Database
+from core.storage.migrate import upgrade
 from tests.support.school import (
     ANNA_PHONE,
     EXAMPLE_ROOT,

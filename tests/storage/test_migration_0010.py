@@ -6,8 +6,8 @@ from __future__ import annotations
 from alembic import command
 
 from bot.services import build_services
-from core.storage.db import Database, upgrade
-from core.storage.migrate import MIGRATION_LOCK, alembic_config
+from core.storage.db import Database
+from core.storage.migrate import MIGRATION_LOCK, alembic_config, upgrade
 from tests.support.school import SECRET, TZ, import_roster
 
 TABLES = {"teachers", "teacher_classes", "teacher_links", "teacher_codes", "threads",

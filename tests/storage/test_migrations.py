@@ -17,7 +17,7 @@ from bot.services import build_services
 from core.clock import to_db
 from core.importers.journal import parse_journal
 from core.services.digest_due import EPOCH
-from core.storage.db import Database, upgrade
+from core.storage.db import Database
 from core.storage.migrate import (
     MIGRATION_LOCK,
     alembic_config,
@@ -26,6 +26,7 @@ from core.storage.migrate import (
     head,
     legacy_migrations,
     split_statements,
+    upgrade,
 )
 from tests.support.school import (
     ANNA_PHONE,
@@ -230,11 +231,12 @@ def test_the_declared_head_is_alembics():
 # start nor the version `diary status` and /metrics show loads Alembic.
 UP_TO_DATE = """
 import asyncio, sys
-from core.storage.db import Database, schema_version, upgrade
+from core.storage.db import Database
+from core.storage.migrate import current_revision, upgrade
 
 async def main(url):
     async with Database(url) as db:
-        print(await upgrade(db), await schema_version(db), "alembic" in sys.modules)
+        print(await upgrade(db), await current_revision(db) or "-", "alembic" in sys.modules)
 
 asyncio.run(main(sys.argv[1]))
 """
