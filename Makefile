@@ -65,8 +65,10 @@ run: locales
 demo: locales
 	$(BIN)/diary demo
 
+# ruff, then the type gate (mypy, configured in pyproject.toml).
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 pytest: $(VENV)/.installed-dev locales
 	$(BIN)/python -m pytest -q
@@ -81,5 +83,5 @@ bench: $(VENV)/.installed-dev locales
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
 	find locales -name '*.mo' -delete

@@ -52,7 +52,8 @@ def create_dispatcher(
     dp = DiaryDispatcher(storage=storage, events_isolation=isolation or SimpleEventIsolation(),
                          **services.workflow_data(), demo=demo)
     dp.update.outer_middleware(ViewerMiddleware(services.access))
-    LocaleMiddleware(i18n).setup(dp)
+    # bot.i18n.I18n has aiogram's I18n interface without loading its catalogues machinery.
+    LocaleMiddleware(i18n).setup(dp)  # type: ignore[arg-type]
     routers = [errors.create_router(), common.create_group_guard(), common.create_router()]
     if demo is not None:
         routers.append(demo_router.create_router())

@@ -108,12 +108,12 @@ class LocalBudget:
         if free_now is not None:
             return False
         if self.paid is not None and await self._paid_left():
-            wait = self.paid.reserve()
+            wait = self.paid.reserve() or 0.0  # no max_wait: always a slot
             self._paid += 1
             if wait:
                 await self.sleep(wait)
             return True
-        wait = self.free.reserve()
+        wait = self.free.reserve() or 0.0
         if wait:
             await self.sleep(wait)
         return False

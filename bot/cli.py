@@ -906,9 +906,10 @@ async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
                       file=sys.stderr)
             return EXIT_OK
         if args.tokens_command == "revoke":
-            record = await tokens.revoke(args.id)
-            if record is None:
+            revoked = await tokens.revoke(args.id)
+            if revoked is None:
                 raise InputError(f"no token {args.id}")
+            record = revoked
             assert record.revoked_at is not None
             print(f"token {record.id} ({record.school or 'the one school'}) revoked at"
                   f" {record.revoked_at.astimezone(settings.tz).isoformat(timespec='seconds')}")

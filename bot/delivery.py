@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -349,7 +350,7 @@ class DeliveryWorker:
         while self._sent_waiting:
             group, self._sent_waiting = self._sent_waiting, []
             ids = [i for rows, _ in group for i in rows]
-            await self._book("a sent message", lambda ids=ids: self.outbox.sent(ids))
+            await self._book("a sent message", functools.partial(self.outbox.sent, ids))
             for i in ids:  # settled: no lease to renew any more
                 self._held.pop(i, None)
             for _, done in group:
@@ -484,9 +485,10 @@ class DeliveryWorker:
                     rest, self.clock.now()), give_up_after=self._lease)
                 return False
             sent = await self._send(batch.chat_id, message, paid)
-            if message.note is not None and getattr(sent, "message_id", None) is not None:
+            delivered_id = getattr(sent, "message_id", None)
+            if message.note is not None and delivered_id is not None:
                 # A conversation's message: its id in this chat, for the answers to come.
-                note, delivered = message.note, sent.message_id
+                note, delivered = message.note, delivered_id
                 await self._book("a delivered message's id", lambda: note_delivered(
                     self.outbox.db, note, delivered), give_up_after=self._lease)
             self._chat_ready[batch.telegram_id] = self.clock.monotonic() + self.chat_interval

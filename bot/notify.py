@@ -136,8 +136,8 @@ def dot_new(p: DotPush) -> str:
             child=p["child"], date=render.day(date.fromisoformat(p["expires"])),
             left=render.days_left(p["days_left"])),
     ]
-    if _what(p):
-        lines.append(_what(p))
+    if what := _what(p):
+        lines.append(what)
     if p.get("value") is not None or p.get("shown") is not None:
         lines.append(_("If not settled by then, it becomes a {value}.").format(value=_value(p)))
     if p.get("teacher"):
@@ -155,8 +155,8 @@ def dot_reminder(p: DotPush) -> str:
         child=p["child"], date=render.day(date.fromisoformat(p["expires"])))]
     if p.get("mark") is not None:
         lines.append(_("The dot is on the mark {mark}.").format(mark=p["mark"]))
-    if _what(p):
-        lines.append(_what(p))
+    if what := _what(p):
+        lines.append(what)
     if p.get("value") is not None or p.get("shown") is not None:
         lines.append(_("If not settled by then, it becomes a {value}.").format(value=_value(p)))
     return "\n".join(lines)
@@ -166,8 +166,8 @@ def dot_vanished(p: DotPush) -> str:
     head = (_("🧹 Dot removed by the teacher · {subject}") if p.get("reason") == "teacher"
             else _("🧹 Dot closed without a grade · {subject}")).format(subject=p["subject"])
     lines = [head, p["child"]]
-    if _what(p):
-        lines[1] += " · " + _what(p)
+    if what := _what(p):
+        lines[1] += " · " + what
     return "\n".join(lines)
 
 
@@ -570,7 +570,7 @@ def render_batch(items: tuple[OutboxItem, ...]) -> tuple[list[Outgoing], list[in
     plain = tuple(i for i in items if _shape(i.kind) not in (Shape.INTERACTIVE, Shape.OWN))
     blocks, unknown = render_blocks(plain)
     messages: list[Outgoing] = []
-    text, ids = "", []
+    text, ids = "", list[int]()
     for block, block_ids in blocks:
         if text and width(text) + 2 + width(block) > TELEGRAM_LIMIT:
             messages += _parts(text, None, ids)

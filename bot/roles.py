@@ -24,8 +24,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -252,6 +252,6 @@ async def run_scheduler(settings: Settings) -> None:
 
 
 # The roles by command.
-ROLES: dict[str, Callable[[Settings], Awaitable[None]]] = {
+ROLES: dict[str, Callable[[Settings], Coroutine[Any, Any, None]]] = {
     "run": run_all, "web": run_web, "deliver": run_deliver, "scheduler": run_scheduler,
 }

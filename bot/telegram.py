@@ -92,8 +92,10 @@ def error_of(method: str, status: int, body: Any) -> TelegramError:
         return (ServerError if status >= 500 else _BY_CODE.get(status, TelegramError))(
             method, f"HTTP {status}", status)
     message = str(body.get("description") or f"HTTP {status}")
-    code = body.get("error_code") if isinstance(body.get("error_code"), int) else status
-    parameters = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
+    given = body.get("error_code")
+    code: int = given if isinstance(given, int) else status
+    raw = body.get("parameters")
+    parameters: dict[str, Any] = raw if isinstance(raw, dict) else {}
     if code == 429 or parameters.get("retry_after") is not None:
         return RetryAfter(method, message, float(parameters.get("retry_after") or 1))
     if code >= 500:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 
 class DomainError(Exception):
@@ -102,7 +102,7 @@ class NoticeOverlap(DomainError):
 
     code = "notice_overlap"
 
-    def __init__(self, start: object, end: object, reason: str) -> None:
+    def __init__(self, start: date, end: date, reason: str) -> None:
         super().__init__(start=start, end=end, reason=reason)
         self.start, self.end, self.reason = start, end, reason
 

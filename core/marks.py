@@ -90,7 +90,8 @@ def _fives(raw: object) -> tuple[float, ...] | str:
     items = raw if type(raw) is list else [raw]
     out: list[float] = []
     for item in items:
-        if type(item) not in (int, float) or not 1 <= item <= 5 or item != item:
+        if not isinstance(item, int | float) or isinstance(item, bool) or not 1 <= item <= 5 \
+                or item != item:
             return "must be a number from 1 to 5, or a list of them"
         out.append(float(item))
     if not out:

@@ -99,10 +99,12 @@ class GradePush(MarkShown):
 class _Mark(Protocol):
     """A mark as kept (``core.services.grades.Stored``)."""
 
-    value: int | None
-    shown: str
-    scale: str
-
+    @property
+    def value(self) -> int | None: ...
+    @property
+    def shown(self) -> str: ...
+    @property
+    def scale(self) -> str: ...
     def counted(self, weight: int) -> bool: ...
 
 

@@ -207,7 +207,7 @@ def detail_text(d: SubjectDetail, page: int, finals: list[FinalMark] | None = No
             line += " — " + _("not counted in the average")
         if m.from_dot:
             line += " " + _("(from a dot)")
-        if m.dotted(d.today):
+        if m.dotted(d.today) and m.point_until is not None:
             line += "\n    " + _("📌 with a dot until {date}").format(
                 date=render.day(m.point_until))
         if m.comment:

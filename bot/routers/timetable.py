@@ -213,7 +213,7 @@ def keyboard(view: str, child_id: int, day: date, week: bool) -> InlineKeyboardM
 
 
 def subject_text(found: list[SubjectHomework]) -> list[str]:
-    lines = []
+    lines: list[str] = []
     for entry in found:
         if lines:
             lines.append("")

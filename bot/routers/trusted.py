@@ -27,7 +27,7 @@ from bot.ui import edit_in_place
 from core.errors import AccessDenied, NameInvalid, PhoneInvalid
 from core.models import Role, Scope, Viewer
 from core.services.access import AccessService
-from core.services.trusted import Invitation, InviteePhone, TrustService
+from core.services.trusted import Invitation, InviteePhone, TrustService, invitation_push
 
 DEFAULT_SCOPES = [Scope.GRADES.value, Scope.ATTENDANCE.value, Scope.HOMEWORK.value]
 EVENTS = {
@@ -349,12 +349,7 @@ async def on_wrong_input(message: Message) -> None:
 async def show_invitations(message: Message, invitations: list[Invitation],
                            tz: ZoneInfo) -> None:
     for inv in invitations:
-        payload = {"invitation_id": inv.id, "inviter": inv.inviter_name, "surname": inv.surname,
-                   "children": [n for _i, n in inv.children],
-                   "scopes": [s.value for s in Scope if s in inv.scopes],
-                   "expires": inv.expires_at.isoformat(),
-                   "expires_day": inv.expires_at.astimezone(tz).date().isoformat()}
-        text, markup = invitation_card(payload)
+        text, markup = invitation_card(invitation_push(inv, tz))
         await message.answer(text, reply_markup=markup.to_aiogram())
 
 

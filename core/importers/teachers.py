@@ -137,7 +137,7 @@ def parse_teachers(text: str, filename: str) -> TeacherRoster:
         if len(problems) != before or class_name is None:
             continue
 
-        teacher = RosterTeacher(tid, school, *names, phone, email, line)
+        teacher = RosterTeacher(tid, school, names[0], names[1], names[2], phone, email, line)
         first = teachers.get(tid)
         if first is None:
             teachers[tid] = teacher
@@ -156,8 +156,10 @@ def parse_teachers(text: str, filename: str) -> TeacherRoster:
                 if not _same_name(a, b):
                     problem(line, field, f"teacher {shown(tid)} has {quote(a)} on line"
                                          f" {first.line}")
-            for field, a, b in (("phone", first.phone, phone), ("email", first.email, email)):
-                if a != b:
+            contacts: tuple[tuple[str, str | None, str | None], ...] = (
+                ("phone", first.phone, phone), ("email", first.email, email))
+            for field, theirs, ours in contacts:
+                if theirs != ours:
                     problem(line, field, f"teacher {shown(tid)} has a different {field}"
                                          f" on line {first.line}")
         key = (school.casefold(), class_name)

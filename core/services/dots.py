@@ -14,8 +14,10 @@ the average all along.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.clock import Clock, to_db
@@ -64,7 +66,7 @@ class ExpiryResult:
 
 
 async def announce(tx: Tx, access: AccessService, student_id: int, kind: str, key: str,
-                   payload: dict, now: datetime, roles: set[Role] | None = None,
+                   payload: Mapping[str, Any], now: datetime, roles: set[Role] | None = None,
                    hold: timedelta = timedelta(0)) -> int:
     queued = 0
     for telegram_id, role in await access.audience(tx, student_id, Scope.GRADES):
@@ -116,7 +118,7 @@ async def close_dot(tx: Tx, access: AccessService, dot, mark: Stored | None,
         avg_before=mean(*before),
         avg_after=mean(before[0] + mark.points * weight, before[1] + mark.parts * weight),
         work=dot["work"], comment=dot["comment"], teacher=dot["teacher"])
-    payload.update(from_dot=True, reason=reason, set_on=dot["date"])
+    payload["from_dot"], payload["reason"], payload["set_on"] = True, reason, dot["date"]
     return await announce(tx, access, dot["student_id"], "grade_new",
                           f"dot:{dot['external_id']}:end", payload, now, hold=hold)
 

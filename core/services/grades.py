@@ -23,6 +23,8 @@ from core.models import Child, Scope, Viewer
 from core.services.access import AccessService
 from core.storage.db import Database, Tx
 
+Day = date  # for annotations inside classes with a field named ``date``
+
 
 @dataclass(frozen=True)
 class Period:
@@ -49,7 +51,7 @@ class Mark:
     scale: str = school_marks.DEFAULT_SCALE
     points: float | None = None  # the sum of the five-point marks it counts as; None: value
     parts: int | None = None  # how many marks it counts as; None: one (none without a value)
-    point_until: date | None = None  # a dot on it, open through that day
+    point_until: Day | None = None  # a dot on it, open through that day
 
     @property
     def text(self) -> str:
@@ -77,7 +79,7 @@ class Mark:
         """How many marks of the average it is: 0 when it does not count, 2 for «5/4»."""
         return self.share // self.weight if self.weight else 0
 
-    def dotted(self, today: date | None) -> bool:
+    def dotted(self, today: Day | None) -> bool:
         """Whether it carries a dot that is still open on ``today``."""
         return self.point_until is not None and today is not None and today <= self.point_until
 

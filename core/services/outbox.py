@@ -21,7 +21,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -110,7 +110,7 @@ async def enqueue(
     tx: Tx,
     telegram_id: int,
     kind: str,
-    payload: dict[str, Any],
+    payload: Mapping[str, Any],
     dedup_key: str,
     now: datetime,
     student_id: int | None = None,

@@ -218,26 +218,26 @@ class RosterService:
                     match = gid
                     break
                 displaced.setdefault(gid, []).append((g.line, kind, value))
-            values = (g.last_name, g.first_name, g.middle_name, h.phone, h.email, h.snils)
+            person = (g.last_name, g.first_name, g.middle_name, h.phone, h.email, h.snils)
             if match is None:
                 gid = await tx.insert(
                     "INSERT INTO guardians (last_name, first_name, middle_name, phone_hash,"
                     " email_hash, snils_hash, created_at, updated_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*values, now, now),
+                    (*person, now, now),
                 )
                 summary.guardians_added += 1
             else:
                 gid = match
                 old = current[gid]
-                before = (old["last_name"], old["first_name"], old["middle_name"],
+                stored = (old["last_name"], old["first_name"], old["middle_name"],
                           old["phone_hash"], old["email_hash"], old["snils_hash"])
-                if before != values:
+                if stored != person:
                     await tx.execute(
                         "UPDATE guardians SET last_name = ?, first_name = ?, middle_name = ?,"
                         " phone_hash = ?, email_hash = ?, snils_hash = ?, updated_at = ?"
                         " WHERE id = ?",
-                        (*values, now, gid),
+                        (*person, now, gid),
                     )
                     summary.guardians_updated += 1
             claimed.add(gid)

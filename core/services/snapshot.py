@@ -330,8 +330,8 @@ class _Planner:
                 self.named[row["external_id"]] = row
         for student in students:
             for mark in student.marks:
-                row = self.named.get(mark.grade_id)
-                if row is not None and row["student_external_id"] != mark.student_id:
+                named = self.named.get(mark.grade_id)
+                if named is not None and named["student_external_id"] != mark.student_id:
                     self.bad(snap, f"marks[{mark.index}].grade_id",
                              "already used for another student")
         sql_subject = " AND subject = ?" if snap.subject else ""

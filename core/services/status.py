@@ -34,10 +34,12 @@ class StatusService:
         if "outbox" in tables:
             row = await self.db.fetchone(
                 f"SELECT COUNT(*), MIN(created_at) FROM outbox WHERE {_PENDING}")
+            assert row is not None  # an aggregate has its row
             queue_depth, oldest = int(row[0]), from_db(row[1]) if row[1] else None
             row = await self.db.fetchone(
                 f"SELECT COUNT(*), MIN(not_before) FROM outbox WHERE {_PENDING}"
                 " AND not_before <= ?", (to_db(now),))
+            assert row is not None
             due_now, due_since = int(row[0]), from_db(row[1]) if row[1] else None
             raw = await self.db.scalar("SELECT MAX(sent_at) FROM outbox")
             last_delivery = from_db(raw) if raw else None

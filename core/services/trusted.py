@@ -22,6 +22,7 @@ from core.errors import (
 )
 from core.identity import Hasher, normalize_phone
 from core.models import Role, Scope, Viewer
+from core.pushes import InvitationPush
 from core.services.access import AccessService, parse_scopes
 from core.services.digest_due import DigestSchedule
 from core.services.outbox import enqueue
@@ -78,6 +79,15 @@ class Overview:
 
 def _scopes_text(scopes: frozenset[Scope] | set[Scope]) -> str:
     return ",".join(s.value for s in Scope if s in scopes)
+
+
+def invitation_push(inv: Invitation, tz: ZoneInfo) -> InvitationPush:
+    """What an invitation card shows: pushed to the invitee, and shown again by /trusted."""
+    return {"invitation_id": inv.id, "inviter": inv.inviter_name, "surname": inv.surname,
+            "children": [name for _id, name in inv.children],
+            "scopes": [s.value for s in Scope if s in inv.scopes],
+            "expires": to_db(inv.expires_at),
+            "expires_day": inv.expires_at.astimezone(tz).date().isoformat()}
 
 
 class TrustService:
@@ -241,12 +251,8 @@ class TrustService:
                               f"invitation:{invitation_id}:{invitee}", now)
         return invitation, token, invitee
 
-    def _payload(self, inv: Invitation) -> dict:
-        return {"invitation_id": inv.id, "inviter": inv.inviter_name, "surname": inv.surname,
-                "children": [name for _id, name in inv.children],
-                "scopes": [s.value for s in Scope if s in inv.scopes],
-                "expires": to_db(inv.expires_at),
-                "expires_day": inv.expires_at.astimezone(self.tz).date().isoformat()}
+    def _payload(self, inv: Invitation) -> InvitationPush:
+        return invitation_push(inv, self.tz)
 
     async def _pending_row(self, tx: Tx, telegram_id: int, invitation_id: int):
         row = await tx.fetchone(

@@ -20,7 +20,7 @@ context.configure(
     target_metadata=None,
     render_as_batch=True,          # SQLite cannot ALTER most things: copy-and-move
     transactional_ddl=True,        # both engines roll DDL back with the transaction
-    on_version_apply=_record,
+    on_version_apply=_record,  # type: ignore[arg-type]  # alembic passes keywords
 )
 with context.begin_transaction():
     context.run_migrations()
