@@ -55,6 +55,8 @@ def _average_change(p: Mapping[str, Any]) -> str | None:
         return "\n".join(lines)
     if before is None and after is None:
         return None
+    if before is None:  # the first counted mark of the subject in the period
+        return _("Average: {average} (first mark)").format(average=average(after))
     return _("Average: {before} → {after}").format(before=average(before), after=average(after))
 
 
@@ -361,8 +363,12 @@ def digest(p: DigestPush) -> tuple[str, Keyboard | None]:
                     extra.append(_("not counted in the average"))
                 line += f" ({', '.join(extra)})"
                 if g.get("avg_after") is not None:
-                    line += " — " + _("average {before} → {after}").format(
-                        before=average(g.get("avg_before")), after=average(g["avg_after"]))
+                    line += " — " + (
+                        _("average {average} (first mark)").format(
+                            average=average(g["avg_after"]))
+                        if g.get("avg_before") is None else
+                        _("average {before} → {after}").format(
+                            before=average(g.get("avg_before")), after=average(g["avg_after"])))
                 lines.append(line)
         if c["marks"]:
             lines.append(_("Attendance today:"))

@@ -19,6 +19,7 @@ migrate, or when the files are not a plain chain.
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 from pathlib import Path
@@ -41,6 +42,10 @@ BASELINE = "0001"
 LEGACY_LAST = 9
 # The advisory lock of schema migrations on PostgreSQL.
 MIGRATION_LOCK = "schema-migrations"
+
+log = logging.getLogger(__name__)
+# Alembic tells of every plugin and revision at INFO; an operator hears one line of ours.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def alembic_config() -> Config:
@@ -141,7 +146,11 @@ async def upgrade(db: Database) -> list[str]:
     if current is not None and current == (declared_head() or head()):
         return []
     async with db.locked(MIGRATION_LOCK) as tx:
-        return await tx.conn.run_sync(_upgrade)
+        applied: list[str] = await tx.conn.run_sync(_upgrade)
+    if applied:
+        log.info("database schema upgraded to revision %s (%d %s applied)", applied[-1],
+                 len(applied), "revision" if len(applied) == 1 else "revisions")
+    return applied
 
 
 def _current(conn: Connection) -> Any:

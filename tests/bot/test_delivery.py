@@ -65,7 +65,7 @@ async def test_a_grade_reaches_every_recipient_once_in_russian(linked, api, bot)
     assert text.startswith("🔔 Новая оценка 5 · Алгебра")
     assert "Иван · 23 ноября · вес 2 · Контрольная работа" in text
     assert "Комментарий: «Отлично»" in text
-    assert "Средний балл: — → 5,00" in text
+    assert "Средний балл: 5,00 (первая оценка)" in text
     assert len(api.messages_to(IVAN)) == 1 and len(api.messages_to(SERGEY)) == 1
     assert api.duplicates() == []
     # Running again sends nothing.

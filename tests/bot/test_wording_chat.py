@@ -76,6 +76,29 @@ def test_the_digest_of_a_friday_and_english_month_names():
                            "Monday, November 30:\n")
 
 
+def test_the_first_mark_of_a_subject_says_so_in_the_push_and_the_digest():
+    from datetime import UTC, datetime
+
+    from core.services.outbox import OutboxItem
+
+    grade = {"child": "Иван", "subject": "Химия", "value": 4, "shown": "4", "weight": 1,
+             "date": "2026-11-27", "counted": True, "avg_before": None, "avg_after": 4.0}
+    item = OutboxItem(1, "grade_new", 1, grade, datetime(2026, 11, 27, 9, tzinfo=UTC), 0)
+    payload = _digest_payload()
+    payload["children"][0]["grades"] = [{**grade, "work": None}]
+    i18n = create_i18n("ru")
+    with i18n.context(), i18n.use_locale("ru"):
+        push, _unknown = render_items((item,))
+        text, _markup = digest(payload)
+    assert push.endswith("Средний балл: 4,00 (первая оценка)")
+    assert "• Химия: 4 (вес 1) — средний 4,00 (первая оценка)" in text
+    with i18n.context(), i18n.use_locale("en"):
+        push, _unknown = render_items((item,))
+        text, _markup = digest(payload)
+    assert push.endswith("Average: 4.00 (first mark)")
+    assert "• Химия: 4 (weight 1) — average 4.00 (first mark)" in text
+
+
 async def _invited(tg) -> int:
     s = tg.services
     await s.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)

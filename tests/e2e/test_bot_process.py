@@ -62,7 +62,7 @@ async def test_a_grade_imported_while_running_arrives_once_and_reimport_sends_no
     assert "1 push queued" in result.stdout
     push = await api.wait_for(lambda s: s.chat_id == ANNA and "Новая оценка 5" in (s.text or ""))
     assert asyncio.get_running_loop().time() - started < 10
-    assert "Средний балл: — → 5,00" in push.text
+    assert "Средний балл: 5,00 (первая оценка)" in push.text
     again = diary(school_env, tmp_path, "journal", "import", str(journal))
     assert again.returncode == 0 and "0 pushes queued" in again.stdout
     await asyncio.sleep(1.5)

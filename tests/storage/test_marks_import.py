@@ -406,5 +406,5 @@ async def test_the_digest_shows_marks_as_shown_and_lists_marks_with_a_dot(linked
     with i18n.context(), i18n.use_locale("ru"):
         text, _ = digest(payload)
     assert "• Алгебра: н/а (вес 0, Тест, не учитывается в среднем) — средний 4,00 → 4,00" in text
-    assert "• Химия: 3 (вес 1) — средний — → 3,00" in text
+    assert "• Химия: 3 (вес 1) — средний 3,00 (первая оценка)" in text
     assert "Открытые точки:\n• Химия: до 25 ноября, осталось 2 дня" in text
