@@ -265,7 +265,8 @@ async def on_phone(message: Message, trusted: TrustService, state: FSMContext) -
     # Only the keyed hash is kept in the conversation state, never the number itself.
     await state.update_data(phone_hash=phone.hash, phone_masked=phone.masked)
     await state.set_state(S.surname)
-    await message.answer(_("Their surname, as on mos.ru (for example, Иванова):"))
+    await message.answer(_("Their surname (for example, Иванова): the invitation shows it, so"
+                           " that they know it is meant for them."))
 
 
 async def on_surname(message: Message, state: FSMContext) -> None:
@@ -333,7 +334,8 @@ async def on_send(callback: CallbackQuery, viewer: Viewer, trusted: TrustService
         lines.append(_("{surname} already uses this bot: the invitation is in their chat.")
                      .format(surname=_h(invitation.surname)))
     lines.append(_("You can also forward this link to them; only the owner of that number can"
-                   " accept it:"))
+                   " accept it:") if invitee else
+                 _("Forward this link to them; only the owner of that number can accept it:"))
     lines.append(link)
     await _edit(callback, "\n".join(lines), InlineKeyboardMarkup(
         inline_keyboard=[[_btn(_("« Trusted persons"), "home")]]))

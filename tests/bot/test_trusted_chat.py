@@ -289,3 +289,34 @@ async def test_two_quick_taps_in_the_child_picker_are_both_kept(tg):
     last = tg.session.of(EditMessageText)[-1]
     assert [row[0].text.split()[0] for row in last.reply_markup.inline_keyboard[:2]] == [
         "✅", "✅"]
+
+
+@pytest.mark.parametrize(("lang", "surname_prompt", "created", "forward"), [
+    ("ru", "Фамилия приглашаемого (например, Иванова): она будет в приглашении, чтобы человек"
+           " знал, что оно для него.",
+     "✅ Приглашение создано.",
+     "Перешлите эту ссылку приглашаемому — принять приглашение сможет только владелец этого"
+     " номера:"),
+    ("en", "Their surname (for example, Иванова): the invitation shows it, so that they know"
+           " it is meant for them.",
+     "✅ Invitation created.",
+     "Forward this link to them; only the owner of that number can accept it:"),
+])
+async def test_an_invitee_who_does_not_use_the_bot_gets_the_link_only(tg, lang, surname_prompt,
+                                                                       created, forward):
+    """No «also» when the link is the only way, and no mos.ru outside МЭШ."""
+    s = tg.services
+    await s.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+    await tg.feed(up.message(ANNA, "/trusted", language_code=lang))
+    await tg.feed(up.callback(ANNA, press("invite"), language_code=lang))
+    ivan = await s.db.scalar("SELECT id FROM students WHERE external_id = 'S-1001'")
+    await tg.feed(up.callback(ANNA, press("kid", ivan), language_code=lang))
+    await tg.feed(up.callback(ANNA, press("kids_done"), language_code=lang))
+    await tg.feed(up.message(ANNA, GRANNY_PHONE, language_code=lang))
+    assert tg.session.last_text() == surname_prompt
+    await tg.feed(up.message(ANNA, "Иванова", language_code=lang))
+    await tg.feed(up.callback(ANNA, press("scopes_done"), language_code=lang))
+    await tg.feed(up.callback(ANNA, press("send"), language_code=lang))
+    lines = tg.session.last_text().split("\n")
+    assert lines[:2] == [created, forward]
+    assert lines[2].startswith("https://t.me/diary_test_bot?start=inv_") and len(lines) == 3
