@@ -373,8 +373,8 @@ def lessons_screen(day: date, known: list[list[Any]], chosen: list[int]
         rows.append([_btn(("✅ " if number in chosen else "▫️ ") + label, "lesson", number)])
     rows.append([_btn(_("Done"), "done")])
     rows.append(_back())
-    text = _("{day}: tick the lessons the child will miss, then press «Done».").format(
-        day=render.long_day(day))
+    text = render.capitalized(_("{day}: tick the lessons the child will miss, then press"
+                                " «Done».").format(day=render.long_day(day)))
     return text, InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -405,7 +405,8 @@ async def _ask_reason(callback: CallbackQuery, state: FSMContext,
     data = await state.get_data()
     period = period_text(date.fromisoformat(data["start"]), date.fromisoformat(data["end"]),
                          data.get("lessons") or [], _subjects(data))
-    await edit_in_place(callback, _("{period}. What is the reason?").format(period=period),
+    await edit_in_place(callback, render.capitalized(
+        _("{period}. What is the reason?").format(period=period)),
                         _kb(*[[_btn(reason_name(r), "reason", r.value)] for r in Reason],
                             _back()),
                         answer=alert, alert=alert is not None)

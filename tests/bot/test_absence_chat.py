@@ -110,12 +110,14 @@ async def test_lessons_of_one_day_from_the_timetable(tg, clock):
     await tg.feed(up.callback(ANNA, day(24)))
     assert buttons(tg.session.last().reply_markup) == [
         "▫️ 1. Алгебра, 08:30–09:15", "▫️ 2. Физика, 09:30–10:15", "Готово", "« Назад"]
+    assert tg.session.last_text() == (
+        "Вторник, 24 ноября: отметьте уроки, которые ребёнок пропустит, и нажмите «Готово».")
     await tg.feed(up.callback(ANNA, press("done")))
     assert tg.session.of(AnswerCallbackQuery)[-1].text == "Отметьте хотя бы один урок."
     await tg.feed(up.callback(ANNA, press("lesson", 2)))
     assert buttons(tg.session.last().reply_markup)[1] == "✅ 2. Физика, 09:30–10:15"
     await tg.feed(up.callback(ANNA, press("done")))
-    assert tg.session.last_text() == "вторник, 24 ноября, урок 2 (Физика). Какая причина?"
+    assert tg.session.last_text() == "Вторник, 24 ноября, урок 2 (Физика). Какая причина?"
     await tg.feed(up.callback(ANNA, press("reason", "medical")))
     await tg.feed(up.callback(ANNA, press("skip")))
     await tg.feed(up.callback(ANNA, press("send")))
@@ -218,4 +220,4 @@ async def test_a_day_without_a_timetable_is_answered_once_with_the_alert(tg):
                if a.callback_query_id == pressed.callback_query.id]
     assert [(a.text, a.show_alert) for a in answers] == [
         ("Расписание на этот день неизвестно — уведомление будет на весь день.", True)]
-    assert tg.session.last_text() == "среда, 25 ноября. Какая причина?"
+    assert tg.session.last_text() == "Среда, 25 ноября. Какая причина?"

@@ -60,7 +60,7 @@ async def test_an_overlap_is_caught_when_the_days_are_picked_and_free_days_offer
         " или выберите другие даты.")
     assert labels(tg)[-3:] == ["24 ноября", "28 ноября", "« Назад"]
     await tg.feed(up.callback(ANNA, button(tg, "28 ноября")))
-    assert tg.session.last_text() == "суббота, 28 ноября. Какая причина?"
+    assert tg.session.last_text() == "Суббота, 28 ноября. Какая причина?"
     await tg.feed(up.callback(ANNA, press("reason", "illness")))
     await tg.feed(up.callback(ANNA, press("skip")))
     await tg.feed(up.callback(ANNA, press("send")))
@@ -153,7 +153,7 @@ async def test_lessons_with_times_and_subjects_in_the_receipt(tg):
     await tg.feed(up.callback(ANNA, press("lesson", 3)))
     await tg.feed(up.callback(ANNA, press("done")))
     assert tg.session.last_text() == (
-        "вторник, 24 ноября, уроки 2 (Физика), 3 (Химия). Какая причина?")
+        "Вторник, 24 ноября, уроки 2 (Физика), 3 (Химия). Какая причина?")
     await tg.feed(up.callback(ANNA, press("back")))
     assert labels(tg)[1] == "✅ 2. Физика, 09:30–10:15"
     await tg.feed(up.callback(ANNA, press("lesson", 3)))
