@@ -125,9 +125,9 @@ def grade_deleted(p: GradePush) -> str:
 
 def _what(p: Mapping[str, Any]) -> str | None:
     if p.get("work") and p.get("comment"):
-        return f"{p['work']}: «{p['comment']}»"
+        return f"{p['work']}: {render.quoted(p['comment'])}"
     if p.get("comment"):
-        return f"«{p['comment']}»"
+        return render.quoted(p["comment"])
     return p.get("work")
 
 

@@ -100,6 +100,11 @@ def decimal(value: float) -> str:
     return format_decimal(value, locale=locale())
 
 
+def quoted(text: str) -> str:
+    """A quotation in the reader's marks: «…» in Russian, “…” in English."""
+    return _("«{text}»").format(text=text)
+
+
 def moment(m: datetime, tz: ZoneInfo, fmt: str = "d MMMM, HH:mm") -> str:
     return babel_datetime(m, fmt, tzinfo=tz, locale=locale())
 

@@ -592,7 +592,7 @@ def list_screen(notices: list[Notice], today: date) -> tuple[str, InlineKeyboard
             number=n.id, child=_h(n.child_name), period=period_text(n.start, n.end, n.lessons),
             reason=reason_name(n.reason))
         if n.comment:
-            line += f" · «{_h(n.comment)}»"
+            line += " · " + render.quoted(_h(n.comment))
         lines.append(line)
         if n.start > today:
             rows.append([_btn(_("✖️ Cancel No. {number}").format(number=n.id), "cancel", n.id)])

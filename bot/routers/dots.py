@@ -32,8 +32,8 @@ def dots_text(children: tuple[ChildDots, ...]) -> list[str]:
         if not entry.dots:
             lines.append(_("No open dots."))
         for d in entry.dots:
-            what = ": ".join(x for x in (_h(d.work), f"«{_h(d.comment)}»" if d.comment else "")
-                             if x)
+            comment = render.quoted(_h(d.comment)) if d.comment else ""
+            what = ": ".join(x for x in (_h(d.work), comment) if x)
             if d.mark is not None:  # a mark that carries the dot
                 what = _("mark {mark}").format(mark=f"<b>{_h(d.mark)}</b>") + (
                     f", {what}" if what else "")

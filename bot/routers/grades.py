@@ -211,7 +211,7 @@ def detail_text(d: SubjectDetail, page: int, finals: list[FinalMark] | None = No
             line += "\n    " + _("📌 with a dot until {date}").format(
                 date=render.day(m.point_until))
         if m.comment:
-            line += f"\n    «{_html(m.comment)}»"
+            line += "\n    " + render.quoted(_html(m.comment))
         if m.teacher:
             line += f"\n    {_html(m.teacher)}"
         lines.append(line)

@@ -285,7 +285,7 @@ async def test_english_users_get_english_examples_and_subjects(tg):
             in tg.session.last_text())
     await tg.feed(up.message(IVAN, "/homework 31.02", language_code="en"))
     assert tg.session.last_text() == (
-        "I did not understand «31.02». Try: /homework tomorrow, /homework fri, /homework 24.11,"
+        "I did not understand “31.02”. Try: /homework tomorrow, /homework fri, /homework 24.11,"
         " /homework week, /homework math")
     await tg.feed(up.message(IVAN, "/homework math", language_code="en"))
     assert tg.session.last_text().startswith("📚 <b>Алгебра</b> — Иван Петров, 7Б class")
@@ -314,3 +314,24 @@ async def test_a_demo_student_is_told_whose_diary_it_is(services):
     assert done.startswith("Готово! В демо вы — ученик: ")
     assert "следите" not in done
     assert "Попробуйте /homework завтра, /schedule, /grades и /dots." in done
+
+
+def test_quotations_in_the_readers_marks():
+    from datetime import UTC, datetime
+
+    from core.services.outbox import OutboxItem
+
+    at = datetime(2026, 11, 23, 9, tzinfo=UTC)
+    grade = {"child": "Иван", "subject": "Физика", "value": 5, "shown": "5", "weight": 1,
+             "date": "2026-11-23", "comment": "Отлично", "avg_before": 4.0, "avg_after": 4.5}
+    dot = {"child": "Иван", "subject": "Физика", "work": "Лабораторная работа",
+           "comment": "Сдать отчёт", "expires": "2026-11-27", "days_left": 4}
+    items = (OutboxItem(1, "grade_new", 1, grade, at, 0), OutboxItem(2, "dot_new", 1, dot, at, 0))
+    i18n = create_i18n("ru")
+    with i18n.context(), i18n.use_locale("ru"):
+        ru, _unknown = render_items(items)
+    with i18n.context(), i18n.use_locale("en"):
+        en, _unknown = render_items(items)
+    assert "Комментарий: «Отлично»" in ru and "Лабораторная работа: «Сдать отчёт»" in ru
+    assert "Comment: “Отлично”" in en and "Лабораторная работа: “Сдать отчёт”" in en
+    assert "«" not in en and "»" not in en
