@@ -99,9 +99,9 @@ async def cmd_start(
                 ),
                 "",
                 _(
-                    "To link you to your children, share your phone number with the button"
-                    " below — it must be the number the school has on record. Telegram confirms"
-                    " that the number is yours."
+                    "To link your account, share your phone number with the button below — it"
+                    " must be the number the school has on record. Telegram confirms that the"
+                    " number is yours."
                 ),
                 _("If the school gave you a code, press «I have a code»."),
             ]

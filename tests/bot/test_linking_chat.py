@@ -16,7 +16,9 @@ async def test_start_offers_phone_and_code(tg):
     await tg.feed(up.message(ANNA, "/start"))
     sent = tg.session.last()
     assert "Здравствуйте, Анна!" in sent.text
-    assert "поделитесь номером телефона" in sent.text
+    # Neutral: the same words for a parent, a student and a teacher.
+    assert ("Чтобы привязать аккаунт, поделитесь номером телефона кнопкой ниже — это должен быть"
+            " номер, указанный в школе. Telegram подтверждает, что номер ваш.") in sent.text
     markup = sent.reply_markup
     assert isinstance(markup, ReplyKeyboardMarkup)
     assert markup.keyboard[0][0].request_contact is True
@@ -109,6 +111,8 @@ async def test_help_and_cancel(tg):
 async def test_english_speaker_gets_english(tg):
     await tg.feed(up.message(ANNA, "/start", language_code="en"))
     assert "Hello, Анна! I bring the school e-diary to Telegram." in tg.session.last_text()
+    assert ("To link your account, share your phone number with the button below — it must be"
+            " the number the school has on record.") in tg.session.last_text()
 
 
 async def test_settings_language_and_unlink(tg):
