@@ -292,6 +292,7 @@ class PushKind:
     switch: Switch | None = None  # the /settings switch that silences it; None: always goes
     quiet_hours: bool = True  # held until the recipient's quiet hours end
     group_by: str | None = None  # GROUPED: the payload key that makes the group
+    to_students: bool = True  # False: a child's own account never gets it (absences: parents)
 
 
 KINDS: dict[str, PushKind] = {}
@@ -346,7 +347,7 @@ for _kind in (
     PushKind("dot_reminder", _BLOCK, DotPush, _CHILD, _GRADES, _S["push_dots"]),
     PushKind("dot_vanished", _BLOCK, DotPush, _CHILD, _GRADES, _S["push_dots"]),
     PushKind("attendance", _GROUPED, AttendancePush, _CHILD, _ATTENDANCE,
-             _S["push_attendance"], group_by="date"),
+             _S["push_attendance"], group_by="date", to_students=False),
     PushKind("homework", _BLOCK, HomeworkPush, _CHILD, _HOMEWORK, _S["push_homework"]),
     PushKind("lesson_cancelled", _BLOCK, LessonPush, _CHILD, _HOMEWORK, _S["push_timetable"]),
     PushKind("lesson_replaced", _BLOCK, LessonPush, _CHILD, _HOMEWORK,
@@ -366,6 +367,12 @@ for _kind in (
     PushKind("teacher_answer", _OWN, TeacherMessagePush, _ACCOUNT),
 ):
     register(_kind)
+
+
+def reaches_students(switch: str) -> bool:
+    """Whether any kind the switch silences is ever sent to a student's own account."""
+    return any(k.to_students for k in KINDS.values()
+               if k.switch is not None and k.switch.name == switch)
 
 
 # -- an account's choices ----------------------------------------------------------------------

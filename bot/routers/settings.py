@@ -23,7 +23,7 @@ from bot.i18n import gettext as _
 from bot.ui import edit_in_place
 from core.clock import Clock
 from core.models import Role, Scope, Viewer
-from core.pushes import SWITCH, SWITCHES, Section
+from core.pushes import SWITCH, SWITCHES, Section, reaches_students
 from core.services.linking import LinkingService
 from core.services.preferences import (
     DIGEST_TIMES,
@@ -42,9 +42,12 @@ def _scopes(viewer: Viewer) -> set[Scope]:
 
 
 def visible_flags(viewer: Viewer) -> list[str]:
-    """The push switches of what this viewer may see (a trusted person sees only some)."""
+    """The push switches of what this viewer may see (a trusted person sees only some) and
+    may be sent (a student is never sent absences)."""
     scopes = _scopes(viewer)
-    return [f for f in PUSH_FLAGS if SWITCH[f].scope in scopes]
+    student = bool(viewer.children) and all(c.role is Role.STUDENT for c in viewer.children)
+    return [f for f in PUSH_FLAGS if SWITCH[f].scope in scopes
+            and (not student or reaches_students(f))]
 
 
 def has_digest(viewer: Viewer) -> bool:

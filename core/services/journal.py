@@ -59,7 +59,7 @@ from core.importers.journal import (
 )
 from core.importers.text import quote
 from core.models import Role, Scope
-from core.pushes import grade_push, mark_words
+from core.pushes import KINDS, grade_push, mark_words
 from core.services.absence import AbsenceService
 from core.services.access import AccessService, school_audience
 from core.services.announcements import ANNOUNCEMENT_ROLES, ANNOUNCEMENT_SCOPE
@@ -1188,7 +1188,7 @@ class _Applier:
                        "subject": e.subject, "mark": e.mark, "excused": excused,
                        "by_notice": notice is not None}
             for telegram_id, role in await self.audience(sid, Scope.ATTENDANCE):
-                if role is Role.STUDENT:
+                if role is Role.STUDENT and not KINDS["attendance"].to_students:
                     continue
                 self.pending_pushes.append(outbox_row(
                     telegram_id, "attendance", _payload_json(payload),

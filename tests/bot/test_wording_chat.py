@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from aiogram.methods import EditMessageText
 
 from bot.callbacks import InviteCb, SettingsCb
@@ -215,6 +216,27 @@ async def test_a_student_is_addressed_as_a_student(tg):
     help_text = tg.session.last_text()
     assert "/grades" in help_text and "/schedule" in help_text
     assert "/absence" not in help_text and "/trusted" not in help_text
+
+
+@pytest.mark.parametrize(("lang", "labels"), [
+    ("ru", ["✅ Оценки", "✅ Точки", "▫️ Задания на завтра", "✅ Отмена уроков",
+            "✅ Замена учителей", "✅ Объявления", "« Назад"]),
+    ("en", ["✅ Grades", "✅ Dots", "▫️ Homework set for tomorrow", "✅ Cancelled lessons",
+            "✅ Teacher replacements", "✅ School announcements", "« Back"]),
+])
+async def test_a_student_has_no_attendance_switch(tg, lang, labels):
+    """Absences are pushed to the parents, never to the student: no switch for them."""
+    await tg.services.linking.link_contact(IVAN, IVAN, IVAN, IVAN_PHONE)
+    await tg.feed(up.message(IVAN, "/settings", language_code=lang))
+    home = tg.session.last().text
+    assert "посещаемость" not in home and "attendance" not in home.lower()
+    await tg.feed(up.callback(IVAN, SettingsCb(action="screen", value="notif").pack(),
+                              language_code=lang))
+    shown = [b.text for row in tg.session.last().reply_markup.inline_keyboard for b in row]
+    assert shown == labels
+    await tg.feed(up.callback(IVAN, SettingsCb(action="flag", value="push_attendance").pack(),
+                              language_code=lang))
+    assert (await tg.services.preferences.get(IVAN)).push_attendance is True
 
 
 async def test_a_trusted_person_sees_only_the_switches_of_what_she_may_see(tg):
