@@ -13,10 +13,10 @@ from bot import render, ui
 from bot.callbacks import NewsCb
 from bot.i18n import gettext as _
 from core.clock import Clock
-from core.errors import NotLinked
+from core.errors import AccessDenied, NotLinked
 from core.models import Viewer
 from core.services.access import AccessService
-from core.services.announcements import Announcement, NewsService
+from core.services.announcements import Announcement, NewsService, reads
 
 PAGE = 5
 
@@ -78,6 +78,8 @@ async def _screen(viewer: Viewer, page: int, access: AccessService, clock: Clock
                   ) -> tuple[list[str], InlineKeyboardMarkup | None]:
     if not viewer.is_linked:
         raise NotLinked()
+    if not any(reads(c, "all") for c in viewer.children):
+        raise AccessDenied()  # a trusted person not given the school's news: not «none yet»
     today = clock.now().astimezone(tz).date()
     items = await NewsService(access.db, tz).for_children(viewer.children, today)
     schools = len({c.school for c in viewer.children}) > 1

@@ -111,6 +111,22 @@ async def _invited(tg) -> int:
     return inv.id
 
 
+@pytest.mark.parametrize(("lang", "answer"), [("ru", "Это вам недоступно."),
+                                              ("en", "This is not available to you.")])
+async def test_news_is_not_available_without_the_scope_that_opens_it(tg, lang, answer):
+    """A grandmother who follows the grades only is told /news is not hers, not «none yet»."""
+    s = tg.services
+    await s.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
+    await tg.feed(up.contact(GRANNY, GRANNY_PHONE, GRANNY))
+    viewer = await s.access.viewer(ANNA)
+    ivan = next(c for c in viewer.children if c.name.first == "Иван")
+    inv, _token, _invitee = await s.trusted.invite(viewer, [ivan.id], GRANNY_PHONE, "Иванова",
+                                                   {Scope.GRADES})
+    await tg.feed(up.callback(GRANNY, InviteCb(a="yes", i=inv.id).pack()))
+    await tg.feed(up.message(GRANNY, "/news", language_code=lang))
+    assert tg.session.last_text() == answer
+
+
 async def test_declining_keeps_the_inviters_name_in_the_nominative(tg):
     inv = await _invited(tg)
     await tg.feed(up.callback(GRANNY, InviteCb(a="no", i=inv).pack()))
