@@ -186,7 +186,9 @@ async def test_a_second_bot_on_the_same_database_refuses_to_start(running, schoo
 async def test_two_sender_processes_never_send_the_same_row(school_env, tmp_path, api):
     seed_pushes(tmp_path / "diary.sqlite3", datetime.fromisoformat("2026-11-23T09:00:00+03:00"),
                 count=300)
-    env = school_env | {"SEND_RATE": "200"}
+    # Three seconds of sending at this rate (each process keeps its own budget): the second
+    # process is up long before the first could be done, even on a loaded machine.
+    env = school_env | {"SEND_RATE": "50"}
     senders = [await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "jobs", "run", "deliver", env=env, cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT) for _ in range(2)]
