@@ -105,8 +105,21 @@ def quoted(text: str) -> str:
     return _("«{text}»").format(text=text)
 
 
-def moment(m: datetime, tz: ZoneInfo, fmt: str = "d MMMM, HH:mm") -> str:
-    return babel_datetime(m, fmt, tzinfo=tz, locale=locale())
+def moment(m: datetime, tz: ZoneInfo, style: str = "day") -> str:
+    """A moment in school time, its pattern part of the translation like ``day``'s: ``day``
+    «20 ноября, 15:30», «Nov 20, 15:30» (what was edited or signed when); ``short`` «20 нояб.,
+    15:30», «Nov 20, 15:30» (the lines of a log); ``time`` «15:30»."""
+    match style:
+        case "day":
+            pattern = _("MMM d, HH:mm")
+        case "short":
+            # Another msgid for the same English: Russian writes the month whole above.
+            pattern = _("LLL d, HH:mm")
+        case "time":
+            pattern = "HH:mm"
+        case _:
+            raise ValueError(f"no moment style {style!r}")
+    return babel_datetime(m, pattern, tzinfo=tz, locale=locale())
 
 
 def child_line(child: Child) -> str:

@@ -64,7 +64,7 @@ def describe(error: DomainError, tz: ZoneInfo) -> str:
             return _(
                 "Too many wrong codes. Code entry is locked until {time}; you can still link"
                 " by sharing your phone number."
-            ).format(time=render.moment(error.until, tz, "HH:mm"))
+            ).format(time=render.moment(error.until, tz, "time"))
         case NotLinked():
             return _("Your account is not linked yet. Send /start to link it.")
         case AccessDenied():

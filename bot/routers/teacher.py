@@ -63,7 +63,7 @@ def _kids(viewer: Viewer) -> list[Child]:
 def when(moment: datetime, now: datetime, tz: ZoneInfo) -> str:
     """«today at 08:00», «tomorrow at 08:00», «on Monday, November 30, at 08:00»."""
     local, today = moment.astimezone(tz), now.astimezone(tz).date()
-    at = render.moment(moment, tz, "HH:mm")
+    at = render.moment(moment, tz, "time")
     if local.date() == today:
         return _("today at {time}").format(time=at)
     if local.date() == today + timedelta(days=1):
@@ -254,7 +254,7 @@ async def on_history(callback: CallbackQuery, callback_data: TeacherCb, viewer: 
         body = e.text if len(e.text) <= PREVIEW else e.text[:PREVIEW].rstrip() + "…"
         if e.photo:
             body = ("📷 " + body).strip()
-        lines.append(f"{render.moment(e.at, tz, 'd MMM, HH:mm')} · {who}: {body}")
+        lines.append(f"{render.moment(e.at, tz, 'short')} · {who}: {body}")
     rows = []
     theirs = [e for e in entries if e.author != thread.side]
     if theirs:

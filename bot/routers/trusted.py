@@ -146,7 +146,7 @@ async def on_log(callback: CallbackQuery, viewer: Viewer, trusted: TrustService,
     if not entries:
         lines.append(_("Nothing yet."))
     for e in entries:
-        lines.append(f"{render.moment(e.at, tz, 'd MMM, HH:mm')} · "
+        lines.append(f"{render.moment(e.at, tz, 'short')} · "
                      f"{_h(e.person)} · {_h(e.child_name)} · {EVENTS.get(e.event, str)()}")
     await _edit(callback, "\n".join(lines), InlineKeyboardMarkup(
         inline_keyboard=[[_btn(_("« Back"), "home")]]))

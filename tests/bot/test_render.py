@@ -77,3 +77,16 @@ def test_numbers_in_the_readers_notation(lang):
 def test_an_unknown_skeleton_is_a_programming_error(lang):
     with lang("ru"), pytest.raises(ValueError, match="MMMMEEEEd"):
         render.day(date(2026, 11, 24), "MMMMEEEEd")
+
+
+def test_a_moment_in_each_style(lang):
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    m, tz = datetime(2026, 11, 20, 12, 30, tzinfo=UTC), ZoneInfo("Europe/Moscow")
+    with lang("ru"):
+        assert [render.moment(m, tz), render.moment(m, tz, "short"),
+                render.moment(m, tz, "time")] == ["20 ноября, 15:30", "20 нояб., 15:30", "15:30"]
+    with lang("en"):  # one English style on every screen, month first
+        assert [render.moment(m, tz), render.moment(m, tz, "short"),
+                render.moment(m, tz, "time")] == ["Nov 20, 15:30", "Nov 20, 15:30", "15:30"]

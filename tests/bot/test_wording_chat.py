@@ -175,6 +175,10 @@ async def test_optional_homework_says_so_once(tg):
     assert ("• <b>Литература</b> (по желанию): Прочитать «Муму»\n"
             "   <i>изменено 20 ноября, 15:30</i>") in text
     assert text.count("по желанию") == 1
+    await tg.feed(up.message(IVAN, "/homework tomorrow", language_code="en"))
+    text = tg.session.last_text()
+    assert text.startswith("📚 Homework for Tuesday, November 24")
+    assert "• <b>Алгебра</b>: № 245\n   <i>required · edited Nov 20, 15:30</i>" in text
 
 
 def _marks(*marks: tuple[int, str, str]) -> list:
