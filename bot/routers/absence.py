@@ -566,8 +566,12 @@ def receipt_text(notice: Notice, subjects: dict[int, str] | None = None) -> str:
             child=_h(notice.child_name), period=period_text(notice.start, notice.end,
                                                             notice.lessons, subjects),
             reason=reason_name(notice.reason).split(" ", 1)[-1].lower()),
-        _("Absence marks on these days will show as excused. /absence lists and cancels"
-          " notices."),
+        (ngettext("Absence marks of this lesson will show as excused.",
+                  "Absence marks of these lessons will show as excused.", len(notice.lessons))
+         if notice.lessons else
+         _("Absence marks on that day will show as excused.") if notice.start == notice.end
+         else _("Absence marks on these days will show as excused."))
+        + " " + _("/absence lists and cancels notices."),
     ])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import pytest
 from aiogram.methods import AnswerCallbackQuery, EditMessageText
 
 from bot.callbacks import AbsenceCb
@@ -221,3 +222,29 @@ async def test_a_day_without_a_timetable_is_answered_once_with_the_alert(tg):
     assert [(a.text, a.show_alert) for a in answers] == [
         ("Расписание на этот день неизвестно — уведомление будет на весь день.", True)]
     assert tg.session.last_text() == "Среда, 25 ноября. Какая причина?"
+
+
+@pytest.mark.parametrize(("lang", "lessons", "start", "end", "said"), [
+    ("ru", (), 25, 27, "Отметки об отсутствии в эти дни будут уважительными."),
+    ("ru", (), 25, 25, "Отметки об отсутствии в этот день будут уважительными."),
+    ("ru", (2,), 24, 24, "Отметка об отсутствии на этом уроке будет уважительной."),
+    ("ru", (2, 3), 24, 24, "Отметки об отсутствии на этих уроках будут уважительными."),
+    ("en", (), 25, 27, "Absence marks on these days will show as excused."),
+    ("en", (), 25, 25, "Absence marks on that day will show as excused."),
+    ("en", (2,), 24, 24, "Absence marks of this lesson will show as excused."),
+])
+def test_the_receipt_says_days_a_day_or_lessons(lang, lessons, start, end, said):
+    from datetime import UTC, date, datetime
+
+    from bot.i18n import create_i18n
+    from bot.routers.absence import receipt_text
+    from core.services.absence import Notice, Reason
+
+    notice = Notice(1, 1, "S-1001", "Иван Петров", "7Б", date(2026, 11, start),
+                    date(2026, 11, end), lessons, Reason("illness"), "", ANNA, "Анна Петрова",
+                    datetime(2026, 11, 23, tzinfo=UTC), None)
+    i18n = create_i18n("ru")
+    with i18n.context(), i18n.use_locale(lang):
+        last = receipt_text(notice).split("\n")[-1]
+    assert last == said + (" /absence — список и отмена уведомлений." if lang == "ru"
+                           else " /absence lists and cancels notices.")
