@@ -734,8 +734,8 @@ class _Applier:
         Out of the child's history: without ``set_at`` it is, as it reaches the bot now
         whatever its lesson date; with it, if set within ``RELEVANCE_DAYS``. In the child's
         history (their first journal data and the window after it) only what is recent is
-        news: set within ``RELEVANCE_DAYS``, or without ``set_at`` of a ``day`` within them;
-        older facts (a term's marks) are history, stored without pushes."""
+        news: set within ``RELEVANCE_DAYS``, or without ``set_at`` of a ``day`` within them or
+        ahead; older facts (a term's marks) are history, stored without pushes."""
         if not self.notify:
             return False
         if student_id in self.fresh:
@@ -813,17 +813,20 @@ class _Applier:
         in_window = to_db(self.now - self.svc.history_window)
         held = ("sent_at IS NULL AND dropped_at IS NULL AND not_before > ?"
                 " AND student_id IN (SELECT id FROM students WHERE journal_since > ?)")
+        # Only the recipients with such pushes waiting have anything to move.
+        waiting: dict[int, datetime] = {}
         for part in _chunks(sorted(ends)):
             marks, padded = in_list(part)
             for telegram_id, latest in await tx.fetchall(
                     f"SELECT telegram_id, MAX(not_before) FROM outbox WHERE telegram_id IN"
                     f" ({marks}) AND {held} GROUP BY telegram_id", (*padded, now, in_window)):
-                ends[telegram_id] = max(ends[telegram_id], from_db(latest))
-        await tx.executemany(
-            f"UPDATE outbox SET not_before = ? WHERE telegram_id = ? AND {held}"
-            " AND not_before < ? AND (claimed_until IS NULL OR claimed_until < ?)",
-            [(to_db(end), telegram_id, now, in_window, to_db(end), now)
-             for telegram_id, end in sorted(ends.items())])
+                waiting[telegram_id] = max(ends[telegram_id], from_db(latest))
+        if waiting:
+            await tx.executemany(
+                f"UPDATE outbox SET not_before = ? WHERE telegram_id = ? AND {held}"
+                " AND not_before < ? AND (claimed_until IS NULL OR claimed_until < ?)",
+                [(to_db(end), telegram_id, now, in_window, to_db(end), now)
+                 for telegram_id, end in sorted(waiting.items())])
 
     async def period(self, day: date) -> Period:
         if day not in self.periods:

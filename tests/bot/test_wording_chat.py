@@ -100,14 +100,16 @@ def test_the_first_mark_of_a_subject_says_so_in_the_push_and_the_digest():
     assert "• Химия: 4 (weight 1) — average 4.00 (first mark)" in text
 
 
-async def _invited(tg) -> int:
+async def _invited(tg, scopes: frozenset[Scope] = frozenset({Scope.GRADES, Scope.HOMEWORK})
+                   ) -> int:
+    """Анна invites the grandmother, who already uses the bot, to follow Иван."""
     s = tg.services
     await s.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
     await tg.feed(up.contact(GRANNY, GRANNY_PHONE, GRANNY))
     viewer = await s.access.viewer(ANNA)
     ivan = next(c for c in viewer.children if c.name.first == "Иван")
     inv, _token, _invitee = await s.trusted.invite(viewer, [ivan.id], GRANNY_PHONE, "Иванова",
-                                                   {Scope.GRADES, Scope.HOMEWORK})
+                                                   set(scopes))
     return inv.id
 
 
@@ -115,14 +117,8 @@ async def _invited(tg) -> int:
                                               ("en", "This is not available to you.")])
 async def test_news_is_not_available_without_the_scope_that_opens_it(tg, lang, answer):
     """A grandmother who follows the grades only is told /news is not hers, not «none yet»."""
-    s = tg.services
-    await s.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
-    await tg.feed(up.contact(GRANNY, GRANNY_PHONE, GRANNY))
-    viewer = await s.access.viewer(ANNA)
-    ivan = next(c for c in viewer.children if c.name.first == "Иван")
-    inv, _token, _invitee = await s.trusted.invite(viewer, [ivan.id], GRANNY_PHONE, "Иванова",
-                                                   {Scope.GRADES})
-    await tg.feed(up.callback(GRANNY, InviteCb(a="yes", i=inv.id).pack()))
+    inv = await _invited(tg, frozenset({Scope.GRADES}))
+    await tg.feed(up.callback(GRANNY, InviteCb(a="yes", i=inv).pack()))
     await tg.feed(up.message(GRANNY, "/news", language_code=lang))
     assert tg.session.last_text() == answer
 
@@ -285,14 +281,8 @@ async def test_a_trusted_person_sees_only_the_switches_of_what_she_may_see(tg):
 
 
 async def test_accepting_with_attendance_only_lists_just_trusted(tg):
-    s = tg.services
-    await s.linking.link_contact(ANNA, ANNA, ANNA, ANNA_PHONE)
-    await tg.feed(up.contact(GRANNY, GRANNY_PHONE, GRANNY))
-    viewer = await s.access.viewer(ANNA)
-    ivan = next(c for c in viewer.children if c.name.first == "Иван")
-    inv, _t, _i = await s.trusted.invite(viewer, [ivan.id], GRANNY_PHONE, "Иванова",
-                                         {Scope.ATTENDANCE})
-    await tg.feed(up.callback(GRANNY, InviteCb(a="yes", i=inv.id).pack(), language_code="en"))
+    inv = await _invited(tg, frozenset({Scope.ATTENDANCE}))
+    await tg.feed(up.callback(GRANNY, InviteCb(a="yes", i=inv).pack(), language_code="en"))
     assert tg.session.last_text() == (
         "✅ You accepted. You now follow Иван Петров and see: attendance. Messages about it will"
         " come here; /trusted shows what you follow.")
